@@ -1,0 +1,68 @@
+"""Input checks shared by the public API: each error names the argument and what is allowed."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+def finite_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite real number."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return out
+
+
+def positive_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float, or raise if it is not finite and > 0."""
+    out = finite_number(name, value)
+    if out <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return out
+
+
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    out = int(value)
+    if out < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return out
+
+
+def one_of(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``allowed`` strings, else raise listing them."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def finite_tensor(name: str, value: torch.Tensor) -> torch.Tensor:
+    """Raise if ``value`` holds NaN or infinite entries."""
+    if not torch.is_floating_point(value):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return value
+
+
+def on_sphere(name: str, x: torch.Tensor, atol: float | None = None) -> None:
+    """Raise if the rows of ``x`` are not unit vectors (to ``atol``, by default dtype-aware)."""
+    if atol is None:
+        atol = 1e-4 if x.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
+    err = (x.norm(dim=-1) - 1).abs().max().item() if x.numel() else 0.0
+    if err > atol:
+        raise ValueError(
+            f"{name} must lie on the unit sphere (every row of norm 1, to {atol:g}); the largest "
+            f"deviation is {err:.3g}. Normalise it first, e.g. x / x.norm(dim=-1, keepdim=True)."
+        )
