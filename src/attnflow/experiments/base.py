@@ -85,7 +85,9 @@ class Experiment:
     def __post_init__(self) -> None:
         unknown = set(self.quick) - set(self.defaults)
         if unknown:
-            raise ValueError(f"experiment {self.name!r}: quick overrides unknown parameters {sorted(unknown)}")
+            raise ValueError(
+                f"experiment {self.name!r}: quick overrides unknown parameters {sorted(unknown)}"
+            )
 
     def params(self, quick: bool = False, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolve parameters: defaults, then the quick size if asked, then ``overrides``.

@@ -1,0 +1,307 @@
+"""The self-attention vector field of tokens as interacting particles (seed 002).
+
+For tokens ``x_1..x_n`` in ``R^d`` the field is
+
+    ẋ_i = P_{x_i}( Σ_h Σ_j A^h_ij V_h x_j  +  w·σ(a x_i + b) ),    A^h_ij = e^{β⟨Q_h x_i, K_h x_j⟩} / Z^h_i
+
+with ``P_x y = y − ⟨x, y⟩ x`` on the sphere (LayerNorm, idealised) and ``P = id`` in Euclidean space.
+``Z_i`` is the softmax normaliser (``"SA"``), the token count ``n`` (``"USA"``), or comes from a
+doubly stochastic (Sinkhorn) normalisation of the kernel ``e^{β⟨Q x_i, K x_j⟩}`` (``"sinkhorn"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from attnflow._validate import finite_number, finite_tensor, one_of, positive_int
+
+VARIANTS = ("SA", "USA", "sinkhorn")
+GEOMETRIES = ("sphere", "euclidean")
+
+#: A weight that is fixed (a tensor) or changes with time (a function of t returning a tensor).
+Weight = torch.Tensor | Callable[[float], torch.Tensor]
+
+# Score blocks are kept below this many elements (256 MiB in float32) in the blocked paths.
+_BLOCK_ELEMENTS = 1 << 26
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": F.gelu,
+    "sigmoid": torch.sigmoid,
+}
+
+
+@dataclass(frozen=True)
+class FeedForward:
+    """The data-independent filtering term ``w·σ(a x + b)`` added to every token (seed 000's MLP).
+
+    Args:
+        w: output weights, shape ``(d, m)``.
+        a: input weights, shape ``(m, d)``.
+        b: biases, shape ``(m,)``.
+        activation: one of ``"relu"``, ``"tanh"``, ``"gelu"``, ``"sigmoid"``.
+    """
+
+    w: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        one_of("activation", self.activation, _ACTIVATIONS)
+        for name in ("w", "a", "b"):
+            finite_tensor(f"feedforward.{name}", getattr(self, name))
+        if self.a.ndim != 2 or self.w.ndim != 2 or self.b.ndim != 1:
+            raise ValueError("feedforward needs w of shape (d, m), a of shape (m, d) and b of shape (m,)")
+        if self.w.shape[1] != self.a.shape[0] or self.b.shape[0] != self.a.shape[0]:
+            raise ValueError(
+                f"feedforward hidden sizes disagree: w {tuple(self.w.shape)}, a {tuple(self.a.shape)}, "
+                f"b {tuple(self.b.shape)} (need w (d, m), a (m, d), b (m,))"
+            )
+        if self.w.shape[0] != self.a.shape[1]:
+            raise ValueError(f"feedforward w has {self.w.shape[0]} rows but a has {self.a.shape[1]} columns")
+
+    @property
+    def dim(self) -> int:
+        """Token dimension ``d``."""
+        return self.a.shape[1]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, w = (p.to(x) for p in (self.a, self.b, self.w))
+        return _ACTIVATIONS[self.activation](x @ a.T + b) @ w.T
+
+
+class SelfAttention:
+    """Self-attention dynamics as a vector field ``field(t, x)``.
+
+    Args:
+        beta: inverse temperature β, any finite real (β < 0 is the repulsive regime). It is the SDPA
+            ``scale``: scores are ``β⟨Q x_i, K x_j⟩``.
+        variant: ``"SA"`` (softmax, Z_i = Σ_k e^{β⟨Qx_i,Kx_k⟩}), ``"USA"`` (Z_i = n) or ``"sinkhorn"``
+            (the kernel scaled to a doubly stochastic matrix, in the log domain).
+        geometry: ``"sphere"`` (tokens on the unit sphere; the tangent projection P_x keeps them there)
+            or ``"euclidean"`` (no projection).
+        Q, K: query and key weights: ``None`` (identity), a matrix ``(m, d)``, a per-head stack
+            ``(heads, m, d)``, or a function of time returning either (a different layer at each time).
+        V: value weights: ``None`` (identity), ``(d, d)``, ``(heads, d, d)`` or a function of time.
+        causal: token ``k`` attends only to tokens ``j ≤ k``.
+        heads: number of heads; ``None`` infers it from the weight stacks (1 if there are none). Heads
+            are summed; a ``None`` weight is the identity in every head.
+        feedforward: optional :class:`FeedForward` term added inside the projection.
+        sinkhorn_iters: maximum Sinkhorn iterations (``variant="sinkhorn"``).
+        sinkhorn_tol: stop once every row and column sum is within this of 1.
+
+    Notes:
+        ``"SA"`` goes through :func:`torch.nn.functional.scaled_dot_product_attention`, fused and
+        blocked on CPU and GPU: no n×n matrix is formed and large β never overflows. ``"USA"`` and
+        ``"sinkhorn"`` use a blocked log-domain path with the same guarantees on memory. The USA
+        velocity itself grows like e^{β}: for large β it can exceed the float range — use float64,
+        a smaller β, or SA.
+    """
+
+    def __init__(
+        self,
+        beta: float,
+        variant: str = "SA",
+        geometry: str = "sphere",
+        Q: Weight | None = None,
+        K: Weight | None = None,
+        V: Weight | None = None,
+        causal: bool = False,
+        heads: int | None = None,
+        feedforward: FeedForward | None = None,
+        sinkhorn_iters: int = 200,
+        sinkhorn_tol: float = 1e-6,
+    ) -> None:
+        self.beta = finite_number("beta", beta)
+        self.variant = one_of("variant", variant, VARIANTS)
+        self.geometry = one_of("geometry", geometry, GEOMETRIES)
+        self.causal = bool(causal)
+        if self.causal and self.variant == "sinkhorn":
+            raise ValueError(
+                "causal=True cannot be combined with variant='sinkhorn': the only doubly stochastic "
+                "lower-triangular matrix is the identity"
+            )
+        if feedforward is not None and not isinstance(feedforward, FeedForward):
+            raise TypeError(f"feedforward must be a FeedForward or None, got {type(feedforward).__name__}")
+        self.feedforward = feedforward
+        self.sinkhorn_iters = positive_int("sinkhorn_iters", sinkhorn_iters)
+        self.sinkhorn_tol = finite_number("sinkhorn_tol", sinkhorn_tol)
+        self.Q, self.K, self.V = Q, K, V
+        stacks = {name: w for name, w in (("Q", Q), ("K", K), ("V", V)) if isinstance(w, torch.Tensor)}
+        for name, w in stacks.items():
+            finite_tensor(name, w)
+            if w.ndim not in (2, 3):
+                raise ValueError(f"{name} must have shape (m, d) or (heads, m, d), got {tuple(w.shape)}")
+        counts = {w.shape[0] for w in stacks.values() if w.ndim == 3}
+        if heads is not None:
+            self.heads = positive_int("heads", heads)
+            if counts - {self.heads}:
+                raise ValueError(f"heads={self.heads} but the weight stacks have {sorted(counts)} heads")
+        elif len(counts) > 1:
+            raise ValueError(f"Q, K, V stacks disagree on the number of heads: {sorted(counts)}")
+        else:
+            self.heads = counts.pop() if counts else 1
+        self.time_dependent = any(callable(w) and not isinstance(w, torch.Tensor) for w in (Q, K, V))
+
+    def __repr__(self) -> str:
+        extras = [f"heads={self.heads}"] if self.heads > 1 else []
+        extras += ["causal=True"] if self.causal else []
+        extras += ["feedforward=..."] if self.feedforward is not None else []
+        extras += ["time-dependent weights"] if self.time_dependent else []
+        tail = ", ".join(extras)
+        return f"SelfAttention(beta={self.beta:g}, variant={self.variant!r}, geometry={self.geometry!r}" + (
+            f", {tail})" if tail else ")"
+        )
+
+    def describe(self) -> dict[str, object]:
+        """JSON-friendly parameters (stored with every Trajectory the field produces)."""
+
+        def weight(w: Weight | None) -> object:
+            if w is None:
+                return "identity"
+            return "function of t" if self.time_dependent and not isinstance(w, torch.Tensor) else "matrix"
+
+        return {
+            "field": "SelfAttention",
+            "beta": self.beta,
+            "variant": self.variant,
+            "geometry": self.geometry,
+            "causal": self.causal,
+            "heads": self.heads,
+            "Q": weight(self.Q),
+            "K": weight(self.K),
+            "V": weight(self.V),
+            "feedforward": self.feedforward is not None,
+        }
+
+    def check_state(self, x: torch.Tensor, name: str = "x") -> None:
+        """Raise a clear error if ``x`` cannot be a state of this field."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (n, d) or (batch, n, d)")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name} must have shape (n, d) or (batch, n, d), got {tuple(x.shape)}")
+        finite_tensor(name, x)
+        n, d = x.shape[-2:]
+        if n < 1:
+            raise ValueError(f"{name} must hold at least one token")
+        if self.geometry == "sphere" and d < 2:
+            raise ValueError(f"{name} has dimension d={d}; the sphere geometry needs d >= 2")
+        if self.feedforward is not None and self.feedforward.dim != d:
+            raise ValueError(f"feedforward acts on dimension {self.feedforward.dim} but {name} has d={d}")
+        for label, w in (("Q", self.Q), ("K", self.K), ("V", self.V)):
+            if isinstance(w, torch.Tensor) and w.shape[-1] != d:
+                raise ValueError(f"{label} has {w.shape[-1]} columns but {name} has d={d}")
+        if isinstance(self.V, torch.Tensor) and self.V.shape[-2] != d:
+            raise ValueError(f"V must map R^{d} to R^{d}; got shape {tuple(self.V.shape)}")
+        if isinstance(self.Q, torch.Tensor) and isinstance(self.K, torch.Tensor):
+            if self.Q.shape[-2] != self.K.shape[-2]:
+                raise ValueError(
+                    f"Q and K must have the same number of rows, got {self.Q.shape} and {self.K.shape}"
+                )
+
+    def __call__(self, t: float, x: torch.Tensor) -> torch.Tensor:
+        """The velocity of every token at time ``t``; ``x`` has shape ``(n, d)`` or ``(batch, n, d)``."""
+        batched = x.ndim == 3
+        xb = x if batched else x.unsqueeze(0)
+        q, k, v = (self._project(t, w, xb) for w in (self.Q, self.K, self.V))
+        if self.variant == "SA":
+            mixed = F.scaled_dot_product_attention(q, k, v, scale=self.beta, is_causal=self.causal)
+        elif self.variant == "USA":
+            mixed = _unnormalised_attention(q, k, v, self.beta, self.causal)
+        else:
+            mixed = _sinkhorn_attention(q, k, v, self.beta, self.sinkhorn_iters, self.sinkhorn_tol)
+        drift = mixed.sum(dim=1)
+        if self.feedforward is not None:
+            drift = drift + self.feedforward(xb)
+        if self.geometry == "sphere":
+            drift = drift - (drift * xb).sum(-1, keepdim=True) * xb
+        return drift if batched else drift.squeeze(0)
+
+    def _project(self, t: float, weight: Weight | None, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, n, d) through one weight, as (B, heads, n, m)."""
+        if weight is None:
+            return x.unsqueeze(1).expand(-1, self.heads, -1, -1)
+        w = weight if isinstance(weight, torch.Tensor) else weight(t)
+        w = torch.as_tensor(w).to(x)
+        if w.ndim == 2:
+            return (x @ w.T).unsqueeze(1).expand(-1, self.heads, -1, -1)
+        if w.ndim != 3 or w.shape[0] != self.heads or w.shape[-1] != x.shape[-1]:
+            raise ValueError(
+                f"a weight at t={t:g} has shape {tuple(w.shape)}; expected (m, {x.shape[-1]}) or "
+                f"({self.heads}, m, {x.shape[-1]})"
+            )
+        return torch.einsum("bnd,hmd->bhnm", x, w)
+
+
+def _row_block(q: torch.Tensor, k: torch.Tensor) -> int:
+    """Rows of queries per block so that a block of scores stays under the memory budget."""
+    per_row = q.shape[0] * q.shape[1] * k.shape[-2]
+    return max(1, min(q.shape[-2], _BLOCK_ELEMENTS // max(per_row, 1)))
+
+
+def _scores(q: torch.Tensor, k: torch.Tensor, beta: float, start: int, causal: bool) -> torch.Tensor:
+    """β⟨q_i, k_j⟩ for query rows ``start..start+len(q)``; future keys masked to −inf if causal."""
+    s = beta * (q @ k.transpose(-1, -2))
+    if causal:
+        rows = torch.arange(start, start + q.shape[-2], device=q.device).unsqueeze(-1)
+        s = s.masked_fill(torch.arange(k.shape[-2], device=q.device) > rows, -math.inf)
+    return s
+
+
+def _unnormalised_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool
+) -> torch.Tensor:
+    """(1/n) Σ_j e^{β⟨q_i,k_j⟩} v_j, in row blocks, with each row's max factored out before exp."""
+    n = k.shape[-2]
+    block = _row_block(q, k)
+    out = []
+    for start in range(0, q.shape[-2], block):
+        s = _scores(q[..., start : start + block, :], k, beta, start, causal)
+        top = s.amax(dim=-1, keepdim=True)
+        out.append(torch.exp(s - top) @ v * torch.exp(top - math.log(n)))
+    return torch.cat(out, dim=-2)
+
+
+def _sinkhorn_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, iters: int, tol: float
+) -> torch.Tensor:
+    """Σ_j P_ij v_j with P = diag(e^f) e^{βS} diag(e^g) doubly stochastic, by log-domain Sinkhorn.
+
+    Rows are normalised last, so they sum to 1 exactly; iteration stops once the row update moves the
+    log-potentials by less than ``tol``, i.e. once the columns also sum to 1 within a relative ``tol``.
+    """
+    n = k.shape[-2]
+    block = _row_block(q, k)
+    single = _scores(q, k, beta, 0, False) if block >= n else None
+
+    def blocks() -> Iterator[tuple[int, torch.Tensor]]:
+        if single is not None:
+            yield 0, single
+            return
+        for s in range(0, n, block):
+            yield s, _scores(q[..., s : s + block, :], k, beta, s, False)
+
+    def normalise_rows(g: torch.Tensor) -> torch.Tensor:
+        parts = [-torch.logsumexp(scores + g.unsqueeze(-2), dim=-1) for _, scores in blocks()]
+        return torch.cat(parts, dim=-1)
+
+    g = torch.zeros(q.shape[:-1], dtype=q.dtype, device=q.device)
+    f = normalise_rows(g)
+    for _ in range(iters):
+        col = torch.full_like(g, -math.inf)
+        for s, scores in blocks():
+            col = torch.logaddexp(col, torch.logsumexp(scores + f[..., s : s + block, None], dim=-2))
+        g = -col
+        f_next = normalise_rows(g)
+        moved = (f_next - f).abs().max().item()
+        f = f_next
+        if moved < tol:
+            break
+    out = [torch.exp(scores + f[..., s : s + block, None] + g.unsqueeze(-2)) @ v for s, scores in blocks()]
+    return torch.cat(out, dim=-2)

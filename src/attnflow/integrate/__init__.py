@@ -1,0 +1,5 @@
+"""Time integration of token-moving vector fields: ``simulate(field, x0, t_end, dt) -> Trajectory``."""
+
+from attnflow.integrate.solvers import METHODS, VectorField, simulate
+
+__all__ = ["METHODS", "VectorField", "simulate"]

@@ -1,0 +1,266 @@
+"""``simulate``: integrate a vector field from an initial token cloud and return a Trajectory.
+
+A field is any callable ``field(t, x) -> velocity`` with ``x`` of shape ``(n, d)`` or ``(batch, n, d)``.
+Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the unit sphere
+after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the parameters
+stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from typing import Any, Protocol
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from attnflow._validate import finite_tensor, on_sphere, one_of, positive_int, positive_number
+from attnflow.trajectory import Trajectory
+
+METHODS = ("euler", "rk4", "dopri5")
+
+
+class VectorField(Protocol):
+    """Anything callable as ``field(t, x)`` returning a tensor shaped like ``x``."""
+
+    def __call__(self, t: float, x: torch.Tensor) -> torch.Tensor: ...
+
+
+Stepper = Callable[[VectorField, float, torch.Tensor, float], torch.Tensor]
+
+
+def _euler(field: VectorField, t: float, x: torch.Tensor, h: float) -> torch.Tensor:
+    # Exactly one residual layer: x + h·f(x).
+    return x + h * field(t, x)
+
+
+def _rk4(field: VectorField, t: float, x: torch.Tensor, h: float) -> torch.Tensor:
+    k1 = field(t, x)
+    k2 = field(t + h / 2, x + (h / 2) * k1)
+    k3 = field(t + h / 2, x + (h / 2) * k2)
+    k4 = field(t + h, x + h * k3)
+    return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+# Dormand–Prince 5(4) tableau.
+_DP_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
+_DP_A = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
+)
+_DP_B5 = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
+_DP_B4 = (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40)
+
+
+def _dopri5(field: VectorField, t: float, x: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Dormand–Prince step: the 5th-order solution and the embedded error estimate."""
+    stages: list[torch.Tensor] = []
+    for c, row in zip(_DP_C, _DP_A, strict=True):
+        xi = x
+        for a, k in zip(row, stages, strict=False):
+            if a:
+                xi = xi + (h * a) * k
+        stages.append(field(t + c * h, xi))
+    x5 = x + h * sum(b * k for b, k in zip(_DP_B5, stages, strict=True) if b)
+    err = h * sum((b5 - b4) * k for b5, b4, k in zip(_DP_B5, _DP_B4, stages, strict=True))
+    return x5, err
+
+
+_FIXED: dict[str, Stepper] = {"euler": _euler, "rk4": _rk4}
+
+
+def simulate(
+    field: VectorField,
+    x0: torch.Tensor,
+    t_end: float,
+    dt: float,
+    method: str = "rk4",
+    save_every: int = 1,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    max_steps: int = 10_000_000,
+    progress: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> Trajectory | list[Trajectory]:
+    """Integrate ``field`` from ``x0`` over ``[0, t_end]``.
+
+    Args:
+        field: the vector field, e.g. :class:`attnflow.SelfAttention`.
+        x0: initial tokens, shape ``(n, d)``; or ``(batch, n, d)`` for independent runs integrated
+            together in one batched pass (the adaptive method then shares its step sizes across the batch).
+        t_end: final time, > 0.
+        dt: the step for ``"euler"`` and ``"rk4"`` (the last step is shortened to land on ``t_end``);
+            for ``"dopri5"`` the first trial step, and the spacing of save points.
+        method: ``"euler"`` (one Transformer/ResNet layer per step), ``"rk4"``, or ``"dopri5"``
+            (adaptive Dormand–Prince 5(4) with ``rtol``/``atol`` error control).
+        save_every: keep every ``save_every``-th step (for ``"dopri5"``: save at multiples of
+            ``save_every·dt``). The first and the final state are always kept.
+        rtol, atol: relative and absolute tolerances of ``"dopri5"``.
+        max_steps: give up (with an error) after this many steps.
+        progress: show a progress bar.
+        params: extra parameters to store with the Trajectory (e.g. the seed of ``x0``).
+
+    Returns:
+        A :class:`Trajectory` (``axis="time"``), or a list of them, one per run, for batched ``x0``.
+
+    Raises:
+        ValueError / TypeError: bad arguments, each naming the argument and the allowed range.
+        FloatingPointError: the state became NaN or infinite.
+    """
+    t_end = positive_number("t_end", t_end)
+    dt = positive_number("dt", dt)
+    method = one_of("method", method, METHODS)
+    save_every = positive_int("save_every", save_every)
+    max_steps = positive_int("max_steps", max_steps)
+    sphere = getattr(field, "geometry", "euclidean") == "sphere"
+    check = getattr(field, "check_state", None)
+    if check is not None:
+        check(x0, "x0")
+    else:
+        if not isinstance(x0, torch.Tensor) or x0.ndim not in (2, 3):
+            raise ValueError("x0 must be a tensor of shape (n, d) or (batch, n, d)")
+        finite_tensor("x0", x0)
+    if sphere:
+        on_sphere("x0", x0)
+    if method == "dopri5":
+        rtol = positive_number("rtol", rtol)
+        atol = positive_number("atol", atol)
+
+    retract: Callable[[torch.Tensor], torch.Tensor] = (
+        (lambda x: x / x.norm(dim=-1, keepdim=True)) if sphere else (lambda x: x)
+    )
+    x0 = retract(x0)  # within on_sphere's tolerance; start exactly on the sphere
+    bar = _progress_bar() if progress else None
+    with bar if bar is not None else nullcontext():
+        task = bar.add_task("simulate", total=t_end) if bar is not None else None
+
+        def advanced(t: float) -> None:
+            if bar is not None:
+                bar.update(task, completed=t)
+
+        with torch.no_grad():
+            if method == "dopri5":
+                times, states = _integrate_adaptive(
+                    field, x0, t_end, dt, save_every * dt, rtol, atol, max_steps, retract, advanced
+                )
+            else:
+                times, states = _integrate_fixed(
+                    field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced
+                )
+
+    stored = dict(getattr(field, "describe", dict)())
+    stored.update(
+        method=method,
+        t_end=t_end,
+        dt=dt,
+        save_every=save_every,
+        dtype=str(x0.dtype).removeprefix("torch."),
+    )
+    if method == "dopri5":
+        stored.update(rtol=rtol, atol=atol)
+    stored.update(params or {})
+    stacked = torch.stack(states)  # (T, [batch,] n, d)
+    time_tensor = torch.tensor(times, dtype=torch.float64)
+    if x0.ndim == 2:
+        return Trajectory(time_tensor, stacked, params=stored)
+    return [
+        Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
+        for b in range(x0.shape[0])
+    ]
+
+
+def _checked(x: torch.Tensor, t: float) -> torch.Tensor:
+    if not bool(torch.isfinite(x).all()):
+        raise FloatingPointError(
+            f"the state became NaN or infinite at t={t:g}; reduce dt, use float64, or a smaller beta "
+            "(the USA velocity grows like e^beta)"
+        )
+    return x
+
+
+def _integrate_fixed(
+    field: VectorField,
+    x: torch.Tensor,
+    t_end: float,
+    dt: float,
+    step: Stepper,
+    save_every: int,
+    max_steps: int,
+    retract: Callable[[torch.Tensor], torch.Tensor],
+    advanced: Callable[[float], None],
+) -> tuple[list[float], list[torch.Tensor]]:
+    # Tolerate t_end/dt a hair above an integer from floating-point division.
+    n_steps = max(1, math.ceil(t_end / dt - 1e-9))
+    if n_steps > max_steps:
+        raise ValueError(f"t_end/dt needs {n_steps} steps, more than max_steps={max_steps}")
+    times, states = [0.0], [x.clone()]
+    t = 0.0
+    for i in range(1, n_steps + 1):
+        h = dt if i < n_steps else t_end - (n_steps - 1) * dt
+        x = retract(step(field, t, x, h))
+        t = t_end if i == n_steps else i * dt
+        if i % save_every == 0 or i == n_steps:
+            times.append(t)
+            states.append(_checked(x, t).clone())
+            advanced(t)
+    return times, states
+
+
+def _integrate_adaptive(
+    field: VectorField,
+    x: torch.Tensor,
+    t_end: float,
+    h: float,
+    save_spacing: float,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    retract: Callable[[torch.Tensor], torch.Tensor],
+    advanced: Callable[[float], None],
+) -> tuple[list[float], list[torch.Tensor]]:
+    n_saves = max(1, math.ceil(t_end / save_spacing - 1e-9))
+    save_at = [min(k * save_spacing, t_end) for k in range(1, n_saves + 1)]
+    times, states = [0.0], [x.clone()]
+    t, steps = 0.0, 0
+    for target in save_at:
+        while t < target:
+            if steps >= max_steps:
+                raise RuntimeError(f"dopri5 took more than max_steps={max_steps} steps before t={target:g}")
+            h_try = min(h, target - t)
+            x_new, err = _dopri5(field, t, x, h_try)
+            scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())
+            error = float(torch.sqrt(torch.mean((err / scale) ** 2)))
+            if not math.isfinite(error):
+                _checked(x_new, t + h_try)
+            steps += 1
+            if error <= 1.0:
+                t = target if h_try == target - t else t + h_try
+                x = retract(x_new)
+            # Standard controller: safety 0.9, exponent 1/5, growth clipped to [0.2, 10].
+            factor = 10.0 if error == 0 else min(10.0, max(0.2, 0.9 * error**-0.2))
+            h = h_try * factor
+        times.append(target)
+        states.append(_checked(x, target).clone())
+        advanced(target)
+    return times, states
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("t={task.completed:.3g}/{task.total:.3g}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+__all__ = ["METHODS", "VectorField", "simulate"]
