@@ -144,7 +144,7 @@ def antipodal_pair(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Two tokens at angle ``π − angle_offset``: ``e_1`` and ``−e_1`` rotated by ``angle_offset`` toward ``e_2``.
+    """Two tokens at angle ``π − angle_offset``: ``e_1``, and ``−e_1`` turned toward ``e_2``.
 
     With ``angle_offset = 0`` the pair is an (unstable) equilibrium of the sphere dynamics.
     """
