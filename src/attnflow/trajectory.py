@@ -137,8 +137,8 @@ class Trajectory:
         params = json.loads(array.attrs.get("params", "{}"))
         labels = tuple(str(s) for s in array.coords["label"].values) if "label" in array.coords else ()
         return cls(
-            times=torch.as_tensor(np.asarray(array.coords[axis].values, dtype=np.float64)),
-            x=torch.as_tensor(np.asarray(array.values)),
+            times=torch.tensor(np.array(array.coords[axis].values, dtype=np.float64)),
+            x=torch.tensor(np.array(array.values)),
             labels=labels,
             axis=axis,
             params=params,

@@ -9,8 +9,8 @@ stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all thr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 import torch
@@ -146,7 +146,7 @@ def simulate(
             if bar is not None:
                 bar.update(task, completed=t)
 
-        with torch.no_grad():
+        with torch.no_grad(), _threads_for(x0):
             if method == "dopri5":
                 times, states = _integrate_adaptive(
                     field, x0, t_end, dt, save_every * dt, rtol, atol, max_steps, retract, advanced
@@ -175,6 +175,27 @@ def simulate(
         Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
         for b in range(x0.shape[0])
     ]
+
+
+# Below this many attention scores per evaluation, intra-op threads cost more than they save (and
+# spin-waiting threads on a busy machine slowed small runs down by 30x in our measurements).
+_SMALL_PROBLEM_SCORES = 1 << 16
+
+
+@contextmanager
+def _threads_for(x0: torch.Tensor) -> Iterator[None]:
+    """Run small problems on one thread; leave the caller's thread setting alone otherwise."""
+    n = x0.shape[-2]
+    runs = x0.shape[0] if x0.ndim == 3 else 1
+    previous = torch.get_num_threads()
+    if runs * n * n > _SMALL_PROBLEM_SCORES or previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _checked(x: torch.Tensor, t: float) -> torch.Tensor:
