@@ -13,27 +13,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._io import atomic_write_dir
+from attnflow._io import atomic_write_dir, jsonable
 
 FORMAT_VERSION = 1
 _AXES = ("time", "layer")
-
-
-def _jsonable(value: Any) -> Any:
-    """Turn parameters into JSON-friendly values; tensors and arrays become nested lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().tolist()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -127,7 +110,7 @@ class Trajectory:
                 "dim": np.arange(self.dim),
             },
             name="x",
-            attrs={"params": json.dumps(_jsonable(self.params)), "axis": self.axis},
+            attrs={"params": json.dumps(jsonable(self.params)), "axis": self.axis},
         )
 
     @classmethod

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._io import atomic_write_dir
-from attnflow.trajectory import _jsonable
+from attnflow._io import atomic_write_dir, jsonable
 
 FORMAT_KIND = "circle-density"
 FORMAT_VERSION = 1
@@ -132,7 +131,7 @@ class DensityTrajectory:
             dims=(self.axis, "angle"),
             coords={self.axis: self.times.numpy(), "angle": self.angles.numpy()},
             name="density",
-            attrs={"params": json.dumps(_jsonable(self.params)), "axis": self.axis, "units": "1/radian"},
+            attrs={"params": json.dumps(jsonable(self.params)), "axis": self.axis, "units": "1/radian"},
         )
 
     @classmethod
