@@ -1,0 +1,39 @@
+"""The four path-world experiments run at the quick size and report consistent outcomes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attnflow.experiments.paths  # noqa: F401 - registers the experiments
+from attnflow.experiments.base import get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["paths-learned", "context-narrows", "in-context", "mixers-compared"])
+def test_quick_run(name: str, tmp_path) -> None:
+    result = get(name).run(tmp_path, quick=True)
+    outcome = result.outcome
+    assert outcome.figures and all(f.exists() and f.stat().st_size > 0 for f in outcome.figures)
+    assert outcome.prediction and outcome.measured and outcome.tolerance
+    for key, value in outcome.values.items():
+        assert np.all(np.isfinite(np.asarray(value, dtype=float))) or key == "reverse_kl_path", key
+    values = outcome.values
+    if name == "paths-learned":
+        assert outcome.agrees == (values["final_ratio"] <= 0.25 and values["spearman"] <= -0.8)
+        assert values["kl_next"][-1] < values["kl_next"][0]
+    elif name == "context-narrows":
+        assert values["world_drop"] > 0
+    elif name == "in-context":
+        # The Bayes predictor is the world's exact law: no predictor beats it in expectation.
+        assert values["bayes_loss"][8:].mean() < values["fixed_chain_loss"][8:].mean()
+        assert outcome.agrees == (values["gain"] <= 2 * values["gain_stderr"])
+    else:
+        assert values["ssm_aggregation_share"] == 0.0 and values["attention_aggregation_share"] > 0
+
+
+def test_bad_parameters_error_clearly(tmp_path) -> None:
+    with pytest.raises(ValueError, match="world must be one of"):
+        get("paths-learned").run(tmp_path, quick=True, overrides={"world": "zipf"})
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        get("context-narrows").run(tmp_path, quick=True, overrides={"architecture": "rnn"})
