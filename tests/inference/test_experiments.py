@@ -1,0 +1,32 @@
+"""The three seed-001 experiments run at their quick size and report a complete outcome."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnflow.experiments import available, get
+
+NAMES = ("attention-conditional-mean", "erm-generalisation", "ssl-condition-number")
+
+
+def test_experiments_are_registered_with_quick_and_full_sizes():
+    for name in NAMES:
+        assert name in available()
+        experiment = get(name)
+        assert experiment.source.startswith("seed 001")
+        assert experiment.quick and set(experiment.quick) <= set(experiment.defaults)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_run_gives_prediction_measurement_verdict_and_figures(name, tmp_path: Path):
+    result = get(name).run(tmp_path, quick=True)
+    outcome = result.outcome
+    assert outcome.prediction and outcome.measured and outcome.tolerance
+    assert outcome.verdict in ("agrees", "disagrees")
+    assert outcome.figures and all(f.exists() and f.stat().st_size > 10_000 for f in outcome.figures)
+    for key, value in outcome.values.items():
+        assert np.isfinite(np.asarray(value, dtype=float)).all(), key
+    if name == "attention-conditional-mean":
+        # Even the quick size resolves the falling error.
+        assert outcome.values["slope_ci[attention, right parameters]"][1] < 0
