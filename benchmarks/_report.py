@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import platform
-import re
 from pathlib import Path
 
 import torch
 
-from attnflow._io import atomic_write_text
+from attnflow import _docs as docs
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = (
@@ -27,9 +26,5 @@ def machine_line() -> str:
 
 
 def update_section(name: str, markdown: str, doc: Path = DOC) -> Path:
-    """Replace (or append) the section delimited by ``<!-- BEGIN name -->`` / ``<!-- END name -->``."""
-    text = doc.read_text() if doc.exists() else HEADER
-    block = f"<!-- BEGIN {name} -->\n{markdown.rstrip()}\n<!-- END {name} -->"
-    pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    return atomic_write_text(doc, text)
+    """Replace (or append) this benchmark's section of docs/benchmarks.md; other sections stay."""
+    return docs.update_section(name, markdown, doc, header=HEADER)

@@ -14,8 +14,9 @@ from attnflow.experiments.base import (
     available,
     get,
     register,
+    unregister,
 )
 
-__all__ = ["Experiment", "ExperimentResult", "Outcome", "available", "get", "register"]
+__all__ = ["Experiment", "ExperimentResult", "Outcome", "available", "get", "register", "unregister"]
 
 import_submodules(sys.modules[__name__])

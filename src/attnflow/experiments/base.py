@@ -160,6 +160,14 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+def unregister(name: str) -> Experiment:
+    """Remove the experiment called ``name`` from the registry and return it (for temporary experiments)."""
+    try:
+        return _REGISTRY.pop(name)
+    except KeyError:
+        raise KeyError(f"no experiment named {name!r} is registered") from None
+
+
 def get(name: str) -> Experiment:
     """The registered experiment called ``name``."""
     try:

@@ -1,0 +1,170 @@
+"""Executors: where a sweep's runs execute. Results stream back to the driver, which alone writes the store.
+
+- ``local``: a process pool on this machine. Workers fork from a ``forkserver`` that has imported
+  torch and attnflow once (and started no threads), so a new pool starts in milliseconds and no worker
+  inherits a half-initialised torch thread pool.
+- ``ray``: Ray tasks, on a local Ray started for the sweep or on an existing cluster (``address``);
+  each task asks Ray for one CPU and ``gpus_per_run`` GPUs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from attnflow._validate import one_of, positive_int
+from attnflow.sweep.spec import RunPoint, SweepSpec
+from attnflow.sweep.targets import RunResult, execute
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """How to execute a sweep's runs.
+
+    Attributes:
+        kind: ``"local"`` (process pool) or ``"ray"``.
+        workers: local worker processes, or the CPUs of a local Ray started for the sweep; ``None``
+            means one per CPU core available to this process. Ignored when joining a Ray cluster.
+        threads_per_run: torch threads inside each run.
+        address: an existing Ray cluster to join (``"auto"`` or ``"HOST:PORT"``); ``None`` starts a
+            local Ray for the sweep.
+        gpus_per_run: GPUs Ray reserves for each run (fractions share a GPU); ``ray`` only.
+    """
+
+    kind: str = "local"
+    workers: int | None = None
+    threads_per_run: int = 1
+    address: str | None = None
+    gpus_per_run: float = 0.0
+
+    def __post_init__(self) -> None:
+        one_of("executor", self.kind, EXECUTORS)
+        if self.workers is not None:
+            positive_int("workers", self.workers)
+        positive_int("threads_per_run", self.threads_per_run)
+        if not (isinstance(self.gpus_per_run, int | float) and self.gpus_per_run >= 0):
+            raise ValueError(f"gpus_per_run must be a number >= 0, got {self.gpus_per_run!r}")
+        if self.kind == "local" and (self.address is not None or self.gpus_per_run):
+            raise ValueError("address and gpus_per_run apply to the ray executor only (use executor='ray')")
+
+    @property
+    def n_workers(self) -> int:
+        """The number of local workers (or local Ray CPUs)."""
+        return self.workers if self.workers is not None else len(os.sched_getaffinity(0))
+
+
+def execute_points(
+    spec: SweepSpec, points: Sequence[RunPoint], config: ExecutorConfig
+) -> Iterator[tuple[RunPoint, RunResult]]:
+    """Run ``points`` with the configured executor, yielding each result as soon as it is ready.
+
+    Args:
+        spec: the sweep (its target, imports and measurements travel to the workers).
+        points: the runs to execute.
+        config: the executor.
+
+    Yields:
+        ``(point, result)`` in completion order. A run that raises comes back as a failed result.
+
+    Raises:
+        RuntimeError: a local worker process died (the runs in flight are lost, as on a kill; a Ray
+            worker that dies fails only its own run).
+    """
+    if not points:
+        return
+    task = (spec.target, list(spec.imports), list(spec.measurements))
+    if config.kind == "local":
+        yield from _local(task, points, config)
+    else:
+        yield from _ray(task, points, config)
+
+
+def _crash(err: BaseException) -> RunResult:
+    text = "".join(traceback.format_exception(err))
+    return RunResult(None, f"{type(err).__name__}: {err}", text, 0.0)
+
+
+def _local(
+    task: tuple[Any, ...], points: Sequence[RunPoint], config: ExecutorConfig
+) -> Iterator[tuple[RunPoint, RunResult]]:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["attnflow.sweep.targets", "attnflow.experiments"])
+    pool = ProcessPoolExecutor(max_workers=min(config.n_workers, len(points)), mp_context=context)
+    try:
+        futures: dict[Future[RunResult], RunPoint] = {
+            pool.submit(execute, *task, point.params, config.threads_per_run): point for point in points
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    result = future.result()
+                except BrokenProcessPool as err:
+                    raise RuntimeError(
+                        "a worker process died (killed, out of memory, or it could not start); the runs in "
+                        "flight were not recorded. Run the same command again to resume."
+                    ) from err
+                yield futures[future], result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def _python_path(path: str) -> Iterator[None]:
+    """Set ``PYTHONPATH`` while a local Ray starts, so its workers import what the driver imports.
+
+    (A ``runtime_env`` would do the same, but Ray then starts a second set of workers for it.)
+    """
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def _ray(
+    task: tuple[Any, ...], points: Sequence[RunPoint], config: ExecutorConfig
+) -> Iterator[tuple[RunPoint, RunResult]]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("the ray executor needs Ray: pip install 'attnflow[ray]'") from None
+
+    started = not ray.is_initialized()
+    if started:
+        options: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
+        if config.address is None:
+            with _python_path(os.pathsep.join(p for p in sys.path if p)):
+                ray.init(num_cpus=config.n_workers, include_dashboard=False, **options)
+        else:
+            ray.init(address=config.address, **options)
+    try:
+        remote = ray.remote(execute).options(num_cpus=1, num_gpus=config.gpus_per_run, max_retries=0)
+        refs = {remote.remote(*task, point.params, config.threads_per_run): point for point in points}
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                point = refs.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as err:  # the worker died or the task could not be scheduled
+                    result = _crash(err)
+                yield point, result
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,114 @@
+"""Run a sweep into its store: resume, retry failures, refuse a changed spec, show progress."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from attnflow.sweep.executors import ExecutorConfig, execute_points
+from attnflow.sweep.spec import SweepSpec
+from attnflow.sweep.store import StoreError, SweepStatus, SweepStore, replace_store
+
+
+def run(
+    spec: SweepSpec,
+    store: str | os.PathLike[str],
+    executor: ExecutorConfig | None = None,
+    retry_failed: bool = False,
+    force_new: bool = False,
+    progress: bool = False,
+) -> SweepStatus:
+    """Run every run of ``spec`` that is not yet in ``store``, committing each as it finishes.
+
+    Re-running with the same spec resumes: finished runs are skipped; a killed sweep loses only the runs
+    that were in flight. A run that raises is stored with its traceback and the sweep goes on.
+
+    Args:
+        spec: the validated sweep.
+        store: the store directory (created if missing).
+        executor: where to run (default: a local process pool, one worker per core).
+        retry_failed: run failed runs again.
+        force_new: discard an existing store made from a different spec instead of refusing.
+        progress: show a rich progress bar with ETA and done/failed counts.
+
+    Returns:
+        The store's status afterwards.
+
+    Raises:
+        StoreError: the store was made from a different spec (and ``force_new`` is false), it is not a
+            sweep store, or another sweep is running on it.
+    """
+    executor = executor if executor is not None else ExecutorConfig()
+    path = Path(store)
+    if not path.exists():
+        sweep_store = SweepStore.create(path, spec)
+    else:
+        sweep_store = SweepStore.open(path)
+        changed = spec.differences(sweep_store.spec_dict)
+        if changed and not force_new:
+            raise StoreError(
+                f"{path} holds a sweep with a different spec (it differs in: {', '.join(changed)}); "
+                "use a new store, or force_new / --force-new to discard it"
+            )
+        if changed:
+            with sweep_store.lock():
+                pass  # refuse to discard a store another sweep is writing
+            sweep_store = replace_store(path, spec)
+
+    with sweep_store.lock():
+        sweep_store.remove_stale_temporaries()
+        statuses = sweep_store.statuses()
+        skip = {"ok"} if retry_failed else {"ok", "failed"}
+        todo = [point for point in spec.points() if statuses.get(point.key) not in skip]
+        status = sweep_store.status(spec)
+        failed = 0 if retry_failed else status.failed
+        with _Progress(enabled=progress, total=spec.n_runs, done=status.done, failed=failed) as bar:
+            for point, result in execute_points(spec, todo, executor):
+                sweep_store.commit(point, result)
+                bar.advance(result.ok)
+        return sweep_store.status(spec)
+
+
+class _Progress:
+    """A rich progress bar with done/failed counts and ETA (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, done: int, failed: int) -> None:
+        self.enabled = enabled
+        self.done, self.failed = done, failed
+        self.progress = Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task(
+            "sweep", total=total, completed=done + failed, done=done, failed=failed
+        )
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self, ok: bool) -> None:
+        """Count one finished run."""
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        self.progress.update(self.task, advance=1, done=self.done, failed=self.failed)

@@ -1,0 +1,383 @@
+"""Sweep specs: what to run (an experiment or a simulation), over which parameters, and what to keep.
+
+A spec is a mapping, usually read from YAML or TOML::
+
+    experiment: equiangular-curve    # a registered experiment ... or: simulation: self-attention
+    quick: false                     # experiments only: run at the --quick size
+    imports: [my_package.experiments]  # modules imported first (they may register experiments)
+    params: {n: 32}                  # fixed values for every run
+    grid: {beta: [1, 4, 9], d: [8, 128]}   # every combination (a product)
+    zip: {n: [16, 32], t_end: [10, 20]}    # equal-length lists varied together
+    seeds: 4                         # 0..3, or a list of seeds
+    measurements: [pair_fraction]    # what to keep (default: all of an experiment's values)
+
+:func:`load_spec` / :meth:`SweepSpec.from_dict` check the whole spec, every run's parameters included,
+before anything runs; every error names the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import numbers
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attnflow.sweep.targets import resolve_target
+
+TOP_LEVEL_KEYS = (
+    "name",
+    "experiment",
+    "simulation",
+    "quick",
+    "imports",
+    "params",
+    "grid",
+    "zip",
+    "seeds",
+    "measurements",
+)
+
+
+class SpecError(ValueError):
+    """A sweep spec that cannot run; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One run of a sweep.
+
+    Attributes:
+        key: a stable identifier, derived from the swept values (the run's key in the store).
+        index: the run's position along each swept dimension.
+        swept: the swept parameter values of this run (seed included).
+        params: every parameter passed to the target (fixed and swept).
+    """
+
+    key: str
+    index: tuple[int, ...]
+    swept: dict[str, Any]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the target, the fixed and swept parameters, the seeds and the measurements.
+
+    Build it with :meth:`from_dict` or :func:`load_spec`; both validate everything.
+
+    Attributes:
+        target: ``{"experiment": name, "quick": bool}`` or ``{"simulation": dynamics}``.
+        imports: modules imported before the target is resolved (in the driver and in every worker).
+        params: fixed parameter values for every run.
+        grid: parameter → values; the sweep runs every combination.
+        zipped: parameter → values, all of one length; they vary together along one dimension named
+            after the first of them.
+        seeds: the seeds (a dimension ``seed``), or ``None`` for no seed dimension.
+        measurements: what to keep, normalised to ``{"name": ..., "as": ..., "kwargs": {...}}``;
+            empty keeps every value an experiment returns.
+        name: optional human name.
+    """
+
+    target: dict[str, Any]
+    imports: tuple[str, ...]
+    params: dict[str, Any]
+    grid: dict[str, list[Any]]
+    zipped: dict[str, list[Any]]
+    seeds: tuple[int, ...] | None
+    measurements: tuple[dict[str, Any], ...]
+    name: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SweepSpec:
+        """Validate a spec mapping (as read from YAML/TOML) and every run it describes.
+
+        Args:
+            raw: the spec; see the module docstring for its keys.
+
+        Returns:
+            The validated spec.
+
+        Raises:
+            SpecError: unknown keys or parameters, empty or duplicated grids, zipped lists of different
+                lengths, values of the wrong type, unknown measurements; the message names the key.
+        """
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"a sweep spec must be a mapping of keys to values, got {type(raw).__name__}")
+        unknown = [key for key in raw if key not in TOP_LEVEL_KEYS]
+        if unknown:
+            raise SpecError(
+                f"unknown key(s) {unknown} in the sweep spec; allowed: {', '.join(TOP_LEVEL_KEYS)}"
+            )
+        if ("experiment" in raw) == ("simulation" in raw):
+            raise SpecError(
+                "a sweep spec needs exactly one of 'experiment: NAME' or 'simulation: self-attention'"
+            )
+
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise SpecError(f"name must be a string, got {name!r}")
+        imports = tuple(_string_list("imports", raw.get("imports", [])))
+        if "experiment" in raw:
+            if not isinstance(raw["experiment"], str):
+                raise SpecError(
+                    f"experiment must be the name of a registered experiment, got {raw['experiment']!r}"
+                )
+            quick = raw.get("quick", False)
+            if not isinstance(quick, bool):
+                raise SpecError(f"quick must be true or false, got {quick!r}")
+            target_spec: dict[str, Any] = {"experiment": raw["experiment"], "quick": quick}
+        else:
+            if "quick" in raw:
+                raise SpecError(
+                    "quick applies to experiments only; a simulation's size is set by its parameters"
+                )
+            target_spec = {"simulation": raw["simulation"]}
+        try:
+            target = resolve_target(target_spec, imports)
+        except (KeyError, ValueError, TypeError, ImportError) as err:
+            raise SpecError(
+                f"{'experiment' if 'experiment' in raw else 'simulation'}: {_message(err)}"
+            ) from None
+
+        params = _mapping("params", raw.get("params", {}))
+        grid = {
+            key: _values(f"grid.{key}", values)
+            for key, values in _mapping("grid", raw.get("grid", {})).items()
+        }
+        zipped = {
+            key: _values(f"zip.{key}", values) for key, values in _mapping("zip", raw.get("zip", {})).items()
+        }
+        lengths = {key: len(values) for key, values in zipped.items()}
+        if len(set(lengths.values())) > 1:
+            raise SpecError(f"zip: every zipped list must have the same length, got lengths {lengths}")
+        seeds = _seeds(raw.get("seeds"))
+
+        owners: dict[str, str] = {}
+        for section, keys in (("params", params), ("grid", grid), ("zip", zipped)):
+            for key in keys:
+                if key in owners:
+                    raise SpecError(f"{section}.{key}: parameter {key!r} is already set in {owners[key]}")
+                owners[key] = section
+                if key == "seed":
+                    raise SpecError(f"{section}.seed: set seeds with the top-level 'seeds' key")
+                if key not in target.parameters:
+                    raise SpecError(
+                        f"{section}.{key}: unknown parameter {key!r} for {target.describe()}; "
+                        f"its parameters are {', '.join(sorted(target.parameters))}"
+                    )
+        if seeds is not None and "seed" not in target.parameters:
+            raise SpecError(f"seeds: {target.describe()} has no 'seed' parameter to sweep")
+
+        spec = cls(
+            target=target_spec,
+            imports=imports,
+            params=params,
+            grid=grid,
+            zipped=zipped,
+            seeds=seeds,
+            measurements=tuple(_measurements(raw.get("measurements", []))),
+            name=name,
+        )
+        try:
+            target.check_measurements(spec.measurements)
+        except (KeyError, ValueError, TypeError) as err:
+            raise SpecError(f"measurements: {_message(err)}") from None
+        for point in spec.points():
+            try:
+                target.check_params(point.params)
+            except (KeyError, ValueError, TypeError) as err:
+                where = ", ".join(f"{k}={v!r}" for k, v in point.swept.items()) or "the fixed params"
+                raise SpecError(f"params/grid/zip at ({where}): {_message(err)}") from None
+        return spec
+
+    @property
+    def dims(self) -> dict[str, list[Any]]:
+        """The swept dimensions in order (grid keys, the zip dimension, ``seed``) and their coordinates."""
+        dims: dict[str, list[Any]] = dict(self.grid)
+        if self.zipped:
+            first = next(iter(self.zipped))
+            dims[first] = self.zipped[first]
+        if self.seeds is not None:
+            dims["seed"] = list(self.seeds)
+        return dims
+
+    def points(self) -> Iterator[RunPoint]:
+        """Every run of the sweep, in a fixed order (the last dimension varies fastest)."""
+        axes: list[list[tuple[int, dict[str, Any]]]] = [
+            [(i, {key: value}) for i, value in enumerate(values)] for key, values in self.grid.items()
+        ]
+        if self.zipped:
+            length = len(next(iter(self.zipped.values())))
+            axes.append([(i, {key: values[i] for key, values in self.zipped.items()}) for i in range(length)])
+        if self.seeds is not None:
+            axes.append([(i, {"seed": seed}) for i, seed in enumerate(self.seeds)])
+        for combo in itertools.product(*axes):
+            swept: dict[str, Any] = {}
+            for _, assignment in combo:
+                swept.update(assignment)
+            digest = hashlib.sha1(_canonical(swept).encode()).hexdigest()[:16]
+            yield RunPoint(
+                key=f"run-{digest}",
+                index=tuple(i for i, _ in combo),
+                swept=swept,
+                params={**self.params, **swept},
+            )
+
+    @property
+    def n_runs(self) -> int:
+        """How many runs the sweep has."""
+        return math.prod(len(values) for values in self.dims.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised spec as plain JSON-friendly data (what the store keeps and compares)."""
+        out: dict[str, Any] = {"name": self.name, **self.target, "imports": list(self.imports)}
+        out.update(params=self.params, grid=self.grid, zip=self.zipped)
+        out.update(
+            seeds=None if self.seeds is None else list(self.seeds), measurements=list(self.measurements)
+        )
+        # Round-trip through JSON (keeping key order: it is the order of the dimensions).
+        return json.loads(json.dumps(out))
+
+    def differences(self, other: Mapping[str, Any]) -> list[str]:
+        """The top-level keys on which this spec's :meth:`to_dict` differs from ``other`` (``name`` aside)."""
+        mine = self.to_dict()
+        keys = sorted((set(mine) | set(other)) - {"name"})
+        return [key for key in keys if mine.get(key) != other.get(key)]
+
+
+def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read and validate a sweep spec from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+
+    Args:
+        path: the spec file.
+
+    Returns:
+        The validated :class:`SweepSpec`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        SpecError: the file does not parse, or the spec is invalid (the message names the key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no sweep spec at {path}")
+    text = path.read_text()
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+                import tomli as tomllib
+
+            raw = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            raw = yaml.safe_load(text)
+        else:
+            raise SpecError(f"{path}: a sweep spec must be a .yaml, .yml or .toml file")
+    except (yaml.YAMLError, ValueError) as err:
+        if isinstance(err, SpecError):
+            raise
+        raise SpecError(f"{path} does not parse: {err}") from None
+    return SweepSpec.from_dict(raw if raw is not None else {})
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _message(err: BaseException) -> str:
+    # KeyError's str() wraps the message in quotes.
+    return err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{key} must be a mapping of parameter names to values, got {value!r}")
+    for name in value:
+        if not isinstance(name, str):
+            raise SpecError(f"{key}: parameter names must be strings, got {name!r}")
+    return dict(value)
+
+
+def _string_list(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{key} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _values(key: str, values: Any) -> list[Any]:
+    """A swept list: non-empty, unique scalars of one kind (numbers, strings or booleans)."""
+    if not isinstance(values, list):
+        raise SpecError(f"{key} must be a list of values to sweep, got {values!r}")
+    if not values:
+        raise SpecError(f"{key} is empty: a swept parameter needs at least one value")
+    kinds = {_kind(v) for v in values}
+    if None in kinds:
+        bad = next(v for v in values if _kind(v) is None)
+        raise SpecError(f"{key}: swept values must be numbers, strings or booleans, got {bad!r}")
+    if len(kinds) > 1:
+        raise SpecError(
+            f"{key}: swept values must all be of one kind (numbers, strings or booleans), got {values!r}"
+        )
+    if kinds == {"number"} and not all(math.isfinite(v) for v in values):
+        raise SpecError(f"{key}: swept numbers must be finite, got {values!r}")
+    if len({_canonical(v) for v in values}) != len(values):
+        raise SpecError(f"{key}: swept values must be distinct, got {values!r}")
+    return list(values)
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Real):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return None
+
+
+def _seeds(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SpecError(f"seeds must be a count >= 1 or a list of seeds, got {value!r}")
+        return tuple(range(value))
+    if isinstance(value, list) and value:
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+            raise SpecError(f"seeds: every seed must be an integer >= 0, got {value!r}")
+        if len(set(value)) != len(value):
+            raise SpecError(f"seeds must be distinct, got {value!r}")
+        return tuple(value)
+    raise SpecError(f"seeds must be a count >= 1 or a non-empty list of integers, got {value!r}")
+
+
+def _measurements(value: Any) -> Iterator[dict[str, Any]]:
+    """Normalise ``[name, {name: ..., as: ..., **kwargs}]`` to dicts with ``name``, ``as`` and ``kwargs``."""
+    if not isinstance(value, list):
+        raise SpecError(f"measurements must be a list, got {value!r}")
+    seen: set[str] = set()
+    for i, entry in enumerate(value):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+            raise SpecError(f"measurements[{i}] must be a name or a mapping with a 'name', got {entry!r}")
+        alias = entry.get("as", entry["name"])
+        if not isinstance(alias, str) or not alias:
+            raise SpecError(f"measurements[{i}].as must be a non-empty string, got {alias!r}")
+        if alias in seen:
+            raise SpecError(
+                f"measurements[{i}]: the output name {alias!r} is used twice; give one an 'as' name"
+            )
+        seen.add(alias)
+        kwargs = {k: v for k, v in entry.items() if k not in ("name", "as")}
+        yield {"name": entry["name"], "as": alias, "kwargs": kwargs}
