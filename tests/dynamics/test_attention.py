@@ -76,6 +76,13 @@ def test_general_weights_match_direct(cloud, variant, causal, geometry):
     torch.testing.assert_close(field(0.0, cloud), expected, atol=1e-10, rtol=1e-9)
 
 
+@pytest.mark.parametrize("variant", ["SA", "USA"])
+@pytest.mark.parametrize("beta", [0.0, -1.5, 2.0])
+def test_causal_any_beta_matches_direct(cloud, variant, beta):
+    field = SelfAttention(beta, variant, causal=True)
+    torch.testing.assert_close(field(0.0, cloud), direct_field(cloud, beta, variant, causal=True))
+
+
 def test_sinkhorn_with_low_rank_weights_matches_direct(cloud):
     Q, K = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
     field = SelfAttention(1.3, "sinkhorn", Q=Q, K=K, sinkhorn_iters=20000, sinkhorn_tol=1e-14)
@@ -87,10 +94,12 @@ def test_sinkhorn_with_low_rank_weights_matches_direct(cloud):
 def test_blocked_paths_agree_with_unblocked(cloud, monkeypatch):
     import attnflow.dynamics.attention as attention
 
-    full = {v: SelfAttention(2.0, v)(0.0, cloud) for v in ("USA", "sinkhorn")}
+    cases = {"USA": (2.0, False), "sinkhorn": (2.0, False), "SA": (-1.0, True)}
+    full = {v: SelfAttention(beta, v, causal=causal)(0.0, cloud) for v, (beta, causal) in cases.items()}
     monkeypatch.setattr(attention, "_BLOCK_ELEMENTS", 20)  # forces blocks of two query rows
-    for variant, expected in full.items():
-        torch.testing.assert_close(SelfAttention(2.0, variant)(0.0, cloud), expected, atol=1e-9, rtol=1e-7)
+    for variant, (beta, causal) in cases.items():
+        blocked = SelfAttention(beta, variant, causal=causal)(0.0, cloud)
+        torch.testing.assert_close(blocked, full[variant], atol=1e-9, rtol=1e-7)
 
 
 def test_time_dependent_weights_are_evaluated_at_t(cloud):

@@ -98,8 +98,9 @@ class SelfAttention:
 
     Notes:
         ``"SA"`` goes through :func:`torch.nn.functional.scaled_dot_product_attention`, fused and
-        blocked on CPU and GPU: no n×n matrix is formed and large β never overflows. ``"USA"`` and
-        ``"sinkhorn"`` use a blocked log-domain path with the same guarantees on memory. The USA
+        blocked on CPU and GPU: no n×n matrix is formed and large β never overflows. ``"USA"``,
+        ``"sinkhorn"`` and causal SA with β ≤ 0 use a blocked log-domain path with the same guarantees
+        on memory. The USA
         velocity itself grows like e^{β}: for large β it can exceed the float range — use float64,
         a smaller β, or SA.
     """
@@ -210,10 +211,12 @@ class SelfAttention:
         batched = x.ndim == 3
         xb = x if batched else x.unsqueeze(0)
         q, k, v = (self._project(t, w, xb) for w in (self.Q, self.K, self.V))
-        if self.variant == "SA":
+        # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
+        # takes the blocked path, as USA does.
+        if self.variant == "SA" and not (self.causal and self.beta <= 0):
             mixed = F.scaled_dot_product_attention(q, k, v, scale=self.beta, is_causal=self.causal)
-        elif self.variant == "USA":
-            mixed = _unnormalised_attention(q, k, v, self.beta, self.causal)
+        elif self.variant in ("SA", "USA"):
+            mixed = _blocked_attention(q, k, v, self.beta, self.causal, softmax=self.variant == "SA")
         else:
             mixed = _sinkhorn_attention(q, k, v, self.beta, self.sinkhorn_iters, self.sinkhorn_tol)
         drift = mixed.sum(dim=1)
@@ -254,17 +257,21 @@ def _scores(q: torch.Tensor, k: torch.Tensor, beta: float, start: int, causal: b
     return s
 
 
-def _unnormalised_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool
+def _blocked_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool, softmax: bool
 ) -> torch.Tensor:
-    """(1/n) Σ_j e^{β⟨q_i,k_j⟩} v_j, in row blocks, with each row's max factored out before exp."""
+    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out."""
     n = k.shape[-2]
     block = _row_block(q, k)
     out = []
     for start in range(0, q.shape[-2], block):
         s = _scores(q[..., start : start + block, :], k, beta, start, causal)
         top = s.amax(dim=-1, keepdim=True)
-        out.append(torch.exp(s - top) @ v * torch.exp(top - math.log(n)))
+        weights = torch.exp(s - top)
+        if softmax:
+            out.append(weights @ v / weights.sum(dim=-1, keepdim=True))
+        else:
+            out.append(weights @ v * torch.exp(top - math.log(n)))
     return torch.cat(out, dim=-2)
 
 

@@ -1,0 +1,94 @@
+"""``attnflow trace --model NAME --text TEXT --out DIR``: a real model's forward pass as a flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+
+def _save_dataset(dataset: xr.Dataset, path: Path) -> None:
+    """Write a Dataset to a Zarr store atomically (text coordinates and variables as fixed-width str)."""
+    import warnings
+
+    from attnflow._io import atomic_write_dir
+
+    dataset = dataset.copy()
+    for name in list(dataset.variables):
+        if dataset[name].dtype == object:
+            dataset[name] = dataset[name].astype(str)
+    with warnings.catch_warnings():
+        # Fixed-width strings have no Zarr v3 specification yet; xarray and zarr-python read them fine.
+        warnings.filterwarnings("ignore", message="The data type .* does not have a Zarr V3 specification")
+        atomic_write_dir(path, lambda tmp: dataset.to_zarr(tmp, mode="w", consolidated=False))
+
+
+def trace(
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Short name (smollm2-135m, minilm-l6), directory or hub id."
+    ),
+    text: str = typer.Option(..., "--text", "-t", help="The input text."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (created)."),
+    sublayers: bool = typer.Option(False, "--sublayers", help="Also record the state after each attention."),
+    beta: float = typer.Option(1.0, help="β of the energy E_β on the unit-normalised states."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write PNG figures."),
+) -> None:
+    """Trace a Transformer on a text: trajectory, attention/MLP decomposition, lens, particle measures.
+
+    Writes to OUT: trajectory.zarr (the residual stream over layers), decomposition.zarr, lens.zarr,
+    particles.zarr and fit.zarr (the SA step fitted to every layer), and with figures lens.png,
+    cosines.png, shares.png and fit.png.
+    """
+    from rich.console import Console
+
+    from attnflow import lm
+    from attnflow.viz import plot_cosine_histograms
+
+    console = Console(stderr=True)
+    try:
+        with console.status(f"loading {model} …"):
+            language_model = lm.load(model)
+        with console.status("tracing …"):
+            traj = lm.trace(language_model, text, sublayers=sublayers)
+            layers = traj[::2] if sublayers else traj
+            decomposition = lm.decompose(language_model, text)
+            causal_lm = language_model.family.causal and language_model.unembedding is not None
+            lens = (
+                lm.logit_lens(language_model, text) if causal_lm else lm.embedding_lens(language_model, text)
+            )
+            particles = lm.particle_measures(layers, beta=beta)
+            fit = lm.fit_dynamics(layers)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    out.mkdir(parents=True, exist_ok=True)
+    written = [traj.save(out / "trajectory.zarr")]
+    for name, dataset in (
+        ("decomposition", decomposition),
+        ("lens", lens),
+        ("particles", particles),
+        ("fit", fit),
+    ):
+        _save_dataset(dataset, out / f"{name}.zarr")
+        written.append(out / f"{name}.zarr")
+    if figures:
+        label = f"{model}: {traj.n_tokens} tokens"
+        lm.plot_lens(lens, out / "lens.png", title=f"{lens.attrs['lens']} lens — {label}")
+        plot_cosine_histograms(
+            lm.to_sphere(layers), path=out / "cosines.png", title=f"pairwise cosines per layer — {label}"
+        )
+        lm.plot_shares(decomposition, out / "shares.png", title=f"attention vs filtering — {label}")
+        lm.plot_fit(fit, out / "fit.png", title=f"fitted self-attention step — {label}")
+        written += [out / f"{name}.png" for name in ("lens", "cosines", "shares", "fit")]
+    console.print(f"traced {model} ({language_model.n_layers} layers) on {traj.n_tokens} tokens")
+    for path in written:
+        console.print(f"  {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``attnflow trace`` to the CLI."""
+    app.command(name="trace")(trace)

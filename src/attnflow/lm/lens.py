@@ -1,0 +1,149 @@
+"""Read the model's guess from every layer: the logit lens (decoders) and the embedding lens (any model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from attnflow.lm.models import LanguageModel, as_language_model
+from attnflow.lm.trace import encode, record
+
+
+def _token_strings(lm: LanguageModel, ids: torch.Tensor) -> np.ndarray:
+    if lm.tokenizer is None:
+        return np.array([str(int(i)) for i in ids.reshape(-1)], dtype=object).reshape(ids.shape)
+    flat = [lm.tokenizer.decode([int(i)]) for i in ids.reshape(-1)]
+    return np.array(flat, dtype=object).reshape(tuple(ids.shape))
+
+
+def _coords(n_layers: int, labels: Sequence[str]) -> dict[str, Any]:
+    return {
+        "layer": np.arange(n_layers + 1),
+        "token": np.arange(len(labels)),
+        "label": ("token", np.array(labels, dtype=object)),
+    }
+
+
+@torch.no_grad()
+def logit_lens(
+    model: LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor,
+    *,
+    tokenizer: Any = None,
+) -> xr.Dataset:
+    """The next-token distribution read from every layer's residual stream.
+
+    Layer ``l``'s distribution is ``softmax(W_U · norm(h_l))`` where ``norm`` is the model's final norm,
+    applied exactly once, and ``W_U`` its output head; at the last layer this is the model's own output.
+
+    Args:
+        model: a causal language model (:class:`~attnflow.lm.LanguageModel` or HuggingFace model).
+        text_or_ids: the input text, or token ids.
+        tokenizer: a tokenizer for a bare HuggingFace model given text.
+
+    Returns:
+        A Dataset over ``(layer, token)`` (layers ``0..L``; layer 0 is the embeddings) with
+        ``top_token`` (string), ``top_id``, ``top_prob``, ``entropy`` (nats), ``kl_to_final``
+        (``KL(p_L ‖ p_l)`` in nats) and ``final_top_rank`` (rank of the last layer's top token at layer
+        ``l``, 0 = top).
+
+    Raises:
+        TypeError: for an encoder or a model without an output head (use :func:`embedding_lens`).
+    """
+    lm = as_language_model(model, tokenizer)
+    head = lm.unembedding
+    if head is None or not lm.family.causal:
+        raise TypeError(
+            f"model {lm.name!r} is not a causal language model with an output head, so it has no "
+            "next-token logit lens; use embedding_lens"
+        )
+    ids, labels = encode(lm, text_or_ids)
+    rec = record(lm, ids)
+    norm = lm.final_norm if lm.final_norm is not None else nn.Identity()
+    # The last layer's log-probs come first: every other layer is compared with them.
+    log_final = torch.log_softmax(head(rec.final).double().cpu(), dim=-1)
+    p_final = log_final.exp()
+    final_top = log_final.argmax(-1)
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("top_id", "top_prob", "entropy", "kl", "rank")}
+    for h in rec.residual[:-1]:
+        log_p = torch.log_softmax(head(norm(h)).double().cpu(), dim=-1)
+        _collect(out, log_p, p_final, log_final, final_top)
+    _collect(out, log_final, p_final, log_final, final_top)
+    top_id = torch.stack(out["top_id"])
+    return xr.Dataset(
+        {
+            "top_token": (("layer", "token"), _token_strings(lm, top_id)),
+            "top_id": (("layer", "token"), top_id.numpy()),
+            "top_prob": (("layer", "token"), torch.stack(out["top_prob"]).numpy()),
+            "entropy": (("layer", "token"), torch.stack(out["entropy"]).numpy()),
+            "kl_to_final": (("layer", "token"), torch.stack(out["kl"]).numpy()),
+            "final_top_rank": (("layer", "token"), torch.stack(out["rank"]).numpy()),
+        },
+        coords=_coords(lm.n_layers, labels),
+        attrs={"model": lm.name, "lens": "logit"},
+    )
+
+
+def _collect(
+    out: dict[str, list[torch.Tensor]],
+    log_p: torch.Tensor,
+    p_final: torch.Tensor,
+    log_final: torch.Tensor,
+    final_top: torch.Tensor,
+) -> None:
+    top_logp, top_id = log_p.max(-1)
+    out["top_id"].append(top_id)
+    out["top_prob"].append(top_logp.exp())
+    out["entropy"].append(-(log_p.exp() * log_p).sum(-1))
+    out["kl"].append((p_final * (log_final - log_p)).sum(-1).clamp_min(0.0))
+    at_final_top = log_p.gather(-1, final_top[:, None])
+    out["rank"].append((log_p > at_final_top).sum(-1))
+
+
+@torch.no_grad()
+def embedding_lens(
+    model: LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor,
+    *,
+    tokenizer: Any = None,
+) -> xr.Dataset:
+    """How close every layer's token states stay to the input embedding matrix (works for encoders).
+
+    For each layer state ``h_l`` (the residual stream, no final norm) the cosine similarity with every
+    row of the input embedding matrix is computed.
+
+    Args:
+        model: a :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
+        text_or_ids: the input text, or token ids.
+        tokenizer: a tokenizer for a bare HuggingFace model given text.
+
+    Returns:
+        A Dataset over ``(layer, token)`` with ``nearest_token`` (string), ``nearest_id``,
+        ``nearest_cosine``, ``input_cosine`` (cosine with the token's own input embedding) and
+        ``input_rank`` (rank of the token's own embedding among all, 0 = nearest).
+    """
+    lm = as_language_model(model, tokenizer)
+    ids, labels = encode(lm, text_or_ids)
+    rec = record(lm, ids)
+    table = lm.model.get_input_embeddings().weight.double().cpu()
+    table = table / table.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    states = rec.residual.double().cpu()
+    cos = (states / states.norm(dim=-1, keepdim=True).clamp_min(1e-12)) @ table.T  # (L+1, n, vocab)
+    nearest_cos, nearest_id = cos.max(-1)
+    own = cos.gather(-1, ids[0].cpu().expand(cos.shape[0], -1)[..., None])
+    return xr.Dataset(
+        {
+            "nearest_token": (("layer", "token"), _token_strings(lm, nearest_id)),
+            "nearest_id": (("layer", "token"), nearest_id.numpy()),
+            "nearest_cosine": (("layer", "token"), nearest_cos.numpy()),
+            "input_cosine": (("layer", "token"), own[..., 0].numpy()),
+            "input_rank": (("layer", "token"), (cos > own).sum(-1).numpy()),
+        },
+        coords=_coords(lm.n_layers, labels),
+        attrs={"model": lm.name, "lens": "embedding"},
+    )

