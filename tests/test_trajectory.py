@@ -84,6 +84,6 @@ def test_load_rejects_missing_and_foreign(tmp_path):
         Trajectory.load(tmp_path / "nothing.zarr")
     import xarray as xr
 
-    xr.Dataset({"y": ("a", [1, 2])}).to_zarr(tmp_path / "other.zarr")
+    xr.Dataset({"y": ("a", [1, 2])}).to_zarr(tmp_path / "other.zarr", consolidated=False)
     with pytest.raises(ValueError, match="not an attnflow"):
         Trajectory.load(tmp_path / "other.zarr")

@@ -1,0 +1,17 @@
+"""Figures of token flows (matplotlib, no pyplot state) and the self-contained HTML report.
+
+Every plotting function returns a ``matplotlib.figure.Figure`` and saves it when given ``path``.
+"""
+
+from attnflow.viz.clouds import animate_cloud, plot_cloud, plot_trajectories
+from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
+
+__all__ = [
+    "animate_cloud",
+    "plot_cloud",
+    "plot_cosine_histograms",
+    "plot_energy",
+    "plot_phase_diagram",
+    "plot_staircase",
+    "plot_trajectories",
+]
