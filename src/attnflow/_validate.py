@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from attnflow.trajectory import Trajectory
+
 
 def finite_number(name: str, value: Any) -> float:
     """Return ``value`` as a float, or raise if it is not a finite real number."""
@@ -66,3 +68,20 @@ def on_sphere(name: str, x: torch.Tensor, atol: float | None = None) -> None:
             f"{name} must lie on the unit sphere (every row of norm 1, to {atol:g}); the largest "
             f"deviation is {err:.3g}. Normalise it first, e.g. x / x.norm(dim=-1, keepdim=True)."
         )
+
+
+def check_trajectory(traj: Any, name: str = "traj") -> Trajectory:
+    """Raise a clear error unless ``traj`` is a non-empty :class:`Trajectory`."""
+    if not isinstance(traj, Trajectory):
+        raise TypeError(f"{name} must be an attnflow.Trajectory, got {type(traj).__name__}")
+    if traj.n_states == 0 or traj.n_tokens == 0:
+        raise ValueError(f"{name} must hold at least one state and one token, got {traj!r}")
+    return traj
+
+
+def check_pairs(traj: Trajectory, name: str = "traj") -> Trajectory:
+    """Like :func:`check_trajectory`, and at least two tokens (pairwise statistics need a pair)."""
+    check_trajectory(traj, name)
+    if traj.n_tokens < 2:
+        raise ValueError(f"{name} must hold at least 2 tokens for a pairwise statistic, got {traj.n_tokens}")
+    return traj

@@ -90,6 +90,13 @@ def test_adaptive_meets_its_tolerance():
     np.testing.assert_allclose(traj.times.numpy(), np.arange(9) * 0.5)
 
 
+def test_adaptive_rejects_overflowing_trial_steps():
+    # ẋ = −x³ from 2: a first trial step of 1000 overflows to NaN; the controller must shrink it.
+    x0 = torch.full((1, 1), 2.0, dtype=torch.float64)
+    traj = simulate(lambda t, x: -(x**3), x0, 1000.0, 1000.0, "dopri5", rtol=1e-9, atol=1e-12)
+    assert traj.final.item() == pytest.approx(2 / math.sqrt(1 + 8 * 1000), rel=1e-7)
+
+
 @pytest.mark.parametrize("variant", ["SA", "USA"])
 @pytest.mark.parametrize("d", [2, 3, 8])
 def test_energy_never_decreases(variant, d):

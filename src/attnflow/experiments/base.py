@@ -27,7 +27,8 @@ class Outcome:
         measured: the measured value, formatted for a person.
         agrees: the verdict: whether the measurement agrees with the prediction within ``tolerance``.
         tolerance: how agreement was judged (a number and what it bounds).
-        values: key numbers (floats or arrays) by name; sweeps store these.
+        values: key numbers (numbers or numeric arrays) by name; sweeps store these. Nested
+            mappings are flattened to dotted names.
         figures: paths of the figures written (PNG, or GIF for animations).
         notes: anything a reader needs to interpret the numbers.
     """
@@ -40,10 +41,33 @@ class Outcome:
     figures: list[Path] = field(default_factory=list)
     notes: str = ""
 
+    def __post_init__(self) -> None:
+        self.values = _flatten_values(self.values)
+
     @property
     def verdict(self) -> str:
         """``"agrees"`` or ``"disagrees"``."""
         return "agrees" if self.agrees else "disagrees"
+
+
+def _flatten_values(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings become dotted names (``{"rates": {"SA": 1.0}}`` → ``{"rates.SA": 1.0}``).
+
+    Every leaf must be a number or a numeric array, the forms that sweeps store and reports print.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten_values(value, f"{name}."))
+        elif np.asarray(value).dtype.kind in "biuf":
+            flat[name] = value
+        else:
+            raise TypeError(
+                f"Outcome.values[{name!r}] must be a number, a numeric array or a mapping of them, "
+                f"got {type(value).__name__}"
+            )
+    return flat
 
 
 @dataclass

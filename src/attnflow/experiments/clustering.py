@@ -96,7 +96,7 @@ def _single_cluster(params: Mapping[str, Any], out: Path) -> Outcome:
     from attnflow.integrate import simulate
     from attnflow.measure import min_inner_product
     from attnflow.viz import plot_cloud, plot_cosine_histograms
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     threshold = 1 - params["eps"]
     fig = new_figure(6.4, 4.0)
@@ -151,7 +151,13 @@ def _single_cluster(params: Mapping[str, Any], out: Path) -> Outcome:
         agrees=lowest >= need,
         tolerance=f"every (d, β): fraction ≥ {need:g} of {params['seeds']} starts, one cluster meaning "
         f"min_ij ⟨xi,xj⟩ ≥ {threshold:g}",
-        values={"final_fraction": finals, "time_all_joined": last_times},
+        # Arrays over (dims, betas), the layout sweeps and reports store.
+        values={
+            "final_fraction": np.reshape(list(finals.values()), (len(params["dims"]), len(params["betas"]))),
+            "time_all_joined": np.reshape(
+                list(last_times.values()), (len(params["dims"]), len(params["betas"]))
+            ),
+        },
         figures=figures,
         notes="The time to reach one cluster grows exponentially with β (metastable multi-cluster states, "
         "see metastable-clusters); β is therefore kept moderate so the limit is reached within t_end.",
@@ -188,7 +194,7 @@ def _distance_plot(traj: Any, reference: torch.Tensor, path: Path, title: str) -
     """Distance of tokens 2..n to ``reference`` over time, coloured by position in the sequence."""
     from matplotlib import colormaps
 
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     distance = (traj.x - reference).norm(dim=-1).numpy()
     fig = new_figure(6.0, 3.8)
@@ -270,7 +276,7 @@ def _cone_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
     from attnflow.measure import collapse_residual
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     low, high = params["fit_window"]
     pole = torch.zeros(1, params["d"], dtype=torch.float64)

@@ -29,7 +29,7 @@ def _curve_check(params: Mapping[str, Any], out: Path) -> tuple[float, Path]:
     from attnflow import init
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     n = params["n"]
     fig = new_figure(6.4, 4.0)

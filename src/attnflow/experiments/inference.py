@@ -35,7 +35,7 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
         error_curve,
         fit_loglog_slope,
     )
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     ns = [int(n) for n in params["ns"]]
     seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
@@ -130,7 +130,7 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
 def _erm_generalisation(params: Mapping[str, Any], out: Path) -> Outcome:
     """Generalisation gap of supervised and self-supervised ERM against n and against the number of sets."""
     from attnflow.inference import GaussianWorld, fit_slope, parameter_distance, train_erm
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     world = GaussianWorld(
         key_dim=params["key_dim"],
@@ -260,7 +260,7 @@ def _ssl_condition_number(params: Mapping[str, Any], out: Path) -> Outcome:
         probe_features,
         train_erm,
     )
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     rng = np.random.default_rng(params["world_seed"])
     k, dk, dv = params["components"], params["key_dim"], params["value_dim"]

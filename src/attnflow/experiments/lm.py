@@ -33,7 +33,7 @@ def _context_narrows(params: Mapping[str, Any], out: Path) -> Outcome:
     from scipy.stats import spearmanr
 
     from attnflow.lm import load
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     lm = load(params["model"])
     windows = sorted(int(m) for m in params["windows"])

@@ -35,7 +35,7 @@ def _metastable(params: Mapping[str, Any], out: Path) -> Outcome:
     from attnflow.integrate import simulate
     from attnflow.measure import clusters, energy_staircase, plateaus
     from attnflow.viz import animate_cloud, plot_cloud, plot_staircase, plot_trajectories
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     betas = [float(b) for b in params["betas"]]
     counts, staircase_counts, predicted = {}, {}, {}

@@ -22,7 +22,7 @@ from attnflow.experiments.base import Experiment, Outcome, register
 def _polytope_figure(z: np.ndarray, limits: np.ndarray, path: Path, title: str) -> None:
     from scipy.spatial import ConvexHull
 
-    from attnflow.viz._figure import finish, new_figure
+    from attnflow.viz.figure import finish, new_figure
 
     fig = new_figure(5.2, 5.0)
     ax = fig.add_subplot()

@@ -177,6 +177,9 @@ def simulate(
     ]
 
 
+# Relative step below which a still non-finite dopri5 trial means the solution itself blows up.
+_MIN_STEP = 1e-12
+
 # Below this many attention scores per evaluation, intra-op threads cost more than they save (and
 # spin-waiting threads on a busy machine slowed small runs down by 30x in our measurements).
 _SMALL_PROBLEM_SCORES = 1 << 16
@@ -259,9 +262,13 @@ def _integrate_adaptive(
             x_new, err = _dopri5(field, t, x, h_try)
             scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())
             error = float(torch.sqrt(torch.mean((err / scale) ** 2)))
-            if not math.isfinite(error):
-                _checked(x_new, t + h_try)
             steps += 1
+            if not math.isfinite(error):
+                # A trial step that overflows is too long: reject it and shrink, like any other.
+                if h_try <= _MIN_STEP * max(1.0, abs(t)):
+                    _checked(x_new, t + h_try)
+                h = h_try * 0.2
+                continue
             if error <= 1.0:
                 t = target if h_try == target - t else t + h_try
                 x = retract(x_new)

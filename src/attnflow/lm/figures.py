@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from attnflow.viz._figure import finish, new_figure
+from attnflow.viz.figure import finish, new_figure
 
 
 def _short(token: str, width: int = 8) -> str:

@@ -11,10 +11,9 @@ import torch
 import xarray as xr
 from scipy.optimize import minimize_scalar
 
-from attnflow._validate import finite_number, positive_int
+from attnflow._validate import check_pairs, finite_number, positive_int
 from attnflow.dynamics import SelfAttention
 from attnflow.measure import clusters, cosine_histogram, effective_rank, energy
-from attnflow.measure._common import check_pairs
 from attnflow.trajectory import Trajectory
 
 

@@ -15,23 +15,6 @@ from attnflow.trajectory import Trajectory
 _BLOCK_ENTRIES = 1 << 22
 
 
-def check_trajectory(traj: Any, name: str = "traj") -> Trajectory:
-    """Raise a clear error unless ``traj`` is a non-empty :class:`Trajectory`."""
-    if not isinstance(traj, Trajectory):
-        raise TypeError(f"{name} must be an attnflow.Trajectory, got {type(traj).__name__}")
-    if traj.n_states == 0 or traj.n_tokens == 0:
-        raise ValueError(f"{name} must hold at least one state and one token, got {traj!r}")
-    return traj
-
-
-def check_pairs(traj: Trajectory, name: str = "traj") -> Trajectory:
-    """Like :func:`check_trajectory`, and at least two tokens (pairwise statistics need a pair)."""
-    check_trajectory(traj, name)
-    if traj.n_tokens < 2:
-        raise ValueError(f"{name} must hold at least 2 tokens for a pairwise statistic, got {traj.n_tokens}")
-    return traj
-
-
 def states(traj: Trajectory) -> Iterator[torch.Tensor]:
     """Each saved state as a float64 CPU tensor ``(n, d)``; analysis runs in float64."""
     for k in range(traj.n_states):

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._validate import finite_number
-from attnflow.measure._common import check_trajectory, gram_blocks, states
+from attnflow._validate import check_trajectory, finite_number
+from attnflow.measure._common import gram_blocks, states
 from attnflow.trajectory import Trajectory
 
 

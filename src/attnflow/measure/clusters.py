@@ -8,8 +8,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from attnflow._validate import positive_number
-from attnflow.measure._common import check_trajectory, states
+from attnflow._validate import check_trajectory, positive_number
+from attnflow.measure._common import states
 from attnflow.trajectory import Trajectory
 
 DEFAULT_TOL = 0.05

@@ -7,7 +7,7 @@ import math
 import torch
 import xarray as xr
 
-from attnflow._validate import finite_number
+from attnflow._validate import check_trajectory, finite_number
 from attnflow.trajectory import Trajectory
 
 
@@ -24,6 +24,7 @@ def energy(traj: Trajectory, beta: float) -> xr.DataArray:
     Returns:
         A DataArray named ``"energy"`` over the trajectory's axis.
     """
+    check_trajectory(traj)
     beta = finite_number("beta", beta)
     if beta == 0:
         raise ValueError("beta must be non-zero for the energy (it carries a factor 1/(2β))")

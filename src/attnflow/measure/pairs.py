@@ -8,15 +8,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._validate import finite_number, positive_int, positive_number
-from attnflow.measure._common import (
-    check_pairs,
-    gram_blocks,
-    offdiagonal_mask,
-    per_state,
-    states,
-    unit_rows,
-)
+from attnflow._validate import check_pairs, finite_number, positive_int, positive_number
+from attnflow.measure._common import gram_blocks, offdiagonal_mask, per_state, states, unit_rows
 from attnflow.trajectory import Trajectory
 
 

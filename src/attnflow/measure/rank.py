@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import xarray as xr
 
-from attnflow.measure._common import check_trajectory, per_state
+from attnflow._validate import check_trajectory
+from attnflow.measure._common import per_state
 from attnflow.trajectory import Trajectory
 
 

@@ -11,7 +11,7 @@ import xarray as xr
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from attnflow.viz._figure import finish, new_figure
+from attnflow.viz.figure import finish, new_figure
 
 # Grids up to this many cells get their values written in the cells.
 _ANNOTATE_CELLS = 64

@@ -10,10 +10,9 @@ from matplotlib import animation, colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attnflow._validate import positive_int
-from attnflow.measure._common import check_trajectory
+from attnflow._validate import check_trajectory, positive_int
 from attnflow.trajectory import Trajectory
-from attnflow.viz._figure import axis_label, finish, new_figure, stamp, state_indices
+from attnflow.viz.figure import axis_label, finish, new_figure, stamp, state_indices
 
 
 def _colours(traj: Trajectory) -> np.ndarray:

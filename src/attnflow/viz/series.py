@@ -11,11 +11,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from attnflow._validate import finite_number, positive_number
+from attnflow._validate import check_trajectory, finite_number, positive_number
 from attnflow.measure import DEFAULT_TOL, clusters, cosine_histogram, energy, energy_staircase, plateaus
-from attnflow.measure._common import check_trajectory
 from attnflow.trajectory import Trajectory
-from attnflow.viz._figure import axis_label, finish, new_figure, stamp, state_indices
+from attnflow.viz.figure import axis_label, finish, new_figure, stamp, state_indices
 
 
 def _beta_of(traj: Trajectory, beta: float | None, label: str) -> float:
