@@ -148,6 +148,11 @@ def main() -> None:
         f"n = 65 536, d = 3, 2 threads: attnflow {big['steps_per_s']:.3f} steps/s with a peak resident "
         f"memory of {big['peak_mb']:.0f} MB (the NumPy reference would need the 16 GiB score matrix several "
         "times over; not run).",
+        "",
+        "Reading the numbers: the speed-up grows with n because the reference's n×n temporaries fall out of "
+        "the cache while the fused kernel keeps its blocks in it; at d = 64 both sides spend most of their "
+        "time in the same matrix products, so the gap is smaller. Below n² = 65 536 scores attnflow runs on "
+        "one thread whatever the setting (see docs/dynamics.md).",
     ]
     update_section("simulate", "\n".join(lines))
     print("wrote docs/benchmarks.md")
