@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import uuid
@@ -60,18 +61,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def jsonable(value: Any) -> Any:
-    """Turn parameters into JSON-friendly values; tensors and arrays become nested lists."""
+def jsonable(value: Any, strict: bool = False) -> Any:
+    """Turn parameters or results into JSON-friendly values; tensors and arrays become nested lists.
+
+    With ``strict=True`` non-finite floats become strings (``"inf"``, ``"nan"``), which standard JSON
+    cannot hold; otherwise they stay floats (Python's json module writes and reads them back).
+    """
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, strict) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, strict) for v in value]
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().tolist()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
+        return jsonable(value.detach().cpu().tolist(), strict)
+    if isinstance(value, np.ndarray | np.generic):
+        return jsonable(value.tolist(), strict)
+    if strict and isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return repr(value)

@@ -85,10 +85,15 @@ def test_report_needs_records(tmp_path):
 def test_values_are_formatted_and_made_json_friendly():
     import numpy as np
 
-    from attnflow.viz.report import format_value, jsonable
+    from attnflow._io import jsonable
+    from attnflow.viz.report import format_value
 
     assert (
         format_value({"a": [0.5, 2], "b": np.arange(20.0)}) == "{a: [0.5, 2], b: array (20,), min 0, max 19}"
     )
     assert format_value(1 / 3) == "0.333333" and format_value("SA") == "SA"
-    assert jsonable({1.5: np.array([1.0, np.inf]), "n": np.int64(3)}) == {"1.5": [1.0, "inf"], "n": 3}
+    assert jsonable({1.5: np.array([1.0, np.inf]), "n": np.int64(3)}, strict=True) == {
+        "1.5": [1.0, "inf"],
+        "n": 3,
+    }
+    assert jsonable([np.inf]) == [np.inf]

@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import html
 import json
-import math
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from attnflow._io import atomic_write_text
+from attnflow._io import atomic_write_text, jsonable
 
 if TYPE_CHECKING:
     from attnflow.experiments.base import Experiment, ExperimentResult, Outcome
@@ -72,23 +71,6 @@ class RunRecord:
         return "error" if self.outcome is None else self.outcome.verdict
 
 
-def jsonable(value: Any) -> Any:
-    """Numbers, strings, lists and dicts for JSON: arrays become lists, non-finite floats strings."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return jsonable(value.detach().cpu().tolist())
-    if isinstance(value, np.ndarray | np.generic):
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
 def format_value(value: Any) -> str:
     """A short human form of a parameter or value (numbers to 6 digits, long arrays summarised)."""
     if isinstance(value, dict):
@@ -121,7 +103,7 @@ def record_json(record: RunRecord, base: Path) -> dict[str, Any]:
         "source": exp.source,
         "claim": exp.claim,
         "size": "quick" if record.quick else "full",
-        "params": jsonable(record.params),
+        "params": jsonable(record.params, strict=True),
         "seconds": round(record.seconds, 3),
         "verdict": record.verdict,
     }
@@ -131,7 +113,7 @@ def record_json(record: RunRecord, base: Path) -> dict[str, Any]:
             measured=out.measured,
             tolerance=out.tolerance,
             notes=out.notes,
-            values=jsonable(out.values),
+            values=jsonable(out.values, strict=True),
             figures=[_relative(f, base) for f in out.figures],
         )
     else:
