@@ -93,42 +93,42 @@ class SequenceOutput:
     mlp_updates: tuple[torch.Tensor, ...] | None = None
 
 
-class SoftmaxAttention(nn.Module):
+class _HeadMixer(nn.Module):
+    """Shared shell of the attention mixers: a joint q, k, v projection per head, and an output map."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mix ``x`` ``(batch, L, d)`` causally."""
+        b, length, d = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        return self.out(self.mix(q, k, v).transpose(1, 2).reshape(b, length, d))
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Per-head causal mixing of ``(batch, heads, L, head_dim)`` queries, keys and values."""
+        raise NotImplementedError
+
+
+class SoftmaxAttention(_HeadMixer):
     """Causal multi-head softmax attention."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Mix ``x`` ``(batch, L, d)`` causally."""
-        b, length, d = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.out(y.transpose(1, 2).reshape(b, length, d))
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
-class LinearAttention(nn.Module):
+class LinearAttention(_HeadMixer):
     """Causal multi-head linear attention with feature map ``elu(x) + 1`` (Katharopoulos et al., 2020)."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Mix ``x`` ``(batch, L, d)`` causally."""
-        b, length, d = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         q, k = F.elu(q) + 1, F.elu(k) + 1
         memory = torch.cumsum(k.unsqueeze(-1) * v.unsqueeze(-2), dim=2)  # (b, h, L, dk, dv)
         numerator = torch.einsum("bhtk,bhtkv->bhtv", q, memory)
         denominator = torch.einsum("bhtk,bhtk->bht", q, torch.cumsum(k, dim=2)).unsqueeze(-1)
-        y = numerator / denominator
-        return self.out(y.transpose(1, 2).reshape(b, length, d))
+        return numerator / denominator
 
 
 def _causal_filter(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
