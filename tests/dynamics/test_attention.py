@@ -102,6 +102,15 @@ def test_blocked_paths_agree_with_unblocked(cloud, monkeypatch):
         torch.testing.assert_close(blocked, full[variant], atol=1e-9, rtol=1e-7)
 
 
+@pytest.mark.parametrize("variant", ["SA", "USA", "sinkhorn"])
+def test_shared_weights_equal_an_explicit_stack_of_identical_heads(cloud, variant):
+    V = torch.randn(4, 4, dtype=torch.float64)
+    shared = SelfAttention(1.5, variant, V=V, heads=3)(0.0, cloud)
+    stacked = SelfAttention(1.5, variant, V=V.expand(3, 4, 4).clone())(0.0, cloud)
+    torch.testing.assert_close(shared, stacked)
+    torch.testing.assert_close(shared, 3 * direct_field(cloud, 1.5, variant, V=V), atol=1e-6, rtol=1e-6)
+
+
 def test_time_dependent_weights_are_evaluated_at_t(cloud):
     layers = [torch.randn(4, 4, dtype=torch.float64) for _ in range(2)]
     field = SelfAttention(1.0, V=lambda t: layers[int(t >= 1.0)])

@@ -11,24 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from attnflow.dynamics import GEOMETRIES, VARIANTS
+from attnflow.integrate import METHODS
+
 console = Console()
 
-
-class Variant(str, Enum):
-    SA = "SA"
-    USA = "USA"
-    sinkhorn = "sinkhorn"
-
-
-class Geometry(str, Enum):
-    sphere = "sphere"
-    euclidean = "euclidean"
-
-
-class Method(str, Enum):
-    euler = "euler"
-    rk4 = "rk4"
-    dopri5 = "dopri5"
+# The choices of the library itself, so the command line cannot drift from it.
+Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)
+Geometry = Enum("Geometry", {g: g for g in GEOMETRIES}, type=str)
+Method = Enum("Method", {m: m for m in METHODS}, type=str)
 
 
 class Start(str, Enum):
@@ -128,8 +119,9 @@ def register(app: typer.Typer) -> None:
             else:
                 if init_file is None:
                     raise typer.BadParameter("--start file needs --init-file PATH", param_hint="--init-file")
-                x0 = af.init.from_file(init_file, normalize=geometry is Geometry.sphere, dtype=torch_dtype)
-                x0 = x0.to(dev)
+                x0 = af.init.from_file(
+                    init_file, normalize=geometry is Geometry.sphere, dtype=torch_dtype, device=dev
+                )
             Q = K = V = None
             if random_weights:
                 Q, K, V = _random_weights(heads, x0.shape[-1], seed, torch_dtype, dev)

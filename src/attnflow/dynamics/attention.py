@@ -210,7 +210,10 @@ class SelfAttention:
         """The velocity of every token at time ``t``; ``x`` has shape ``(n, d)`` or ``(batch, n, d)``."""
         batched = x.ndim == 3
         xb = x if batched else x.unsqueeze(0)
-        q, k, v = (self._project(t, w, xb) for w in (self.Q, self.K, self.V))
+        weights = [self._weight_at(t, w, xb) for w in (self.Q, self.K, self.V)]
+        # Heads that share every weight attend identically: compute one and scale by the head count.
+        distinct = any(w is not None and w.ndim == 3 for w in weights)
+        q, k, v = (_project(w, xb, self.heads if distinct else 1) for w in weights)
         # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
         # takes the blocked path, as USA does.
         if self.variant == "SA" and not (self.causal and self.beta <= 0):
@@ -219,27 +222,33 @@ class SelfAttention:
             mixed = _blocked_attention(q, k, v, self.beta, self.causal, softmax=self.variant == "SA")
         else:
             mixed = _sinkhorn_attention(q, k, v, self.beta, self.sinkhorn_iters, self.sinkhorn_tol)
-        drift = mixed.sum(dim=1)
+        drift = mixed.sum(dim=1) if distinct else self.heads * mixed.squeeze(1)
         if self.feedforward is not None:
             drift = drift + self.feedforward(xb)
         if self.geometry == "sphere":
             drift = drift - (drift * xb).sum(-1, keepdim=True) * xb
         return drift if batched else drift.squeeze(0)
 
-    def _project(self, t: float, weight: Weight | None, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, n, d) through one weight, as (B, heads, n, m)."""
+    def _weight_at(self, t: float, weight: Weight | None, x: torch.Tensor) -> torch.Tensor | None:
+        """The weight in force at time ``t``, on ``x``'s device and dtype (``None`` is the identity)."""
         if weight is None:
-            return x.unsqueeze(1).expand(-1, self.heads, -1, -1)
-        w = weight if isinstance(weight, torch.Tensor) else weight(t)
-        w = torch.as_tensor(w).to(x)
-        if w.ndim == 2:
-            return (x @ w.T).unsqueeze(1).expand(-1, self.heads, -1, -1)
-        if w.ndim != 3 or w.shape[0] != self.heads or w.shape[-1] != x.shape[-1]:
+            return None
+        w = torch.as_tensor(weight if isinstance(weight, torch.Tensor) else weight(t)).to(x)
+        if w.ndim not in (2, 3) or w.shape[-1] != x.shape[-1] or (w.ndim == 3 and w.shape[0] != self.heads):
             raise ValueError(
                 f"a weight at t={t:g} has shape {tuple(w.shape)}; expected (m, {x.shape[-1]}) or "
                 f"({self.heads}, m, {x.shape[-1]})"
             )
-        return torch.einsum("bnd,hmd->bhnm", x, w)
+        return w
+
+
+def _project(w: torch.Tensor | None, x: torch.Tensor, heads: int) -> torch.Tensor:
+    """``x`` (B, n, d) through one weight (identity if ``None``), as (B, heads, n, m)."""
+    if w is None:
+        return x.unsqueeze(1).expand(-1, heads, -1, -1)
+    if w.ndim == 2:
+        return (x @ w.T).unsqueeze(1).expand(-1, heads, -1, -1)
+    return torch.einsum("bnd,hmd->bhnm", x, w)
 
 
 def _row_block(q: torch.Tensor, k: torch.Tensor) -> int:

@@ -15,14 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import SOURCE, log_slope
+from attnflow.experiments._clustering import SOURCE, log_slope, uniform_runs
 from attnflow.experiments.base import Experiment, Outcome, register
 
 
 def _energy_monotone(params: Mapping[str, Any], out: Path) -> Outcome:
-    from attnflow import init
-    from attnflow.dynamics import SelfAttention
-    from attnflow.integrate import simulate
     from attnflow.measure import energy
     from attnflow.viz import plot_cloud, plot_energy
 
@@ -30,16 +27,7 @@ def _energy_monotone(params: Mapping[str, Any], out: Path) -> Outcome:
     for variant in params["variants"]:
         for d in params["dims"]:
             for beta in params["betas"]:
-                x0 = init.uniform_sphere(
-                    params["n"], d, seed=params["seed"], batch=params["seeds"], dtype=torch.float64
-                )
-                trajs = simulate(
-                    SelfAttention(beta=beta, variant=variant),
-                    x0,
-                    t_end=params["t_end"],
-                    dt=params["dt"],
-                    method="rk4",
-                )
+                trajs = uniform_runs(params, d, beta, variant=variant, dtype=torch.float64)
                 for traj in trajs:
                     e = energy(traj, beta).values
                     drop = float(np.max((e[:-1] - e[1:]) / np.abs(e[:-1])))
@@ -91,9 +79,6 @@ register(
 
 
 def _single_cluster(params: Mapping[str, Any], out: Path) -> Outcome:
-    from attnflow import init
-    from attnflow.dynamics import SelfAttention
-    from attnflow.integrate import simulate
     from attnflow.measure import min_inner_product
     from attnflow.viz import plot_cloud, plot_cosine_histograms
     from attnflow.viz.figure import finish, new_figure
@@ -104,16 +89,8 @@ def _single_cluster(params: Mapping[str, Any], out: Path) -> Outcome:
     finals, last_times, example = {}, {}, None
     for d in params["dims"]:
         for beta in params["betas"]:
-            x0 = init.uniform_sphere(
-                params["n"], d, seed=params["seed"], batch=params["seeds"], dtype=torch.float64
-            )
-            trajs = simulate(
-                SelfAttention(beta=beta, variant=params["variant"]),
-                x0,
-                t_end=params["t_end"],
-                dt=params["dt"],
-                method="dopri5",
-                save_every=params["save_every"],
+            trajs = uniform_runs(
+                params, d, beta, variant=params["variant"], method="dopri5", dtype=torch.float64
             )
             joined = np.array([min_inner_product(traj).values >= threshold for traj in trajs])
             fraction = joined.mean(axis=0)
@@ -216,18 +193,9 @@ def _distance_plot(traj: Any, reference: torch.Tensor, path: Path, title: str) -
 
 
 def _causal_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
-    from attnflow import init
-    from attnflow.dynamics import SelfAttention
-    from attnflow.integrate import simulate
     from attnflow.viz import plot_cloud
 
-    x0 = init.uniform_sphere(
-        params["n"], params["d"], seed=params["seed"], batch=params["seeds"], dtype=torch.float64
-    )
-    field = SelfAttention(beta=params["beta"], variant="SA", causal=True)
-    trajs = simulate(
-        field, x0, t_end=params["t_end"], dt=params["dt"], method="rk4", save_every=params["save_every"]
-    )
+    trajs = uniform_runs(params, params["d"], params["beta"], causal=True, dtype=torch.float64)
     first_drift = max(float((traj.x[:, 0] - traj.x[0, 0]).norm(dim=-1).max()) for traj in trajs)
     final_distance = max(float((traj.final - traj.x[0, 0]).norm(dim=-1).max()) for traj in trajs)
     figures = [out / "distance_to_first_token.png", out / "cloud.png"]

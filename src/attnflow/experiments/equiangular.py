@@ -20,6 +20,7 @@ from attnflow.experiments._clustering import (
     equiangular_gamma,
     equiangular_hitting_time,
     phase_curve,
+    uniform_runs,
 )
 from attnflow.experiments.base import Experiment, Outcome, register
 
@@ -69,9 +70,6 @@ def _phase_diagram(params: Mapping[str, Any], out: Path) -> tuple[dict[int, np.n
     """Simulated P(⟨xi,xj⟩ ≥ 1 − δ) over (β, t) for every d; returns crossing times, theory and figure."""
     import xarray as xr
 
-    from attnflow import init
-    from attnflow.dynamics import SelfAttention
-    from attnflow.integrate import simulate
     from attnflow.measure import fraction_close_pairs
     from attnflow.viz import plot_phase_diagram
 
@@ -82,15 +80,7 @@ def _phase_diagram(params: Mapping[str, Any], out: Path) -> tuple[dict[int, np.n
     for d in params["dims"]:
         rows, times = [], None
         for beta in betas:
-            x0 = init.uniform_sphere(n, d, seed=params["seed"], batch=params["seeds"])
-            trajs = simulate(
-                SelfAttention(beta=float(beta), variant=params["variant"]),
-                x0,
-                t_end=params["t_max"],
-                dt=params["dt"],
-                method="rk4",
-                save_every=params["save_every"],
-            )
+            trajs = uniform_runs(params, d, float(beta), variant=params["variant"], t_end=params["t_max"])
             times = trajs[0].times.numpy()
             rows.append(np.mean([fraction_close_pairs(traj, delta).values for traj in trajs], axis=0))
         heat = np.array(rows)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments._clustering import SOURCE, fastest_mode
+from attnflow.experiments._clustering import SOURCE, fastest_mode, uniform_runs
 from attnflow.experiments.base import Experiment, Outcome, register
 
 
@@ -30,9 +30,6 @@ def _plateau_count(count: Any) -> float:
 def _metastable(params: Mapping[str, Any], out: Path) -> Outcome:
     from matplotlib.ticker import ScalarFormatter
 
-    from attnflow import init
-    from attnflow.dynamics import SelfAttention
-    from attnflow.integrate import simulate
     from attnflow.measure import clusters, energy_staircase, plateaus
     from attnflow.viz import animate_cloud, plot_cloud, plot_staircase, plot_trajectories
     from attnflow.viz.figure import finish, new_figure
@@ -41,22 +38,13 @@ def _metastable(params: Mapping[str, Any], out: Path) -> Outcome:
     counts, staircase_counts, predicted = {}, {}, {}
     figures = []
     for k, beta in enumerate(betas):
-        x0 = init.uniform_sphere(params["n"], 2, seed=params["seed"], batch=params["seeds"])
-        trajs = simulate(
-            SelfAttention(beta=beta, variant=params["variant"]),
-            x0,
-            t_end=params["t_end"],
-            dt=params["dt"],
-            method="rk4",
-            save_every=params["save_every"],
-        )
+        trajs = uniform_runs(params, 2, beta, variant=params["variant"])
         counts[beta] = [_plateau_count(clusters(traj, tol=params["tol"])["count"]) for traj in trajs]
         levels = []
         for traj in trajs:
-            steps = plateaus(energy_staircase(traj, beta))
-            levels.append(
-                steps["level"].values[-1] if steps.sizes["plateau"] else energy_staircase(traj, beta)[-1]
-            )
+            staircase = energy_staircase(traj, beta)
+            steps = plateaus(staircase)
+            levels.append(steps["level"].values[-1] if steps.sizes["plateau"] else staircase[-1])
         staircase_counts[beta] = [float(1 / level) for level in levels]
         predicted[beta] = fastest_mode(beta)
         example = trajs[0]

@@ -180,8 +180,8 @@ def simulate(
 # Relative step below which a still non-finite dopri5 trial means the solution itself blows up.
 _MIN_STEP = 1e-12
 
-# Below this many attention scores per evaluation, intra-op threads cost more than they save (and
-# spin-waiting threads on a busy machine slowed small runs down by 30x in our measurements).
+# Below this many attention scores per evaluation, intra-op threads cost more than they save, and
+# spin-waiting threads on a machine whose cores are busy slow small runs down many times over.
 _SMALL_PROBLEM_SCORES = 1 << 16
 
 

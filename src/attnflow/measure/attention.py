@@ -7,7 +7,7 @@ import torch
 import xarray as xr
 
 from attnflow._validate import check_trajectory, finite_number
-from attnflow.measure._common import gram_blocks, states
+from attnflow.measure._common import gram_blocks, offdiagonal_mask, states
 from attnflow.trajectory import Trajectory
 
 
@@ -37,8 +37,7 @@ def attention_entropy(traj: Trajectory, beta: float, causal: bool = False) -> xr
         for start, g in gram_blocks(x):
             logits = beta * g
             if causal:
-                rows = torch.arange(start, start + g.shape[0]).unsqueeze(1)
-                logits = logits.masked_fill(torch.arange(n).unsqueeze(0) > rows, -torch.inf)
+                logits = logits.masked_fill(offdiagonal_mask(start, g.shape[0], n), -torch.inf)
             log_a = torch.log_softmax(logits, dim=1)
             # 0 · log 0 = 0 for the masked entries.
             entropy[k, start : start + g.shape[0]] = (

@@ -8,14 +8,15 @@ import torch
 import xarray as xr
 
 from attnflow._validate import check_trajectory, finite_number
+from attnflow.measure._common import gram_blocks, per_state
 from attnflow.trajectory import Trajectory
 
 
 def energy(traj: Trajectory, beta: float) -> xr.DataArray:
     """E_β(t) = (1/(2βn²)) Σ_ij e^{β⟨x_i(t), x_j(t)⟩} at every saved state.
 
-    Computed in float64 through a log-sum-exp, so it is exact up to rounding for any β ≠ 0 whose
-    value fits in float64.
+    Computed in float64 through a log-sum-exp over row blocks of the Gram matrix, so it is exact up to
+    rounding for any β ≠ 0 whose value fits in float64, and no n×n matrix is held.
 
     Args:
         traj: the token clouds.
@@ -28,16 +29,10 @@ def energy(traj: Trajectory, beta: float) -> xr.DataArray:
     beta = finite_number("beta", beta)
     if beta == 0:
         raise ValueError("beta must be non-zero for the energy (it carries a factor 1/(2β))")
-    n = traj.n_tokens
-    values = []
-    for x in traj.x:
-        x = x.detach().to(dtype=torch.float64, device="cpu")
-        log_sum = torch.logsumexp((beta * (x @ x.T)).reshape(-1), dim=0).item()
-        values.append(math.copysign(math.exp(log_sum - math.log(2 * abs(beta) * n * n)), beta))
-    return xr.DataArray(
-        values,
-        dims=(traj.axis,),
-        coords={traj.axis: traj.times.numpy()},
-        name="energy",
-        attrs={"beta": beta, "long_name": "interaction energy E_beta"},
-    )
+    log_norm = math.log(2 * abs(beta) * traj.n_tokens**2)
+
+    def one(x: torch.Tensor) -> float:
+        parts = torch.stack([torch.logsumexp((beta * g).reshape(-1), dim=0) for _, g in gram_blocks(x)])
+        return math.copysign(math.exp(torch.logsumexp(parts, dim=0).item() - log_norm), beta)
+
+    return per_state(traj, one, "energy", {"beta": beta, "long_name": "interaction energy E_beta"})

@@ -128,7 +128,7 @@ def animate_cloud(
     if not str(path).lower().endswith(".gif"):
         raise ValueError(f"path must end in .gif, got {str(path)!r}")
     frames, fps = positive_int("frames", frames), positive_int("fps", fps)
-    indices = sorted({round(i) for i in np.linspace(0, traj.n_states - 1, min(frames, traj.n_states))})
+    indices = state_indices(traj, None, default=frames)
     colours = _colours(traj)
     basis = _pca_basis(traj, indices) if traj.dim > 3 else None
     fig = new_figure(4.2, 4.2)
