@@ -111,27 +111,17 @@ def phase_curve(n: int, betas: np.ndarray, delta: float, variant: str = "SA") ->
 
 
 def fastest_mode(beta: float, max_mode: int | None = None) -> int:
-    """The most unstable Fourier mode ``ℓ*`` of the uniform distribution on the circle (d = 2).
+    """The most unstable Fourier mode ``ℓ*`` of the uniform distribution on the circle (d = 2), for β > 0.
 
-    Linearising the mean-field dynamics around the uniform density, the mode ``cos(ℓθ)`` grows at a
-    rate proportional to ``ℓ² I_ℓ(β)/β`` (``I_ℓ`` the modified Bessel function), the same for SA and USA up
-    to a constant factor. Its maximiser is ``ℓ* ≈ √(2β)`` for large β (from
-    ``I_ℓ(β) ≈ e^β e^{−ℓ²/2β}/√(2πβ)``).
-
-    Args:
-        beta: the inverse temperature, > 0.
-        max_mode: the largest ℓ considered (default ``4√β + 10``).
-
-    Returns:
-        ``ℓ*``.
+    :func:`attnflow.meanfield.theory.fastest_mode` (the maximiser of the linear growth rate ``ℓ² I_ℓ(β)/β``)
+    searched up to ``4√β + 10`` by default; ``ℓ* ≈ √(2β)`` for large β.
     """
-    from scipy.special import ive
+    from attnflow.meanfield.theory import fastest_mode as meanfield_fastest_mode
 
     beta = finite_number("beta", beta)
     if beta <= 0:
         raise ValueError(f"beta must be > 0 for an unstable mode to exist, got {beta}")
-    modes = np.arange(1, (max_mode or int(4 * math.sqrt(beta)) + 10) + 1)
-    return int(modes[np.argmax(modes**2 * ive(modes, beta))])
+    return meanfield_fastest_mode(beta, max_mode or int(4 * math.sqrt(beta)) + 10)
 
 
 def is_extreme_point(points: np.ndarray, index: int, atol: float = 1e-9) -> bool:

@@ -15,7 +15,7 @@ import xarray as xr
 
 from attnflow._validate import finite_tensor, on_sphere, positive_int, positive_number
 from attnflow.meanfield.density import DensityTrajectory, angle_grid
-from attnflow.meanfield.solver import CircleKernel
+from attnflow.meanfield.solver import CircleKernel, float64_tensor
 from attnflow.trajectory import Trajectory
 
 _TWO_PI = 2 * math.pi
@@ -157,8 +157,7 @@ def particle_angles(trajectory: Trajectory) -> torch.Tensor:
 
 def points_on_circle(angles: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Unit vectors ``(cos θ, sin θ)`` for angles of shape ``(..., n)``: shape ``(..., n, 2)``."""
-    theta = torch.as_tensor(np.asarray(angles) if not isinstance(angles, torch.Tensor) else angles)
-    theta = theta.to(torch.float64)
+    theta = float64_tensor(angles)
     return torch.stack([torch.cos(theta), torch.sin(theta)], dim=-1).to(dtype)
 
 
@@ -178,8 +177,7 @@ def sample_angles(
     Returns:
         float64 angles in ``[0, 2π)``, shape ``(n,)``.
     """
-    rho = torch.as_tensor(np.asarray(density) if not isinstance(density, torch.Tensor) else density)
-    rho = finite_tensor("density", rho.to(torch.float64).reshape(-1))
+    rho = finite_tensor("density", float64_tensor(density).reshape(-1))
     if bool((rho < 0).any()) or float(rho.sum()) <= 0:
         raise ValueError("density must be ≥ 0 with positive mass")
     n = positive_int("n", n)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from attnflow.meanfield.density import DensityTrajectory
@@ -68,14 +66,11 @@ def plot_density(
     Returns:
         The matplotlib ``Figure``.
     """
-    fig = Figure(figsize=(8, 4), layout="constrained")
-    FigureCanvasAgg(fig)
+    from attnflow.viz.figure import finish, new_figure  # attnflow.viz is needed only to draw a figure
+
+    fig = new_figure(8, 4)
     ax = fig.add_subplot()
     draw_density(ax, density, particles)
     p = density.params
     ax.set_title(title or f"mean-field density, {p.get('variant', '')} β = {p.get('beta', float('nan')):g}")
-    if path is not None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=120)
-    return fig
+    return finish(fig, path)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from attnflow._validate import one_of, positive_int, positive_number
+from attnflow._validate import finite_tensor, one_of, positive_int, positive_number
 from attnflow.meanfield.density import DensityTrajectory
 from attnflow.meanfield.theory import VARIANTS, growth_rate, nonzero_beta
 
@@ -114,13 +114,17 @@ def _flux_divergence(rho: torch.Tensor, v: torch.Tensor, cell_width: float) -> t
     return -(flux - flux.roll(1, dims=-1)) / cell_width
 
 
+def float64_tensor(value: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``value`` as a float64 tensor (lists go through NumPy, so Python floats keep double precision)."""
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    return tensor.to(torch.float64)
+
+
 def _density(name: str, value: torch.Tensor | np.ndarray) -> torch.Tensor:
-    rho = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
-    rho = rho.detach().to(device="cpu", dtype=torch.float64)
+    rho = float64_tensor(value).detach().cpu()
     if rho.ndim < 1 or rho.shape[-1] < 3:
         raise ValueError(f"{name} must have N ≥ 3 cells along its last axis, got shape {tuple(rho.shape)}")
-    if not bool(torch.isfinite(rho).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    finite_tensor(name, rho)
     if bool((rho < 0).any()):
         raise ValueError(f"{name} must be ≥ 0 everywhere (a density), its minimum is {rho.min().item():.3g}")
     return rho

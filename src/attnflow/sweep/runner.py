@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 from rich.progress import (
@@ -67,11 +68,12 @@ def run(
     with sweep_store.lock():
         sweep_store.remove_stale_temporaries()
         statuses = sweep_store.statuses()
+        points = list(spec.points())
+        stored = Counter(statuses.get(point.key) for point in points)
         skip = {"ok"} if retry_failed else {"ok", "failed"}
-        todo = [point for point in spec.points() if statuses.get(point.key) not in skip]
-        status = sweep_store.status(spec)
-        failed = 0 if retry_failed else status.failed
-        with _Progress(enabled=progress, total=spec.n_runs, done=status.done, failed=failed) as bar:
+        todo = [point for point in points if statuses.get(point.key) not in skip]
+        failed = 0 if retry_failed else stored["failed"]
+        with _Progress(enabled=progress, total=spec.n_runs, done=stored["ok"], failed=failed) as bar:
             for point, result in execute_points(spec, todo, executor):
                 sweep_store.commit(point, result)
                 bar.advance(result.ok)

@@ -269,8 +269,10 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no sweep spec at {path}")
-    text = path.read_text()
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise SpecError(f"{path}: a sweep spec must be a .yaml, .yml or .toml file")
+    text = path.read_text()
     try:
         if suffix == ".toml":
             try:
@@ -279,13 +281,9 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
                 import tomli as tomllib
 
             raw = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            raw = yaml.safe_load(text)
         else:
-            raise SpecError(f"{path}: a sweep spec must be a .yaml, .yml or .toml file")
-    except (yaml.YAMLError, ValueError) as err:
-        if isinstance(err, SpecError):
-            raise
+            raw = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as err:  # tomllib.TOMLDecodeError is a ValueError
         raise SpecError(f"{path} does not parse: {err}") from None
     return SweepSpec.from_dict(raw if raw is not None else {})
 

@@ -23,6 +23,8 @@ import torch
 import xarray as xr
 
 from attnflow._validate import finite_number, one_of, positive_int, positive_number
+from attnflow.dynamics import GEOMETRIES, VARIANTS
+from attnflow.integrate import METHODS
 
 SIMULATIONS = ("self-attention",)
 
@@ -44,7 +46,6 @@ SIMULATION_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 INITS = ("uniform_sphere", "orthogonal")
-METHODS = ("euler", "rk4", "dopri5")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -231,8 +232,8 @@ class SimulationTarget:
         positive_int("n", p["n"], minimum=2)
         positive_int("d", p["d"], minimum=2)
         finite_number("beta", p["beta"])
-        one_of("variant", p["variant"], ("SA", "USA", "sinkhorn"))
-        one_of("geometry", p["geometry"], ("sphere", "euclidean"))
+        one_of("variant", p["variant"], VARIANTS)
+        one_of("geometry", p["geometry"], GEOMETRIES)
         if not isinstance(p["causal"], bool):
             raise TypeError(f"causal must be true or false, got {p['causal']!r}")
         one_of("init", p["init"], INITS)
