@@ -138,7 +138,7 @@ def test_parameter_and_input_errors_name_the_argument():
         attend(
             params, queries, torch.zeros(2, 3, 4, dtype=torch.float64), torch.zeros(1, 3, dtype=torch.bool)
         )
-    with pytest.raises(ValueError, match="ns"):
+    with pytest.raises(ValueError, match="ns entries"):
         error_curve(GaussianWorld(), [0, 4])
     with pytest.raises(ValueError, match="reference"):
         error_curve(GaussianWorld(), [4], reference="bayes")

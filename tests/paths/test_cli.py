@@ -8,6 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from attnflow.cli import paths
+from attnflow.paths import ARCHITECTURES, WORLDS
 from attnflow.trajectory import Trajectory
 
 OPTIONS = ["--steps", "6", "--eval-every", "3", "--d-model", "8", "--n-layers", "1", "--seq-len", "8"]
@@ -36,6 +37,11 @@ def test_train_writes_its_outputs(tmp_path) -> None:
     again = CliRunner().invoke(_app(), args)  # resumes from the finished checkpoint: nothing to train
     assert again.exit_code == 0, again.output
     assert [h["step"] for h in json.loads((out / "history.json").read_text())] == [6]
+
+
+def test_choices_match_the_library() -> None:
+    assert tuple(w.value for w in paths.WorldName) == WORLDS
+    assert tuple(a.value for a in paths.Architecture) == ARCHITECTURES
 
 
 def test_bad_options_fail_clearly(tmp_path) -> None:

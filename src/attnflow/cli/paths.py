@@ -61,10 +61,9 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
-        import numpy as np
         import torch
 
-        from attnflow._io import atomic_write_text
+        from attnflow._io import atomic_write_text, jsonable
         from attnflow.paths import ModelConfig, TrainConfig, make_world, trace_model, train
 
         try:
@@ -97,13 +96,7 @@ def register(app: typer.Typer) -> None:
             )
         except (ValueError, TypeError) as err:
             raise typer.BadParameter(str(err)) from None
-        history = [
-            {
-                key: (value.tolist() if isinstance(value, np.ndarray) else value)
-                for key, value in vars(e).items()
-            }
-            for e in result.evaluations
-        ]
+        history = jsonable([vars(e) for e in result.evaluations])
         atomic_write_text(out / "history.json", json.dumps(history, indent=1))
         path = torch.as_tensor(the_world.sample(1, seq_len, seed=seed)[0])
         trace_model(result.model, path, the_world.vocab_size).save(out / "trace.zarr")
@@ -126,15 +119,11 @@ def register(app: typer.Typer) -> None:
 
 def _plot(evaluations: list, path: Path, title: str) -> None:
     """KL(world ‖ model) of the next-token law against training step."""
-    import matplotlib
+    from attnflow.viz.figure import finish, new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(6, 4)
+    ax = fig.add_subplot()
     ax.semilogy([e.step for e in evaluations], [e.kl_next for e in evaluations], "o-", label="next token")
     ax.set(xlabel="training step", ylabel="KL(world‖model) (nats/token)", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish(fig, path)

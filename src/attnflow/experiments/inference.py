@@ -25,11 +25,30 @@ def _slope_text(fit: Any) -> str:
     return f"{fit.slope:+.3f} [{fit.ci_low:+.3f}, {fit.ci_high:+.3f}]"
 
 
+def _seeds(params: Mapping[str, Any]) -> list[int]:
+    return list(range(params["seed"], params["seed"] + params["seeds"]))
+
+
+def _gaussian_world(params: Mapping[str, Any]) -> Any:
+    from attnflow.inference import GaussianWorld
+
+    return GaussianWorld(
+        key_dim=params["key_dim"],
+        value_dim=params["value_dim"],
+        noise_var=params["noise_var"],
+        query_scale=params["query_scale"],
+    )
+
+
+def _errorbar(ax: Any, x: Any, runs: np.ndarray, label: str, fmt: str = "o-") -> None:
+    """Mean over seeds (the rows of ``runs``) with one standard deviation as error bars."""
+    ax.errorbar(x, runs.mean(0), yerr=runs.std(0, ddof=1), fmt=fmt, capsize=3, label=label)
+
+
 def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
     """Error of attention to E[v | k = q, z] against n, in the Gaussian and regression worlds."""
     from attnflow.inference import (
         AttentionParameters,
-        GaussianWorld,
         RegressionWorld,
         attention_estimator,
         error_curve,
@@ -38,21 +57,16 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
     from attnflow.viz.figure import finish, new_figure
 
     ns = [int(n) for n in params["ns"]]
-    seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
+    seeds = _seeds(params)
     sizes = {"n_sets": params["n_sets"], "n_queries": params["n_queries"], "seeds": seeds}
-    world = GaussianWorld(
-        key_dim=params["key_dim"],
-        value_dim=params["value_dim"],
-        noise_var=params["noise_var"],
-        query_scale=params["query_scale"],
-    )
+    world = _gaussian_world(params)
     right = world.right_parameters(1)
     wrong = AttentionParameters(right.query, right.key, right.value, right.beta * params["misspecified_beta"])
+    main_name, wrong_name = "attention, right parameters", f"attention, β × {params['misspecified_beta']:g}"
+    reg_name = "regression world, β ∝ n^(2/5)"
     curves = {
-        "attention, right parameters": error_curve(world, ns, **sizes),
-        f"attention, β × {params['misspecified_beta']:g}": error_curve(
-            world, ns, attention_estimator(world, wrong), **sizes
-        ),
+        main_name: error_curve(world, ns, **sizes),
+        wrong_name: error_curve(world, ns, attention_estimator(world, wrong), **sizes),
         "Bayes E[v | k = q, X]": error_curve(world, ns, world.predictive_mean, **sizes),
     }
     harmonic = params["regression_harmonic"]
@@ -61,12 +75,11 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
         noise_var=params["noise_var"],
         bandwidth_constant=params["bandwidth_constant"],
     )
-    curves["regression world, β ∝ n^(2/5)"] = error_curve(regression, ns, **sizes)
+    curves[reg_name] = error_curve(regression, ns, **sizes)
     fits = {name: fit_loglog_slope(c.ns, c.errors) for name, c in curves.items()}
-    main_fit = fits["attention, right parameters"]
-    reg_fit = fits["regression world, β ∝ n^(2/5)"]
-    right_errors = curves["attention, right parameters"].errors[:, -1]
-    wrong_errors = curves[f"attention, β × {params['misspecified_beta']:g}"].errors[:, -1]
+    main_fit, reg_fit = fits[main_name], fits[reg_name]
+    right_errors = curves[main_name].errors[:, -1]
+    wrong_errors = curves[wrong_name].errors[:, -1]
     beats_wrong = bool(np.all(right_errors < wrong_errors))
     agrees = main_fit.ci_high < 0 and reg_fit.ci_high < 0 and beats_wrong
 
@@ -129,16 +142,11 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
 
 def _erm_generalisation(params: Mapping[str, Any], out: Path) -> Outcome:
     """Generalisation gap of supervised and self-supervised ERM against n and against the number of sets."""
-    from attnflow.inference import GaussianWorld, fit_slope, parameter_distance, train_erm
+    from attnflow.inference import fit_slope, parameter_distance, train_erm
     from attnflow.viz.figure import finish, new_figure
 
-    world = GaussianWorld(
-        key_dim=params["key_dim"],
-        value_dim=params["value_dim"],
-        noise_var=params["noise_var"],
-        query_scale=params["query_scale"],
-    )
-    seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
+    world = _gaussian_world(params)
+    seeds = _seeds(params)
     training = {"steps": params["steps"], "lr": params["lr"], "n_test_sets": params["n_test_sets"]}
     ns = [int(n) for n in params["ns"]]
     set_counts = [int(m) for m in params["set_counts"]]
@@ -173,36 +181,15 @@ def _erm_generalisation(params: Mapping[str, Any], out: Path) -> Outcome:
     fig = new_figure(10.5, 4.0)
     left, right = fig.subplots(1, 2)
     for objective, gaps in gaps_n.items():
-        fit = per_doubling[objective]
-        left.errorbar(
-            ns,
-            gaps.mean(0),
-            yerr=gaps.std(0, ddof=1),
-            fmt="o-",
-            capsize=3,
-            label=f"{objective}: {_slope_text(fit)} per doubling of n",
-        )
-    left.axhline(0, color="k", lw=0.8)
-    left.set_xscale("log", base=2)
-    left.set_xlabel("tokens per set n")
-    left.set_ylabel("generalisation gap (test − train risk)")
+        _errorbar(left, ns, gaps, f"{objective}: {_slope_text(per_doubling[objective])} per doubling of n")
+    _errorbar(right, set_counts, gaps_sets, f"supervised: {_slope_text(over_sets)} per doubling of sets")
     left.set_title(f"gap vs n ({params['train_sets']} training sets, {len(seeds)} seeds)")
-    left.legend(frameon=False, fontsize=7)
-    right.errorbar(
-        set_counts,
-        gaps_sets.mean(0),
-        yerr=gaps_sets.std(0, ddof=1),
-        fmt="o-",
-        capsize=3,
-        label=f"supervised: {_slope_text(over_sets)} per doubling of sets",
-    )
-    right.axhline(0, color="k", lw=0.8)
-    right.set_xscale("log", base=2)
-    right.set_xlabel("number of training sets")
-    right.set_ylabel("generalisation gap (test − train risk)")
     right.set_title(f"gap vs training sets (n = {params['n_fixed']})")
-    right.legend(frameon=False, fontsize=7)
-    for ax in (left, right):
+    for ax, xlabel in ((left, "tokens per set n"), (right, "number of training sets")):
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel=xlabel, ylabel="generalisation gap (test − train risk)")
+        ax.legend(frameon=False, fontsize=7)
         ax.grid(alpha=0.3)
     figure = out / "erm_generalisation_gap.png"
     finish(fig, figure)
@@ -256,7 +243,7 @@ def _ssl_condition_number(params: Mapping[str, Any], out: Path) -> Outcome:
         MixtureWorld,
         condition_number,
         fit_linear_head,
-        fit_slope,
+        fit_loglog_slope,
         probe_features,
         train_erm,
     )
@@ -269,7 +256,7 @@ def _ssl_condition_number(params: Mapping[str, Any], out: Path) -> Outcome:
     label_means = rng.standard_normal(k)
     probes = torch.eye(dk, dtype=torch.float64)
     separations = [float(e) for e in params["separations"]]
-    seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
+    seeds = _seeds(params)
 
     kappas = []
     excess = np.empty((len(seeds), len(separations)))
@@ -309,27 +296,13 @@ def _ssl_condition_number(params: Mapping[str, Any], out: Path) -> Outcome:
             ideal_head = fit_linear_head(ideal_train, labels)
             excess_ideal[s, j] = np.mean((ideal_head(ideal_test) - bayes) ** 2) / np.var(bayes)
     kappas_arr = np.asarray(kappas)
-    fit = fit_slope(np.log(kappas_arr), np.log(excess))
+    fit = fit_loglog_slope(kappas_arr, excess)
     agrees = fit.ci_low > 0
 
     fig = new_figure(6.4, 4.4)
     ax = fig.add_subplot()
-    ax.errorbar(
-        kappas_arr,
-        excess.mean(0),
-        yerr=excess.std(0, ddof=1),
-        fmt="o-",
-        capsize=3,
-        label=f"SSL attention + linear head: log-log slope {_slope_text(fit)}",
-    )
-    ax.errorbar(
-        kappas_arr,
-        excess_ideal.mean(0),
-        yerr=excess_ideal.std(0, ddof=1),
-        fmt="s--",
-        capsize=3,
-        label="Bayes pretext features (posterior) + linear head",
-    )
+    _errorbar(ax, kappas_arr, excess, f"SSL attention + linear head: log-log slope {_slope_text(fit)}")
+    _errorbar(ax, kappas_arr, excess_ideal, "Bayes pretext features (posterior) + linear head", fmt="s--")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("condition number κ of the pretext matrix")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from attnflow.experiments.base import Experiment, Outcome, register
@@ -75,19 +74,11 @@ def _train(
     return world, result, eval_paths(world, config)
 
 
-def _figure() -> ModuleType:
-    """``matplotlib.pyplot`` on the Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     import numpy as np
     from scipy.stats import spearmanr
+
+    from attnflow.viz.figure import finish, new_figure
 
     _, result, _ = _train(params, model_samples=params["model_samples"])
     history = result.evaluations
@@ -100,8 +91,8 @@ def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     ratio = float(kl_next[-1] / kl_next[0])
     agrees = bool(ratio <= params["max_final_ratio"] and rho <= -0.8)
 
-    plt = _figure()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure(10, 4)
+    axes = fig.subplots(1, 2)
     axes[0].semilogy(steps, kl_next, "o-", label="next token, KL(world‖model) per token")
     axes[0].set(xlabel="training step", ylabel="KL (nats)", title="Next-token law")
     axes[0].legend()
@@ -115,10 +106,8 @@ def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     axes[1].set_title("Whole-path law (Monte Carlo over paths)")
     axes[1].legend()
     fig.suptitle(f"{params['architecture']} on the {params['world']} world: the path law is learned")
-    fig.tight_layout()
     figure = out_dir / "paths-learned.png"
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    finish(fig, figure)
     return Outcome(
         prediction=(
             "training moves the model's path law towards the world's: KL(world‖model) falls with steps"
@@ -156,6 +145,7 @@ def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     import numpy as np
 
     from attnflow.paths import MarkovChain
+    from attnflow.viz.figure import finish, new_figure
 
     world, result, _ = _train(params)
     final = result.evaluations[-1]
@@ -170,8 +160,8 @@ def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     gap = float(np.abs(h_model - h_world).mean())
     agrees = bool(world_drop > 0 and model_drop >= 0.5 * world_drop and gap <= params["max_gap"])
 
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(6, 4)
+    ax = fig.add_subplot()
     positions = np.arange(len(h_world))
     ax.plot(positions, h_world, "o-", label="world (exact law)")
     ax.plot(positions, h_model, "s--", label=f"trained {params['architecture']}")
@@ -179,10 +169,8 @@ def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     ax.set(xlabel="context length (tokens)", ylabel="next-token entropy (nats)")
     ax.set_title("Context narrows the paths")
     ax.legend()
-    fig.tight_layout()
     figure = out_dir / "context-narrows.png"
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    finish(fig, figure)
     return Outcome(
         prediction=(
             "context narrows the set of paths: next-token entropy falls with context length, for the world "
@@ -219,6 +207,7 @@ def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     import numpy as np
 
     from attnflow.paths import context_use
+    from attnflow.viz.figure import finish, new_figure
 
     world, result, held_out = _train(params)
     reference = world.sample(params["fit_paths"], params["seq_len"], seed=params["seed"] + 11)
@@ -229,8 +218,8 @@ def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     uses_context = bool(gain > 2 * gain_se)
     agrees = not uses_context
 
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = new_figure(6.5, 4)
+    ax = fig.add_subplot()
     positions = np.arange(params["seq_len"])
     ax.plot(positions, flat, ":", color="grey", label="unigram")
     ax.plot(positions, fixed, "-", label="best fixed chain (context-free)")
@@ -239,10 +228,8 @@ def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     ax.set(xlabel="position in the path", ylabel="cross-entropy (nats/token)")
     ax.set_title("In-context world: does the model use the context?")
     ax.legend()
-    fig.tight_layout()
     figure = out_dir / "in-context.png"
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    finish(fig, figure)
     return Outcome(
         prediction=(
             "literal reading of seed 000: no learning in context, so a trained model predicts no better than "
@@ -290,19 +277,21 @@ def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     import torch
 
     from attnflow.paths import AGGREGATING_MIXERS, MIXERS, mixer_shares
+    from attnflow.viz.figure import finish, new_figure
 
     rows = {}
     for mixer in MIXERS:
         world, result, held_out = _train(params, architecture=mixer)
         final = result.evaluations[-1]
         shares = mixer_shares(result.model, torch.as_tensor(held_out), world.vocab_size).numpy()
+        share = float(shares[:, 0].mean())
         rows[mixer] = {
             "loss": final.loss,
             "kl_next": final.kl_next,
             "kl_path": final.kl_path,
             "kl_path_stderr": final.kl_path_stderr,
-            "mixer_share": float(shares[:, 0].mean()),
-            "aggregation_share": float(shares[:, 0].mean()) if mixer in AGGREGATING_MIXERS else 0.0,
+            "mixer_share": share,
+            "aggregation_share": share if mixer in AGGREGATING_MIXERS else 0.0,
             "world_entropy": final.world_entropy,
         }
     kls = np.array([rows[m]["kl_next"] for m in MIXERS])
@@ -310,8 +299,8 @@ def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     bound = max(params["kl_factor"] * best, best + params["kl_slack"])
     agrees = bool((kls <= bound).all())
 
-    plt = _figure()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure(10, 4)
+    axes = fig.subplots(1, 2)
     axes[0].bar(MIXERS, kls, color=["C0" if m in AGGREGATING_MIXERS else "C2" for m in MIXERS])
     axes[0].axhline(bound, color="k", ls=":", label="agreement bound")
     axes[0].set(ylabel="next-token KL(world‖model) (nats/token)", title="Fit to the exact law")
@@ -324,10 +313,8 @@ def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     for ax in axes:
         ax.tick_params(axis="x", rotation=20)
     fig.suptitle(f"Four sequence mixers on the {params['world']} world")
-    fig.tight_layout()
     figure = out_dir / "mixers-compared.png"
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    finish(fig, figure)
     table = ", ".join(
         f"{m} {rows[m]['kl_next']:.4f} (mixer share {rows[m]['mixer_share']:.2f})" for m in MIXERS
     )

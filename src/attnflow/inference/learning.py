@@ -210,6 +210,7 @@ def train_erm(
     lr: float = 0.05,
     n_queries: int = 1,
     n_test_sets: int = 2048,
+    init_scale: float = 0.02,
 ) -> TrainingResult:
     """Train an attention layer by ERM on ``n_train_sets`` sets and measure its generalisation gap.
 
@@ -223,6 +224,7 @@ def train_erm(
         lr: Adam learning rate.
         n_queries: labelled queries per set (supervised only).
         n_test_sets: fresh sets for the test risk (rounded up to whole chunks of 256).
+        init_scale: standard deviation of the initial weights (see :class:`AttentionLayer`).
 
     Returns:
         The training and test risks, the loss history and the learned parameters.
@@ -237,7 +239,9 @@ def train_erm(
     n_test_sets = positive_int("n_test_sets", n_test_sets)
     generator = torch.Generator().manual_seed(int(seed))
     train = _objective_data(world, objective, n_train_sets, n_tokens, n_queries, generator)
-    layer = AttentionLayer(world.token_dim, world.value_dim, seed=seed, dtype=world.dtype)
+    layer = AttentionLayer(
+        world.token_dim, world.value_dim, init_scale=init_scale, seed=seed, dtype=world.dtype
+    )
     history = fit(lambda: train(layer), layer, steps=steps, lr=lr)
     current = layer.attention_parameters()
     learned = AttentionParameters(*(p.detach().clone() for p in (current.query, current.key, current.value)))

@@ -17,6 +17,8 @@ law for every token of a path including the first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -313,6 +315,18 @@ def build_model(config: ModelConfig) -> nn.Module:
         return LlamaForCausalLM(hf_config)
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode without gradients; its previous mode is restored on exit."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
 def with_bos(paths: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """The model input for paths ``(n, L)``: BOS then all tokens but the last, shape ``(n, L)``."""
     bos = torch.full_like(paths[:, :1], vocab_size)
@@ -355,11 +369,8 @@ def trace_model(model: nn.Module, path: torch.Tensor, vocab_size: int) -> Trajec
         from attnflow.lm.trace import trace
 
         return trace(model, ids[0])
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         states = model(ids, output_hidden_states=True).hidden_states
-    model.train(was_training)
     x = torch.stack([s[0] for s in states])
     labels = ("<bos>", *(str(int(t)) for t in ids[0, 1:]))
     params = {"architecture": model.config.architecture, "token_ids": ids[0].tolist()}

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from attnflow._io import atomic_write_bytes
-from attnflow._validate import positive_int, positive_number
-from attnflow.paths.models import ModelConfig, build_model, next_token_log_probs, with_bos
+from attnflow._validate import finite_number, positive_int, positive_number
+from attnflow.paths.models import ModelConfig, build_model, eval_mode, next_token_log_probs, with_bos
 from attnflow.paths.worlds import World
 
 if TYPE_CHECKING:
@@ -61,8 +61,8 @@ class TrainConfig:
         positive_int("seq_len", self.seq_len)
         positive_number("lr", self.lr)
         positive_int("warmup", self.warmup, minimum=0)
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if finite_number("weight_decay", self.weight_decay) < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         positive_int("eval_every", self.eval_every, minimum=0)
         positive_int("eval_paths", self.eval_paths)
         positive_int("seed", self.seed, minimum=0)
@@ -120,6 +120,16 @@ class TrainResult:
     evaluations: list[Evaluation] = field(default_factory=list)
 
 
+def _picked(table: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """Entry ``[i, t, paths[i, t]]`` of a per-position table ``(n, L, V)``, shape ``(n, L)``."""
+    return np.take_along_axis(table, paths[..., None], axis=-1)[..., 0]
+
+
+def _stderr(samples: np.ndarray) -> float:
+    """Standard error of the mean of ``samples`` (0 for a single sample)."""
+    return float(samples.std(ddof=1) / math.sqrt(len(samples))) if len(samples) > 1 else 0.0
+
+
 def _entropy(law: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.where(law > 0, law * np.log(law), 0.0).sum(axis=-1)
@@ -127,11 +137,8 @@ def _entropy(law: np.ndarray) -> np.ndarray:
 
 def model_log_law(model: nn.Module, paths: np.ndarray | torch.Tensor, vocab_size: int) -> np.ndarray:
     """The model's next-token log-law on paths, as float64 NumPy ``(n, L, V)`` (no gradients)."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         out = next_token_log_probs(model, torch.as_tensor(np.asarray(paths), dtype=torch.long), vocab_size)
-    model.train(was_training)
     return out.double().numpy()
 
 
@@ -156,16 +163,13 @@ def sample_from_model(
     generator = torch.Generator().manual_seed(seed)
     paths = torch.zeros(n_paths, length, dtype=torch.long)
     log_prob = torch.zeros(n_paths, dtype=torch.float64)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         for t in range(length):
             # Placeholder tokens after t are never read: every model here is causal.
             logits = model(with_bos(paths, vocab_size)[:, : t + 1]).logits[:, t, :vocab_size]
             log_q = torch.log_softmax(logits.double(), dim=-1)
             paths[:, t] = torch.multinomial(log_q.exp(), 1, generator=generator)[:, 0]
             log_prob += log_q.gather(1, paths[:, t : t + 1])[:, 0]
-    model.train(was_training)
     return paths.numpy(), log_prob.numpy()
 
 
@@ -197,8 +201,8 @@ def evaluate(
     log_q = model_log_law(model, paths, world.vocab_size)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(law > 0, law * (np.log(law) - log_q), 0.0).sum(axis=-1)
-    picked_world = np.log(np.take_along_axis(law, paths[..., None], axis=-1)[..., 0])
-    picked_model = np.take_along_axis(log_q, paths[..., None], axis=-1)[..., 0]
+    picked_world = np.log(_picked(law, paths))
+    picked_model = _picked(log_q, paths)
     path_gap = (picked_world - picked_model).sum(axis=1)
     reverse = float("nan")
     if model_samples:
@@ -210,7 +214,7 @@ def evaluate(
         world_entropy=float(_entropy(law).mean()),
         kl_next=float(kl.mean()),
         kl_path=float(path_gap.mean()),
-        kl_path_stderr=float(path_gap.std(ddof=1) / math.sqrt(len(path_gap))) if len(path_gap) > 1 else 0.0,
+        kl_path_stderr=_stderr(path_gap),
         kl_by_position=kl.mean(axis=0),
         world_entropy_by_position=_entropy(law).mean(axis=0),
         model_entropy_by_position=_entropy(np.exp(log_q)).mean(axis=0),
@@ -221,9 +225,8 @@ def evaluate(
 
 def position_loss(law: np.ndarray, paths: np.ndarray) -> np.ndarray:
     """Cross-entropy at each position of a predictor's law ``(n, L, V)`` on ``paths``, shape ``(L,)``."""
-    picked = np.take_along_axis(np.asarray(law), np.asarray(paths)[..., None], axis=-1)[..., 0]
     with np.errstate(divide="ignore"):
-        return -np.log(picked).mean(axis=0)
+        return -np.log(_picked(np.asarray(law), np.asarray(paths))).mean(axis=0)
 
 
 def eval_paths(world: World, config: TrainConfig) -> np.ndarray:
@@ -438,14 +441,12 @@ def context_use(
 
     def token_loss(law: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            return -np.log(np.take_along_axis(law, paths[..., None], axis=-1)[..., 0])
+            return -np.log(_picked(law, paths))
 
     fixed = token_loss(MarkovChain.fit(reference_paths, world.vocab_size, order=1).next_token_law(paths))
     unigram = token_loss(MarkovChain.fit(reference_paths, world.vocab_size, order=0).next_token_law(paths))
     bayes = token_loss(world.next_token_law(paths))
-    learned = -np.take_along_axis(model_log_law(model, paths, world.vocab_size), paths[..., None], axis=-1)[
-        ..., 0
-    ]
+    learned = -_picked(model_log_law(model, paths, world.vocab_size), paths)
     per_path = (fixed - learned)[:, late_from:].mean(axis=1)
     headroom = float((fixed - bayes)[:, late_from:].mean())
     gain = float(per_path.mean())
@@ -456,7 +457,7 @@ def context_use(
         unigram_loss=unigram.mean(axis=0),
         late_from=late_from,
         gain=gain,
-        gain_stderr=float(per_path.std(ddof=1) / math.sqrt(len(per_path))) if len(per_path) > 1 else 0.0,
+        gain_stderr=_stderr(per_path),
         headroom=headroom,
         captured=gain / headroom if headroom > 0 else float("nan"),
     )

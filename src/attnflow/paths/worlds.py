@@ -487,24 +487,22 @@ class PCFG(World):
 
     def inside(self, sentence: np.ndarray) -> float:
         """``P(S =>* sentence)``, the probability that a whole sentence is exactly ``sentence``."""
-        words = self._words(sentence)
-        chart = self._empty()
-        for a in words:
-            chart = self._extend(chart, int(a))
-        return float(chart.inside[0][-1][0]) if words.size else 0.0
+        chart = self._chart(sentence)
+        return float(chart.inside[0][-1][0]) if chart.inside else 0.0
 
     def prefix_prob(self, prefix: np.ndarray) -> float:
         """``P(S =>* prefix v for some v)``, the probability that a sentence starts with ``prefix``."""
-        chart = self._empty()
-        for a in self._words(prefix):
-            chart = self._extend(chart, int(a))
-        return chart.prefix_prob
+        return self._chart(prefix).prefix_prob
 
-    def _words(self, words: np.ndarray) -> np.ndarray:
+    def _chart(self, words: np.ndarray) -> _Chart:
+        """The chart of a sentence prefix, extended one word at a time."""
         words = np.asarray(words, dtype=np.int64).reshape(-1)
         if words.size and (words.min() < 0 or words.max() >= self.n_terminals):
             raise ValueError(f"sentence words must lie in [0, {self.n_terminals}) (no EOS inside a sentence)")
-        return words
+        chart = self._empty()
+        for a in words:
+            chart = self._extend(chart, int(a))
+        return chart
 
     def _empty(self) -> _Chart:
         return _Chart(inside=(), prefix_prob=1.0)
@@ -518,14 +516,12 @@ class PCFG(World):
         """
         n = len(chart.inside)
         column = np.empty((n + 1, self.n_nonterminals, self.n_terminals))
-        column[n] = self.unary
-        for i in range(n - 1, -1, -1):
-            left = np.stack([chart.inside[i][k - i - 1] for k in range(i + 1, n + 1)])  # spans i..k
-            column[i] = np.einsum("abc,kb,kct->at", self.binary, left, column[i + 1 :])
         prefix = np.empty_like(column)
+        column[n] = self.unary
         prefix[n] = self._closure @ self.unary
         for i in range(n - 1, -1, -1):
-            left = np.stack([chart.inside[i][k - i - 1] for k in range(i + 1, n + 1)])
+            left = np.stack(chart.inside[i])  # inside vectors of the spans i..k, k = i+1..n
+            column[i] = np.einsum("abc,kb,kct->at", self.binary, left, column[i + 1 :])
             prefix[i] = self._closure @ np.einsum("abc,kb,kct->at", self.binary, left, prefix[i + 1 :])
         return column, prefix[0, 0]
 
