@@ -15,49 +15,30 @@ N_LAYERS = 3
 
 def _tiny(family: str) -> torch.nn.Module:
     torch.manual_seed({"gpt2": 1, "llama": 2, "gpt_neox": 3, "bert": 4}[family])
-    common = dict(vocab_size=VOCAB, max_position_embeddings=32, initializer_range=0.2)
-    if family == "gpt2":
-        config = transformers.GPT2Config(
-            vocab_size=VOCAB,
-            n_positions=32,
-            n_embd=16,
-            n_layer=N_LAYERS,
-            n_head=2,
-            initializer_range=0.2,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-        model = transformers.GPT2LMHeadModel(config)
-    elif family == "llama":
-        config = transformers.LlamaConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=N_LAYERS,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            bos_token_id=0,
-            eos_token_id=0,
-            pad_token_id=0,
-            **common,
-        )
-        model = transformers.LlamaForCausalLM(config)
-    elif family == "gpt_neox":
-        config = transformers.GPTNeoXConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=N_LAYERS,
-            num_attention_heads=2,
-            bos_token_id=0,
-            eos_token_id=0,
-            **common,
-        )
-        model = transformers.GPTNeoXForCausalLM(config)
-    else:
-        config = transformers.BertConfig(
-            hidden_size=16, intermediate_size=32, num_hidden_layers=N_LAYERS, num_attention_heads=2, **common
-        )
-        model = transformers.BertModel(config)
-    return model.eval()
+    common = dict(vocab_size=VOCAB, initializer_range=0.2)
+    ends = dict(bos_token_id=0, eos_token_id=0)
+    body = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=N_LAYERS, max_position_embeddings=32, **common
+    )
+    config_class, model_class, kwargs = {
+        "gpt2": (
+            transformers.GPT2Config,
+            transformers.GPT2LMHeadModel,
+            dict(n_positions=32, n_embd=16, n_layer=N_LAYERS, n_head=2, **ends, **common),
+        ),
+        "llama": (
+            transformers.LlamaConfig,
+            transformers.LlamaForCausalLM,
+            dict(num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, **ends, **body),
+        ),
+        "gpt_neox": (
+            transformers.GPTNeoXConfig,
+            transformers.GPTNeoXForCausalLM,
+            dict(num_attention_heads=2, **ends, **body),
+        ),
+        "bert": (transformers.BertConfig, transformers.BertModel, dict(num_attention_heads=2, **body)),
+    }[family]
+    return model_class(config_class(**kwargs)).eval()
 
 
 @pytest.fixture(scope="session")

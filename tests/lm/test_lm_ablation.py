@@ -87,6 +87,13 @@ def test_ablate_reports_loss_and_kl(tiny_models, ids):
 def test_redundancy_scan(tiny_models, ids):
     scan = attention_redundancy(tiny_models["llama"], ids)
     assert scan.kl.dims == ("pattern", "layer") and scan.kl.shape == (2, 3)
+    for pattern in ("uniform", "identity"):
+        alone = ablate(tiny_models["llama"], ids, [1], pattern)
+        every = ablate(tiny_models["llama"], ids, [0, 1, 2], pattern)
+        assert float(scan.kl.sel(pattern=pattern, layer=1)) == pytest.approx(alone["kl"], rel=1e-9)
+        assert float(scan.delta_loss.sel(pattern=pattern, layer=1)) == pytest.approx(alone["delta_loss"])
+        assert float(scan.kl_all.sel(pattern=pattern)) == pytest.approx(every["kl"], rel=1e-9)
+    assert float(scan.loss) == pytest.approx(every["loss"], rel=1e-12)
     assert (scan.kl.values >= 0).all() and (scan.kl_all.values > 0).all()
 
 

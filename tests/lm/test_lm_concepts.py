@@ -59,5 +59,8 @@ def test_evaluation_scores_by_similarity_and_likelihood(tiny_text_model):
         path.logprob / len(path.token_ids), rel=1e-12
     )
     correct = np.argmax(result.concept_score.values, axis=1) == [0, 1]
+    np.testing.assert_array_equal(result.concept_correct.values, correct)
     assert result.attrs["concept_accuracy"] == pytest.approx(correct.mean())
-    assert result.attrs["likelihood_accuracy"] == pytest.approx(result.likelihood_correct.values.mean())
+    likely = np.argmax(result.likelihood_score.values, axis=1) == [0, 1]
+    np.testing.assert_array_equal(result.likelihood_correct.values, likely)
+    assert result.attrs["likelihood_accuracy"] == pytest.approx(likely.mean())

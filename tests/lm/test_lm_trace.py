@@ -89,6 +89,8 @@ def test_decomposition_parts_and_shares(tiny_models, ids, family):
         torch.testing.assert_close(
             torch.from_numpy(parts.filtering_norm.values), rec.mlp.double().norm(dim=-1), atol=1e-5, rtol=1e-5
         )
+    a_norm, f_norm = rec.attention.double().norm(dim=-1), (update - rec.attention.double()).norm(dim=-1)
+    torch.testing.assert_close(torch.from_numpy(parts.attention_share.values), a_norm / (a_norm + f_norm))
     share = parts.attention_share.values
     assert ((share >= 0) & (share <= 1)).all()
     filtering_projection = ((update - rec.attention.double()) * update).sum(-1) / (update**2).sum(-1)

@@ -56,10 +56,8 @@ def trace(
             traj = lm.trace(language_model, text, sublayers=sublayers)
             layers = traj[::2] if sublayers else traj
             decomposition = lm.decompose(language_model, text)
-            causal_lm = language_model.family.causal and language_model.unembedding is not None
-            lens = (
-                lm.logit_lens(language_model, text) if causal_lm else lm.embedding_lens(language_model, text)
-            )
+            lens_of = lm.logit_lens if language_model.is_causal_lm else lm.embedding_lens
+            lens = lens_of(language_model, text)
             particles = lm.particle_measures(layers, beta=beta)
             fit = lm.fit_dynamics(layers)
     except (ValueError, TypeError, FileNotFoundError) as err:

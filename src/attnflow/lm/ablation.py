@@ -23,6 +23,7 @@ from attnflow._validate import one_of
 from attnflow.lm._arch import submodule
 from attnflow.lm.models import LanguageModel, as_language_model
 from attnflow.lm.trace import encode
+from attnflow.lm.walk import next_token_log_probs
 
 PATTERNS = ("uniform", "identity")
 _IMPLEMENTATION = "attnflow_ablation"
@@ -132,10 +133,6 @@ def attention_ablated(
             delattr(core, _PATTERN_ATTR)
 
 
-def _next_token_log_probs(lm: LanguageModel, ids: torch.Tensor) -> torch.Tensor:
-    return torch.log_softmax(lm.model(input_ids=ids).logits[0].double().cpu(), dim=-1)
-
-
 @torch.no_grad()
 def ablate(
     model: LanguageModel | nn.Module,
@@ -163,14 +160,14 @@ def ablate(
         ValueError: for fewer than two tokens, an unknown pattern or a bad layer index.
     """
     lm = as_language_model(model, tokenizer)
-    if lm.unembedding is None or not lm.family.causal:
+    if not lm.is_causal_lm:
         raise TypeError(f"ablate measures next-token loss, so model must be a causal LM; {lm.name!r} is not")
     ids, _ = encode(lm, text_or_ids)
     if ids.shape[1] < 2:
         raise ValueError("text_or_ids must hold at least two tokens to measure a next-token loss")
-    intact = _next_token_log_probs(lm, ids)
+    intact = next_token_log_probs(lm, ids)
     with attention_ablated(lm, layers, pattern):
-        ablated = _next_token_log_probs(lm, ids)
+        ablated = next_token_log_probs(lm, ids)
     targets = ids[0, 1:, None].cpu()
     loss = float(-intact[:-1].gather(-1, targets).mean())
     ablated_loss = float(-ablated[:-1].gather(-1, targets).mean())

@@ -15,7 +15,7 @@ from torch import nn
 
 from attnflow._validate import one_of
 from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import trace
+from attnflow.lm.trace import layer_state, trace
 from attnflow.lm.walk import score_path
 
 POOLINGS = ("mean", "position")
@@ -83,10 +83,7 @@ def concept_vector(
     Returns:
         The concept vector, shape ``(d,)``, float64.
     """
-    traj = trace(model, text_or_ids, tokenizer=tokenizer)
-    if not -traj.n_states <= layer < traj.n_states:
-        raise ValueError(f"layer must be in [{-traj.n_states}, {traj.n_states - 1}], got {layer}")
-    return pool(traj.x[layer], pooling)
+    return pool(layer_state(trace(model, text_or_ids, tokenizer=tokenizer), layer), pooling)
 
 
 def concept_similarity(
@@ -148,7 +145,7 @@ def evaluate_multiple_choice(
     width = max(len(item.choices) for item in items)
     concept = np.full((len(items), width), np.nan)
     likelihood = np.full((len(items), width), np.nan)
-    causal = lm.family.causal and lm.unembedding is not None
+    causal = lm.is_causal_lm
     for i, item in enumerate(items):
         context = concept_vector(lm, item.context, layer=layer, pooling=pooling)
         for j, choice in enumerate(item.choices):

@@ -11,22 +11,12 @@ import xarray as xr
 from torch import nn
 
 from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import encode, record
+from attnflow.lm.trace import encode, layer_token_coords, record, token_strings
 
 
 def _token_strings(lm: LanguageModel, ids: torch.Tensor) -> np.ndarray:
-    if lm.tokenizer is None:
-        return np.array([str(int(i)) for i in ids.reshape(-1)], dtype=object).reshape(ids.shape)
-    flat = [lm.tokenizer.decode([int(i)]) for i in ids.reshape(-1)]
-    return np.array(flat, dtype=object).reshape(tuple(ids.shape))
-
-
-def _coords(n_layers: int, labels: Sequence[str]) -> dict[str, Any]:
-    return {
-        "layer": np.arange(n_layers + 1),
-        "token": np.arange(len(labels)),
-        "label": ("token", np.array(labels, dtype=object)),
-    }
+    """The decoded token strings of an id tensor of any shape, as an object array of that shape."""
+    return np.array(token_strings(lm, ids.reshape(-1)), dtype=object).reshape(tuple(ids.shape))
 
 
 @torch.no_grad()
@@ -56,17 +46,17 @@ def logit_lens(
         TypeError: for an encoder or a model without an output head (use :func:`embedding_lens`).
     """
     lm = as_language_model(model, tokenizer)
-    head = lm.unembedding
-    if head is None or not lm.family.causal:
+    if not lm.is_causal_lm:
         raise TypeError(
             f"model {lm.name!r} is not a causal language model with an output head, so it has no "
             "next-token logit lens; use embedding_lens"
         )
     ids, labels = encode(lm, text_or_ids)
-    rec = record(lm, ids)
+    rec = record(lm, ids, logits=True)
+    head = lm.unembedding
     norm = lm.final_norm if lm.final_norm is not None else nn.Identity()
-    # The last layer's log-probs come first: every other layer is compared with them.
-    log_final = torch.log_softmax(head(rec.final).double().cpu(), dim=-1)
+    # The model's own last-layer log-probs come first: every other layer is compared with them.
+    log_final = torch.log_softmax(rec.logits.double().cpu(), dim=-1)
     p_final = log_final.exp()
     final_top = log_final.argmax(-1)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("top_id", "top_prob", "entropy", "kl", "rank")}
@@ -84,7 +74,7 @@ def logit_lens(
             "kl_to_final": (("layer", "token"), torch.stack(out["kl"]).numpy()),
             "final_top_rank": (("layer", "token"), torch.stack(out["rank"]).numpy()),
         },
-        coords=_coords(lm.n_layers, labels),
+        coords=layer_token_coords(lm.n_layers + 1, labels),
         attrs={"model": lm.name, "lens": "logit"},
     )
 
@@ -144,6 +134,6 @@ def embedding_lens(
             "input_cosine": (("layer", "token"), own[..., 0].numpy()),
             "input_rank": (("layer", "token"), (cos > own).sum(-1).numpy()),
         },
-        coords=_coords(lm.n_layers, labels),
+        coords=layer_token_coords(lm.n_layers + 1, labels),
         attrs={"model": lm.name, "lens": "embedding"},
     )

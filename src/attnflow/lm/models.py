@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attnflow._io import atomic_write_dir
-from attnflow.lm._arch import Family, family_of, submodule
+from attnflow.lm._arch import FAMILIES, Family, family_of, submodule
 
 SMOLLM2 = "smollm2-135m"
 MINILM = "minilm-l6"
@@ -68,6 +68,11 @@ class LanguageModel:
         """The output head mapping hidden states to logits, or ``None`` for a bare encoder."""
         get = getattr(self.model, "get_output_embeddings", None)
         return get() if get is not None else None
+
+    @property
+    def is_causal_lm(self) -> bool:
+        """Whether the model is left-to-right and has an output head (so it predicts next tokens)."""
+        return self.family.causal and self.unembedding is not None
 
     @property
     def max_length(self) -> int | None:
@@ -189,8 +194,8 @@ def load(
             f"unknown model {name!r}: not one of the short names {', '.join(SHORT_NAMES)}, not a directory "
             f"with a config.json, and not a hub id in the local HuggingFace cache ({err.__class__.__name__})"
         ) from None
-    is_decoder = config.model_type in ("gpt2", "llama", "gpt_neox")
-    auto = AutoModelForCausalLM if is_decoder else AutoModel
+    family = FAMILIES.get(config.model_type)
+    auto = AutoModelForCausalLM if family is not None and family.causal else AutoModel
     model = auto.from_pretrained(path, dtype=dtype, local_files_only=True).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     lm = as_language_model(model, tokenizer)

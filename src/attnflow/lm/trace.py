@@ -56,11 +56,34 @@ def encode(
     vocab = lm.model.get_input_embeddings().num_embeddings
     if int(ids.min()) < 0 or int(ids.max()) >= vocab:
         raise ValueError(f"token ids must lie in [0, {vocab - 1}] (the model's vocabulary)")
-    if lm.tokenizer is not None:
-        labels = tuple(lm.tokenizer.decode([int(i)]) for i in ids)
-    else:
-        labels = tuple(str(int(i)) for i in ids)
-    return ids.unsqueeze(0).to(lm.device), labels
+    return ids.unsqueeze(0).to(lm.device), token_strings(lm, ids)
+
+
+def token_strings(lm: LanguageModel, ids: Sequence[int] | torch.Tensor) -> tuple[str, ...]:
+    """The decoded string of every token id (the ids as strings without a tokenizer)."""
+    if lm.tokenizer is None:
+        return tuple(str(int(i)) for i in ids)
+    return tuple(lm.tokenizer.decode([int(i)]) for i in ids)
+
+
+def layer_token_coords(n_rows: int, labels: Sequence[str]) -> dict[str, Any]:
+    """Coordinates of a ``(layer, token)`` Dataset with ``n_rows`` layers: indices and token labels."""
+    return {
+        "layer": np.arange(n_rows),
+        "token": np.arange(len(labels)),
+        "label": ("token", np.array(labels, dtype=object)),
+    }
+
+
+def layer_state(traj: Trajectory, layer: int) -> torch.Tensor:
+    """The token states ``(n, d)`` of ``traj`` at state index ``layer`` (negative counts from the end).
+
+    Raises:
+        ValueError: if ``layer`` is out of range.
+    """
+    if not -traj.n_states <= layer < traj.n_states:
+        raise ValueError(f"layer must be in [{-traj.n_states}, {traj.n_states - 1}], got {layer}")
+    return traj.x[layer]
 
 
 def _first(output: Any) -> torch.Tensor:
@@ -259,11 +282,6 @@ def decompose(
     share = a_norm / (a_norm + f_norm).clamp_min(torch.finfo(torch.float64).tiny)
     projection = (attention * update).sum(-1) / (u_norm**2).clamp_min(torch.finfo(torch.float64).tiny)
     weights = u_norm / u_norm.sum(dim=1, keepdim=True)
-    coords = {
-        "layer": np.arange(update.shape[0]),
-        "token": np.arange(update.shape[1]),
-        "label": ("token", np.array(labels, dtype=object)),
-    }
 
     def array(value: torch.Tensor) -> tuple[tuple[str, str], np.ndarray]:
         return ("layer", "token"), value.numpy()
@@ -278,6 +296,6 @@ def decompose(
             "layer_attention_share": ("layer", (share * weights).sum(1).numpy()),
             "layer_attention_projection": ("layer", (projection * weights).sum(1).numpy()),
         },
-        coords=coords,
+        coords=layer_token_coords(update.shape[0], labels),
         attrs={"model": lm.name, "family": lm.family.name},
     )

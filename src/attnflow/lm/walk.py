@@ -14,7 +14,7 @@ from torch import nn
 
 from attnflow._validate import positive_int
 from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import encode, trace
+from attnflow.lm.trace import encode, layer_state, token_strings, trace
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Path:
 
 def _causal(model: LanguageModel | nn.Module, tokenizer: Any, what: str) -> LanguageModel:
     lm = as_language_model(model, tokenizer)
-    if lm.unembedding is None or not lm.family.causal:
+    if not lm.is_causal_lm:
         raise TypeError(f"{what} needs a causal language model with an output head; {lm.name!r} is not one")
     return lm
 
@@ -63,10 +63,9 @@ def _continuation_ids(lm: LanguageModel, continuation: str | Sequence[int] | tor
     return ids.to(lm.device)
 
 
-def _labels(lm: LanguageModel, ids: Sequence[int]) -> tuple[str, ...]:
-    if lm.tokenizer is None:
-        return tuple(str(int(i)) for i in ids)
-    return tuple(lm.tokenizer.decode([int(i)]) for i in ids)
+def next_token_log_probs(lm: LanguageModel, ids: torch.Tensor) -> torch.Tensor:
+    """``(n, vocab)`` float64 log-probabilities of the next token after each position of ids ``(1, n)``."""
+    return torch.log_softmax(lm.model(input_ids=ids).logits[0].double().cpu(), dim=-1)
 
 
 @torch.no_grad()
@@ -97,10 +96,10 @@ def score_path(
     ids = torch.cat([ctx[0], cont])
     if lm.max_length is not None and ids.numel() > lm.max_length:
         raise ValueError(f"context + continuation has {ids.numel()} tokens; the model takes {lm.max_length}")
-    log_p = torch.log_softmax(lm.model(input_ids=ids[None]).logits[0].double().cpu(), dim=-1)
+    log_p = next_token_log_probs(lm, ids[None])
     start = ctx.shape[1]
     picked = log_p[start - 1 : -1].gather(-1, cont[:, None].cpu())[:, 0]
-    return Path(tuple(int(i) for i in cont), _labels(lm, cont.tolist()), tuple(picked.tolist()))
+    return Path(tuple(int(i) for i in cont), token_strings(lm, cont), tuple(picked.tolist()))
 
 
 @torch.no_grad()
@@ -145,9 +144,7 @@ def sample_paths(
         logprobs.append(log_p.gather(-1, token)[:, 0])
         out = lm.model(input_ids=token.to(lm.device), past_key_values=out.past_key_values, use_cache=True)
     ids, lps = torch.stack(chosen, 1), torch.stack(logprobs, 1)
-    return [
-        Path(tuple(ids[i].tolist()), _labels(lm, ids[i].tolist()), tuple(lps[i].tolist())) for i in range(k)
-    ]
+    return [Path(tuple(ids[i].tolist()), token_strings(lm, ids[i]), tuple(lps[i].tolist())) for i in range(k)]
 
 
 @torch.no_grad()
@@ -169,7 +166,7 @@ def context_entropy(
     """
     lm = _causal(model, tokenizer, "context_entropy")
     ids, labels = encode(lm, text_or_ids)
-    log_p = torch.log_softmax(lm.model(input_ids=ids).logits[0].double().cpu(), dim=-1)
+    log_p = next_token_log_probs(lm, ids)
     entropy = -(log_p.exp() * log_p).sum(-1)
     return xr.DataArray(
         entropy.numpy(),
@@ -206,9 +203,7 @@ def context_travel(
     """
     lm = _causal(model, tokenizer, "context_travel")
     traj = trace(lm, text_or_ids)
-    if not -traj.n_states <= layer < traj.n_states:
-        raise ValueError(f"layer must be in [{-traj.n_states}, {traj.n_states - 1}], got {layer}")
-    c = traj.x[layer].double()
+    c = layer_state(traj, layer).double()
     step = torch.cat([torch.zeros(1, dtype=c.dtype), (c[1:] - c[:-1]).norm(dim=-1)])
     unit = c / c.norm(dim=-1, keepdim=True)
     cosine = torch.cat([torch.ones(1, dtype=c.dtype), (unit[1:] * unit[:-1]).sum(-1)])
