@@ -80,7 +80,7 @@ def report(results: dict[tuple[int, str], dict[str, float]], repeats: int, load:
     from _report import machine_line
 
     lines = [
-        "## Tracing overhead (`benchmarks/bench_trace.py`)",
+        f"## Tracing overhead (`python benchmarks/bench_trace.py --repeats {repeats}`)",
         "",
         f"SmolLM2-135M, {N_TOKENS} tokens, float32, CPU; median of {repeats} interleaved repeats. "
         "Ratio = median time / median time of `model(ids, output_hidden_states=True)` "

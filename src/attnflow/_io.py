@@ -6,12 +6,14 @@ import math
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import xarray as xr
 
 
 def atomic_write_dir(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -37,6 +39,21 @@ def atomic_write_dir(path: str | os.PathLike[str], write: Callable[[Path], None]
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def atomic_write_zarr(path: str | os.PathLike[str], dataset: xr.Dataset) -> Path:
+    """Write ``dataset`` to a Zarr store at ``path`` atomically (see :func:`atomic_write_dir`).
+
+    Object-typed variables (token strings) are stored as fixed-width strings, which xarray reads back.
+    """
+    dataset = dataset.copy()
+    for name in list(dataset.variables):
+        if dataset[name].dtype == object:
+            dataset[name] = dataset[name].astype(str)
+    with warnings.catch_warnings():
+        # Fixed-width strings have no Zarr v3 specification yet; xarray and zarr-python read them fine.
+        warnings.filterwarnings("ignore", message="The data type .* does not have a Zarr V3 specification")
+        return atomic_write_dir(path, lambda tmp: dataset.to_zarr(tmp, mode="w", consolidated=False))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

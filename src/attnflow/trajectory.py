@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._io import atomic_write_dir, jsonable
+from attnflow._io import atomic_write_zarr, jsonable
 
 FORMAT_VERSION = 1
 _AXES = ("time", "layer")
@@ -140,7 +140,7 @@ class Trajectory:
             },
         )
         ds["x"].attrs = {}
-        return atomic_write_dir(path, lambda tmp: ds.to_zarr(tmp, mode="w", consolidated=False))
+        return atomic_write_zarr(path, ds)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Trajectory:

@@ -7,24 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from attnflow._io import atomic_write_zarr
+
 if TYPE_CHECKING:
-    import xarray as xr
-
-
-def _save_dataset(dataset: xr.Dataset, path: Path) -> None:
-    """Write a Dataset to a Zarr store atomically (text coordinates and variables as fixed-width str)."""
-    import warnings
-
-    from attnflow._io import atomic_write_dir
-
-    dataset = dataset.copy()
-    for name in list(dataset.variables):
-        if dataset[name].dtype == object:
-            dataset[name] = dataset[name].astype(str)
-    with warnings.catch_warnings():
-        # Fixed-width strings have no Zarr v3 specification yet; xarray and zarr-python read them fine.
-        warnings.filterwarnings("ignore", message="The data type .* does not have a Zarr V3 specification")
-        atomic_write_dir(path, lambda tmp: dataset.to_zarr(tmp, mode="w", consolidated=False))
+    pass
 
 
 def trace(
@@ -71,7 +57,7 @@ def trace(
         ("particles", particles),
         ("fit", fit),
     ):
-        _save_dataset(dataset, out / f"{name}.zarr")
+        atomic_write_zarr(out / f"{name}.zarr", dataset)
         written.append(out / f"{name}.zarr")
     if figures:
         label = f"{model}: {traj.n_tokens} tokens"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._io import atomic_write_dir, jsonable
+from attnflow._io import atomic_write_zarr, jsonable
 
 FORMAT_KIND = "circle-density"
 FORMAT_VERSION = 1
@@ -172,7 +172,7 @@ class DensityTrajectory:
             },
         )
         ds["density"].attrs = {}
-        return atomic_write_dir(path, lambda tmp: ds.to_zarr(tmp, mode="w", consolidated=False))
+        return atomic_write_zarr(path, ds)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DensityTrajectory:
