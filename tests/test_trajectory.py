@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attnflow import Trajectory
-from attnflow._io import atomic_write_dir
+from attnflow.io import atomic_write_dir
 
 
 @pytest.fixture

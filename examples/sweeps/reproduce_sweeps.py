@@ -21,8 +21,9 @@ import xarray as xr
 from attnflow import sweep
 from attnflow._docs import update_section
 from attnflow.cli.reproduce import DOCS_HEADER
-from attnflow.experiments._clustering import crossing_time, phase_curve
+from attnflow.measure.fits import crossing_time
 from attnflow.sweep.plot import phase_diagram
+from attnflow.theory.equiangular import phase_curve
 from attnflow.viz import plot_phase_diagram
 
 ROOT = Path(__file__).resolve().parents[2]

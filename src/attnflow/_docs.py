@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attnflow._io import atomic_write_text
+from attnflow.io import atomic_write_text
 
 
 def update_section(name: str, markdown: str, doc: str | Path, header: str = "") -> Path:

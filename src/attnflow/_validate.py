@@ -85,3 +85,33 @@ def check_pairs(traj: Trajectory, name: str = "traj") -> Trajectory:
     if traj.n_tokens < 2:
         raise ValueError(f"{name} must hold at least 2 tokens for a pairwise statistic, got {traj.n_tokens}")
     return traj
+
+
+#: Floating-point precisions by name: the one string → dtype map.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype_of(name: Any) -> torch.dtype:
+    """The torch dtype called ``name`` (a key of :data:`DTYPES`), or raise naming the choices."""
+    return DTYPES[one_of("dtype", name, DTYPES)]
+
+
+def device_of(name: Any) -> str:
+    """Resolve a device name: ``"auto"`` picks CUDA when present; CUDA names need a GPU.
+
+    Raises:
+        ValueError: an unknown device, or CUDA on a machine without it.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {name!r}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} needs CUDA, which is not available on this machine")
+    return name

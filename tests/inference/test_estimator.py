@@ -13,9 +13,8 @@ from attnflow.inference import (
     attend,
     attention_estimator,
     error_curve,
-    fit_loglog_slope,
-    fit_slope,
 )
+from attnflow.measure.fits import fit_loglog_slope, fit_slope
 
 
 def _random_parameters(d: int = 4, d_a: int = 3, d_v: int = 2, beta: float = 0.7) -> AttentionParameters:

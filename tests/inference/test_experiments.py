@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attnflow.experiments import available, get
-from attnflow.inference import fit_slope
+from attnflow.measure.fits import fit_slope
 
 NAMES = ("attention-conditional-mean", "erm-generalisation", "ssl-condition-number")
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from attnflow import SelfAttention, Trajectory, init, simulate
+from attnflow.errors import StepLimitError
 
 
 def test_saved_times_and_final_step():
@@ -90,5 +91,5 @@ def test_bad_arguments_name_the_argument(kwargs, message):
 
 
 def test_max_steps_guard():
-    with pytest.raises(ValueError, match="max_steps"):
+    with pytest.raises(StepLimitError, match="max_steps"):
         simulate(SelfAttention(1.0), init.uniform_sphere(4, 3), t_end=1.0, dt=0.01, max_steps=10)

@@ -69,7 +69,7 @@ def test_load_rejects_missing_and_foreign_stores(tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
         DensityTrajectory.load(tmp_path / "none.zarr")
     xr.Dataset({"x": ("a", np.zeros(3))}).to_zarr(tmp_path / "other.zarr", consolidated=False)
-    with pytest.raises(ValueError, match="not an attnflow circle-density store"):
+    with pytest.raises(ValueError, match="not an attnflow store"):
         DensityTrajectory.load(tmp_path / "other.zarr")
 
 

@@ -7,13 +7,13 @@ import torch
 import attnflow as af
 from attnflow.meanfield import (
     angle_grid,
-    dobrushin_rate,
     points_on_circle,
     sample_angles,
     solve,
     wasserstein1_circle,
 )
 from attnflow.meanfield.measure import particle_angles
+from attnflow.theory import dobrushin_rate
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ def test_report_needs_records(tmp_path):
 def test_values_are_formatted_and_made_json_friendly():
     import numpy as np
 
-    from attnflow._io import jsonable
+    from attnflow.io import jsonable
     from attnflow.viz.report import format_value
 
     assert (

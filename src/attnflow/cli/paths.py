@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         import torch
 
-        from attnflow._io import atomic_write_text, jsonable
+        from attnflow.io import atomic_write_text, jsonable
         from attnflow.paths import ModelConfig, TrainConfig, make_world, trace_model, train
 
         try:

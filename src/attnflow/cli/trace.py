@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from attnflow._io import atomic_write_zarr
+from attnflow.io import atomic_write_zarr
 
 if TYPE_CHECKING:
     pass

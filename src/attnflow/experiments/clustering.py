@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import SOURCE, log_slope, uniform_runs
+from attnflow.experiments._clustering import SOURCE, uniform_runs
 from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.measure.fits import log_slope
 
 
 def _energy_monotone(params: Mapping[str, Any], out: Path) -> Outcome:

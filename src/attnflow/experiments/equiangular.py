@@ -14,15 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import (
-    SOURCE,
-    crossing_time,
-    equiangular_gamma,
-    equiangular_hitting_time,
-    phase_curve,
-    uniform_runs,
-)
+from attnflow.experiments._clustering import SOURCE, uniform_runs
 from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.measure.fits import crossing_time
+from attnflow.theory.equiangular import gamma as equiangular_gamma
+from attnflow.theory.equiangular import hitting_time as equiangular_hitting_time
+from attnflow.theory.equiangular import phase_curve
 
 
 def _curve_check(params: Mapping[str, Any], out: Path) -> tuple[float, Path]:

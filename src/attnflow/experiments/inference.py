@@ -52,8 +52,8 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
         RegressionWorld,
         attention_estimator,
         error_curve,
-        fit_loglog_slope,
     )
+    from attnflow.measure.fits import fit_loglog_slope
     from attnflow.viz.figure import finish, new_figure
 
     ns = [int(n) for n in params["ns"]]
@@ -142,7 +142,8 @@ def _conditional_mean(params: Mapping[str, Any], out: Path) -> Outcome:
 
 def _erm_generalisation(params: Mapping[str, Any], out: Path) -> Outcome:
     """Generalisation gap of supervised and self-supervised ERM against n and against the number of sets."""
-    from attnflow.inference import fit_slope, parameter_distance, train_erm
+    from attnflow.inference import parameter_distance, train_erm
+    from attnflow.measure.fits import fit_slope
     from attnflow.viz.figure import finish, new_figure
 
     world = _gaussian_world(params)
@@ -243,10 +244,10 @@ def _ssl_condition_number(params: Mapping[str, Any], out: Path) -> Outcome:
         MixtureWorld,
         condition_number,
         fit_linear_head,
-        fit_loglog_slope,
         probe_features,
         train_erm,
     )
+    from attnflow.measure.fits import fit_loglog_slope
     from attnflow.viz.figure import finish, new_figure
 
     rng = np.random.default_rng(params["world_seed"])

@@ -28,6 +28,7 @@ def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     import torch
 
     import attnflow.meanfield as mf
+    from attnflow import theory as circle_theory
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
     from attnflow.viz.figure import finish, new_figure
@@ -62,14 +63,14 @@ def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     slope = float(np.polyfit(log_n, np.log(w1_end), 1)[0])
     ratios = np.array(w1_end) / np.array(w1_start)
     ratio_slope = float(np.polyfit(log_n, np.log(ratios), 1)[0])
-    stability = mf.dobrushin_rate(beta, variant)
+    stability = circle_theory.dobrushin_rate(beta, variant)
     measured_rate = float(np.log(ratios.max()) / t_end)
 
     # Linear instability of the uniform density: every mode at once, tiny amplitude.
     modes = np.arange(1, int(params["modes"]) + 1)
     phases = np.random.default_rng(int(params["seed"])).uniform(0, 2 * np.pi, modes.size)
     perturbed = 1 / (2 * np.pi) + _PERTURBATION * np.cos(np.outer(grid, modes) + phases).sum(axis=1)
-    theory = mf.growth_rate(modes, beta, variant)
+    theory = circle_theory.growth_rate(modes, beta, variant)
     linear = mf.solve(perturbed, beta, variant, t_end=4.0 / float(np.abs(theory).max()), n_saves=41)
     amplitudes = mf.fourier_modes(linear, int(modes[-1])).values
     fitted = np.polyfit(linear.times.numpy(), np.log(amplitudes), 1)[0]
@@ -103,7 +104,7 @@ def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     fine = np.arange(1, modes[-1] + 1)
     rates.plot(
         fine,
-        mf.growth_rate(fine, beta, variant),
+        circle_theory.growth_rate(fine, beta, variant),
         "k-",
         lw=1,
         label="theory ℓ²I_ℓ(β)/β" + ("/I₀(β)" if variant == "SA" else ""),
@@ -155,7 +156,7 @@ def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
             + "Tokens are i.i.d. samples of the initial density (so W₁(0) ~ n^-1/2) moved by "
             "attnflow.simulate "
             f"(RK4, {steps} steps, float64); the PDE is the finite-volume solver on {n_cells} cells. "
-            "C is the Dobrushin stability rate (attnflow.meanfield.dobrushin_rate), a worst-case bound."
+            "C is the Dobrushin stability rate (attnflow.theory.dobrushin_rate), a worst-case bound."
         ),
     )
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments._clustering import SOURCE, fastest_mode, uniform_runs
+from attnflow.experiments._clustering import SOURCE, uniform_runs
 from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.theory import fastest_mode
 
 
 def _plateau_count(count: Any) -> float:

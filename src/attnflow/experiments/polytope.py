@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import SOURCE, is_extreme_point
+from attnflow.experiments._clustering import SOURCE
 from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.measure.fits import is_extreme_point
 
 
 def _polytope_figure(z: np.ndarray, limits: np.ndarray, path: Path, title: str) -> None:

@@ -7,12 +7,9 @@ See ``docs/inference.md`` for the definitions and the experiments built on them.
 from attnflow.inference.estimator import (
     AttentionParameters,
     ErrorCurve,
-    SlopeFit,
     attend,
     attention_estimator,
     error_curve,
-    fit_loglog_slope,
-    fit_slope,
 )
 from attnflow.inference.learning import (
     AttentionLayer,
@@ -45,7 +42,6 @@ __all__ = [
     "GaussianWorld",
     "MixtureWorld",
     "RegressionWorld",
-    "SlopeFit",
     "TokenSets",
     "TrainingResult",
     "World",
@@ -55,8 +51,6 @@ __all__ = [
     "error_curve",
     "fit",
     "fit_linear_head",
-    "fit_loglog_slope",
-    "fit_slope",
     "masked_token_loss",
     "masked_tokens",
     "parameter_distance",

@@ -6,7 +6,8 @@ With parameters ``θ = (W_Q, W_K, W_V, β)`` and tokens ``x_1..x_n``, attention 
 
 a ratio of two sample means over the tokens: a Nadaraya–Watson (kernel) estimate of the mean of
 ``W_V x`` with kernel ``exp(β ⟨W_Q x_q, W_K x⟩)``. :func:`error_curve` measures its error to a Bayes
-reference against ``n`` and :func:`fit_loglog_slope` fits the rate with a confidence interval over seeds.
+reference against ``n``; :func:`attnflow.measure.fits.fit_loglog_slope` fits the rate with a confidence
+interval over seeds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import stats
 
 from attnflow._validate import finite_tensor, positive_int, positive_number
 
@@ -214,82 +214,3 @@ def error_curve(
             estimate = np.asarray(torch.as_tensor(estimator(queries, sets)).to(torch.float64))
             errors[s, j] = float(np.sqrt(np.mean((estimate - target) ** 2)))
     return ErrorCurve(ns=np.asarray(ns, dtype=float), errors=errors)
-
-
-@dataclass(frozen=True)
-class SlopeFit:
-    """A fitted slope with its confidence interval over seeds.
-
-    Attributes:
-        slope: the mean over seeds of each seed's least-squares slope.
-        ci_low: lower end of the confidence interval (Student t over seeds).
-        ci_high: upper end.
-        intercept: the mean intercept (in the fitted coordinates).
-        level: the confidence level.
-        per_seed: each seed's slope.
-    """
-
-    slope: float
-    ci_low: float
-    ci_high: float
-    intercept: float
-    level: float
-    per_seed: np.ndarray
-
-    def contains(self, value: float) -> bool:
-        """Whether ``value`` lies in the confidence interval."""
-        return self.ci_low <= value <= self.ci_high
-
-
-def fit_slope(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> SlopeFit:
-    """Fit ``y ≈ a + b x`` for each seed (row of ``y``) and give ``b`` with a t interval over seeds.
-
-    Args:
-        x: shape ``(N,)``, at least two distinct values.
-        y: shape ``(S, N)`` with ``S >= 2`` seeds.
-        level: confidence level in (0, 1).
-
-    Returns:
-        The slope, its interval and the per-seed slopes.
-
-    Raises:
-        ValueError: fewer than two seeds or two distinct ``x``, mismatched shapes, non-finite values.
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.atleast_2d(np.asarray(y, dtype=float))
-    if y.shape[1] != x.shape[0] or x.ndim != 1:
-        raise ValueError(f"y must have shape (seeds, {x.shape[0]}) to match x, got {y.shape}")
-    if y.shape[0] < 2:
-        raise ValueError(f"a confidence interval over seeds needs at least 2 seeds, got {y.shape[0]}")
-    if np.unique(x).size < 2:
-        raise ValueError("x must hold at least two distinct values")
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("x and y must be finite")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    slopes, intercepts = np.polynomial.polynomial.polyfit(x, y.T, 1)[::-1]
-    n_seeds = y.shape[0]
-    half = stats.t.ppf(0.5 + level / 2, n_seeds - 1) * slopes.std(ddof=1) / np.sqrt(n_seeds)
-    mean = float(slopes.mean())
-    return SlopeFit(mean, mean - half, mean + half, float(intercepts.mean()), level, slopes)
-
-
-def fit_loglog_slope(ns: np.ndarray, errors: np.ndarray, level: float = 0.95) -> SlopeFit:
-    """Fit ``log error ≈ a + b log n`` per seed: ``b`` is the measured rate (``error ∝ n^b``).
-
-    Args:
-        ns: shape ``(N,)``, positive.
-        errors: shape ``(S, N)``, positive.
-        level: confidence level.
-
-    Returns:
-        The fitted rate with its interval over seeds (see :func:`fit_slope`).
-
-    Raises:
-        ValueError: non-positive ``ns`` or ``errors`` (their logarithm is undefined).
-    """
-    ns = np.asarray(ns, dtype=float)
-    errors = np.asarray(errors, dtype=float)
-    if (ns <= 0).any() or (errors <= 0).any():
-        raise ValueError("ns and errors must be positive for a log-log fit")
-    return fit_slope(np.log(ns), np.log(errors), level)

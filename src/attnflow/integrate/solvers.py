@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from attnflow import progress as _progress
 from attnflow._validate import finite_tensor, on_sphere, one_of, positive_int, positive_number
+from attnflow.errors import BlowUpError, StepLimitError
 from attnflow.trajectory import Trajectory
 
 METHODS = ("euler", "rk4", "dopri5")
@@ -77,6 +78,49 @@ _FIXED: dict[str, Stepper] = {"euler": _euler, "rk4": _rk4}
 
 
 def simulate(
+    field: Any,
+    x0: torch.Tensor | None = None,
+    t_end: float | None = None,
+    dt: float | None = None,
+    method: str = "rk4",
+    save_every: int = 1,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    max_steps: int = 10_000_000,
+    progress: _progress.Progress | bool | None = False,
+    params: Mapping[str, Any] | None = None,
+) -> Trajectory | list[Trajectory]:
+    """Run a simulation: ``simulate(spec)`` for a :class:`attnflow.Simulation`, or
+    ``simulate(field, x0, t_end, dt, ...)`` for a vector field and a start (see :func:`integrate` for
+    the arguments).
+    """
+    from attnflow.simulation import Simulation
+
+    if isinstance(field, Simulation):
+        if x0 is not None or t_end is not None or dt is not None:
+            raise TypeError(
+                "simulate(spec) takes a Simulation alone: its start and integrator are in the spec"
+            )
+        return field.run(progress=progress)
+    if x0 is None or t_end is None or dt is None:
+        raise TypeError("simulate(field, x0, t_end, dt) needs x0, t_end and dt (or pass a Simulation)")
+    return integrate(
+        field,
+        x0,
+        t_end,
+        dt,
+        method,
+        save_every,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        progress=progress,
+        params=params,
+    )
+
+
+def integrate(
     field: VectorField,
     x0: torch.Tensor,
     t_end: float,
@@ -87,7 +131,7 @@ def simulate(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     max_steps: int = 10_000_000,
-    progress: bool = False,
+    progress: _progress.Progress | bool | None = False,
     params: Mapping[str, Any] | None = None,
 ) -> Trajectory | list[Trajectory]:
     """Integrate ``field`` from ``x0`` over ``[0, t_end]``.
@@ -105,7 +149,7 @@ def simulate(
             ``save_every·dt``). The first and the final state are always kept.
         rtol, atol: relative and absolute tolerances of ``"dopri5"``.
         max_steps: give up (with an error) after this many steps.
-        progress: show a progress bar.
+        progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress` to report to.
         params: extra parameters to store with the Trajectory (e.g. the seed of ``x0``).
 
     Returns:
@@ -113,7 +157,8 @@ def simulate(
 
     Raises:
         ValueError / TypeError: bad arguments, each naming the argument and the allowed range.
-        FloatingPointError: the state became NaN or infinite.
+        BlowUpError: the state became NaN or infinite (a ``FloatingPointError``).
+        StepLimitError: more than ``max_steps`` steps were needed (a ``RuntimeError``).
     """
     t_end = positive_number("t_end", t_end)
     dt = positive_number("dt", dt)
@@ -138,13 +183,10 @@ def simulate(
         (lambda x: x / x.norm(dim=-1, keepdim=True)) if sphere else (lambda x: x)
     )
     x0 = retract(x0)  # within on_sphere's tolerance; start exactly on the sphere
-    bar = _progress_bar() if progress else None
-    with bar if bar is not None else nullcontext():
-        task = bar.add_task("simulate", total=t_end) if bar is not None else None
+    with _progress.task(progress, "simulate", total=t_end, unit="t") as reporter:
 
         def advanced(t: float) -> None:
-            if bar is not None:
-                bar.update(task, completed=t)
+            reporter.update(t)
 
         with torch.no_grad(), _threads_for(x0):
             if method == "dopri5":
@@ -203,10 +245,7 @@ def _threads_for(x0: torch.Tensor) -> Iterator[None]:
 
 def _checked(x: torch.Tensor, t: float) -> torch.Tensor:
     if not bool(torch.isfinite(x).all()):
-        raise FloatingPointError(
-            f"the state became NaN or infinite at t={t:g}; reduce dt, use float64, or a smaller beta "
-            "(the USA velocity grows like e^beta)"
-        )
+        raise BlowUpError(t)
     return x
 
 
@@ -224,7 +263,7 @@ def _integrate_fixed(
     # Tolerate t_end/dt a hair above an integer from floating-point division.
     n_steps = max(1, math.ceil(t_end / dt - 1e-9))
     if n_steps > max_steps:
-        raise ValueError(f"t_end/dt needs {n_steps} steps, more than max_steps={max_steps}")
+        raise StepLimitError(f"t_end/dt = {n_steps} steps", max_steps, f"to reach t_end={t_end:g}")
     times, states = [0.0], [x.clone()]
     t = 0.0
     for i in range(1, n_steps + 1):
@@ -257,7 +296,7 @@ def _integrate_adaptive(
     for target in save_at:
         while t < target:
             if steps >= max_steps:
-                raise RuntimeError(f"dopri5 took more than max_steps={max_steps} steps before t={target:g}")
+                raise StepLimitError("dopri5", max_steps, f"before t={target:g}")
             h_try = min(h, target - t)
             x_new, err = _dopri5(field, t, x, h_try)
             scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())
@@ -279,16 +318,6 @@ def _integrate_adaptive(
         states.append(_checked(x, target).clone())
         advanced(target)
     return times, states
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("t={task.completed:.3g}/{task.total:.3g}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
 
 
 __all__ = ["METHODS", "VectorField", "simulate"]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnflow._io import atomic_write_dir
+from attnflow.io import atomic_write_dir
 from attnflow.lm._arch import FAMILIES, Family, family_of, submodule
 
 SMOLLM2 = "smollm2-135m"

@@ -3,10 +3,9 @@
 ``solve`` evolves a density ``ρ_t(θ)`` under ``∂_t ρ + ∂_θ(ρ v[ρ]) = 0`` (SA or USA, float64, finite volumes,
 FFT convolutions) and returns a :class:`DensityTrajectory`; the measurements that apply to a density
 (energy, clusters as peaks, Fourier modes) and the Wasserstein-1 distance to particles are in
-:mod:`attnflow.meanfield.measure`; the linear growth rates in :mod:`attnflow.meanfield.theory`.
+:mod:`attnflow.meanfield.measure`; the linear growth rates in :mod:`attnflow.theory.circle`.
 """
 
-from attnflow.meanfield.density import DensityTrajectory, angle_grid
 from attnflow.meanfield.measure import (
     clusters,
     distance_to_particles,
@@ -19,19 +18,16 @@ from attnflow.meanfield.measure import (
 )
 from attnflow.meanfield.plot import draw_density, plot_density
 from attnflow.meanfield.solver import solve, velocity
-from attnflow.meanfield.theory import dobrushin_rate, fastest_mode, growth_rate
+from attnflow.trajectory import DensityTrajectory, angle_grid
 
 __all__ = [
     "DensityTrajectory",
     "angle_grid",
     "clusters",
     "distance_to_particles",
-    "dobrushin_rate",
     "draw_density",
     "energy",
-    "fastest_mode",
     "fourier_modes",
-    "growth_rate",
     "particle_angles",
     "plot_density",
     "points_on_circle",

@@ -14,9 +14,8 @@ import torch
 import xarray as xr
 
 from attnflow._validate import finite_tensor, on_sphere, positive_int, positive_number
-from attnflow.meanfield.density import DensityTrajectory, angle_grid
 from attnflow.meanfield.solver import CircleKernel, float64_tensor
-from attnflow.trajectory import Trajectory
+from attnflow.trajectory import DensityTrajectory, Trajectory, angle_grid
 
 _TWO_PI = 2 * math.pi
 

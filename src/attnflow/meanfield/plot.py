@@ -8,9 +8,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attnflow.meanfield.density import DensityTrajectory
 from attnflow.meanfield.measure import particle_angles
-from attnflow.trajectory import Trajectory
+from attnflow.trajectory import DensityTrajectory, Trajectory
 
 
 def draw_density(

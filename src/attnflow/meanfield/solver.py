@@ -18,15 +18,15 @@ energy ``E_β = (1/(2β)) Σ_ij ρ_i k(θ_i−θ_j) ρ_j Δθ²`` never decrease
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from attnflow import progress as _progress
 from attnflow._validate import finite_tensor, one_of, positive_int, positive_number
-from attnflow.meanfield.density import DensityTrajectory
-from attnflow.meanfield.theory import VARIANTS, growth_rate, nonzero_beta
+from attnflow.errors import StepLimitError
+from attnflow.theory.circle import VARIANTS, growth_rate, nonzero_beta
+from attnflow.trajectory import DensityTrajectory
 
 # Below this fraction of its maximum the FFT potential is round-off; SA's log c is floored there.
 _POTENTIAL_FLOOR = 1e-13
@@ -145,7 +145,7 @@ def solve(
     cfl: float = 0.9,
     max_dt: float | None = None,
     max_steps: int = 10_000_000,
-    progress: bool = False,
+    progress: _progress.Progress | bool | None = False,
 ) -> DensityTrajectory:
     """Solve the mean-field continuity equation on the circle from an initial density.
 
@@ -159,16 +159,17 @@ def solve(
         cfl: Courant number in ``(0, 1]``; each stage moves at most ``cfl/2`` of a cell, which keeps the
             density non-negative.
         max_dt: the largest step; by default 5% of the fastest linear time scale ``1/max_ℓ |λ_ℓ|``
-            (:func:`attnflow.meanfield.growth_rate`), which keeps the near-uniform phase accurate.
-        max_steps: give up (``RuntimeError``) after this many steps.
-        progress: show a rich progress bar.
+            (:func:`attnflow.theory.growth_rate`), which keeps the near-uniform phase accurate.
+        max_steps: give up (:class:`~attnflow.errors.StepLimitError`) after this many steps.
+        progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress`.
 
     Returns:
         A :class:`DensityTrajectory` with ``n_saves`` states; ``params`` records the arguments.
 
     Raises:
         ValueError: a bad argument (named in the message).
-        RuntimeError: more than ``max_steps`` steps were needed.
+        StepLimitError: more than ``max_steps`` steps were needed (a ``RuntimeError``); the density may
+            be concentrating below the grid scale: use more cells or a shorter ``t_end``.
     """
     rho = _density("initial", initial)
     if rho.ndim != 1:
@@ -199,9 +200,7 @@ def solve(
         speed = float(v.abs().max())
         return math.inf if speed == 0 else cfl * dx / (2 * speed)
 
-    bar = _progress_bar() if progress else nullcontext()
-    with bar as live:
-        task = live.add_task("mean-field PDE", total=t_end) if progress else None
+    with _progress.task(progress, "mean-field PDE", total=t_end, unit="t") as reporter:
         for target in save_times[1:]:
             while t < target:
                 v0 = interface_velocity(rho, kernel, variant)
@@ -218,14 +217,11 @@ def solve(
                 t = float(target) if target - t - dt <= 1e-12 * max(1.0, t_end) else t + dt
                 steps += 1
                 if steps > max_steps:
-                    raise RuntimeError(
-                        f"the solver needed more than max_steps={max_steps} steps to reach t={t_end:g} "
-                        f"(now at t={t:.4g}); the density may be concentrating below the grid scale: use "
-                        "more cells, a shorter t_end or a larger max_steps"
+                    raise StepLimitError(
+                        "the mean-field solver", max_steps, f"to reach t={t_end:g} (at t={t:.4g})"
                     )
             states.append(rho.clone())
-            if task is not None:
-                live.update(task, completed=t)
+            reporter.update(t)
 
     params = {
         "beta": kernel.beta,
@@ -238,12 +234,3 @@ def solve(
         "scheme": "finite volume (Carrillo–Chertock–Huang), minmod, SSP-RK2",
     }
     return DensityTrajectory(times=torch.as_tensor(save_times), density=torch.stack(states), params=params)
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("t = {task.completed:.3g} / {task.total:.3g}"),
-        TimeElapsedColumn(),
-    )

@@ -2,9 +2,14 @@
 
 Every per-state measurement returns an :class:`xarray.DataArray` (or ``Dataset``) whose first
 dimension is the trajectory's axis (``"time"`` for a simulated flow, ``"layer"`` for a network), with
-the trajectory's times as coordinates. Analysis runs in float64 whatever the trajectory's dtype.
+the trajectory's times as coordinates. Analysis runs in float64 whatever the trajectory's dtype, and no
+measurement forms an n×n matrix (pairwise statistics go through blocks).
+
+:mod:`attnflow.measure.registry` lists them by name for sweeps; :mod:`attnflow.measure.fits` holds the
+shared fits (slopes with confidence intervals, crossing times, entropies).
 """
 
+from attnflow.measure import fits, registry
 from attnflow.measure.attention import attention_entropy
 from attnflow.measure.clusters import DEFAULT_TOL, cluster_labels, clusters
 from attnflow.measure.energy import energy
@@ -12,6 +17,17 @@ from attnflow.measure.metastability import plateaus
 from attnflow.measure.pairs import cosine_histogram, energy_staircase, fraction_close_pairs, min_inner_product
 from attnflow.measure.rank import collapse_residual, effective_rank
 from attnflow.measure.transport import cloud_distance
+
+# The registry, explicitly: which measurements a sweep may name and which run parameters each reads.
+registry.register("energy", energy, uses=("beta",))
+registry.register("energy_staircase", energy_staircase, uses=("beta",))
+registry.register("attention_entropy", attention_entropy, uses=("beta", "causal"))
+registry.register("clusters", clusters)
+registry.register("fraction_close_pairs", fraction_close_pairs)
+registry.register("min_inner_product", min_inner_product)
+registry.register("cosine_histogram", cosine_histogram)
+registry.register("effective_rank", effective_rank)
+registry.register("collapse_residual", collapse_residual)
 
 __all__ = [
     "DEFAULT_TOL",
@@ -24,7 +40,9 @@ __all__ = [
     "effective_rank",
     "energy",
     "energy_staircase",
+    "fits",
     "fraction_close_pairs",
     "min_inner_product",
     "plateaus",
+    "registry",
 ]

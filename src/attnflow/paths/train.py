@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from attnflow._io import atomic_write_bytes
 from attnflow._validate import finite_number, positive_int, positive_number
+from attnflow.io import atomic_write_bytes
 from attnflow.paths.models import ModelConfig, build_model, eval_mode, next_token_log_probs, with_bos
 from attnflow.paths.worlds import World
 

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from attnflow._io import atomic_write_dir
+from attnflow.io import atomic_write_dir
 from attnflow.sweep.spec import RunPoint, SweepSpec
 from attnflow.sweep.targets import RunResult
 

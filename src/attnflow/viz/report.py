@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from attnflow._io import atomic_write_text, jsonable
+from attnflow.io import atomic_write_text, jsonable
 
 if TYPE_CHECKING:
     from attnflow.experiments.base import Experiment, ExperimentResult, Outcome

@@ -1,4 +1,5 @@
-"""Closed forms of the mean-field dynamics on the circle: linear growth rates and a stability constant.
+"""Closed forms of the mean-field dynamics on the circle (d = 2): linear growth rates, the fastest mode
+and a stability constant.
 
 Conventions (derived in ``docs/meanfield.md``): ``ρ`` is a probability density in the angle ``θ``, the
 perturbation of mode ``ℓ`` is ``ρ = 1/(2π) + ε cos(ℓθ + φ)``, and time is the time of the particle system
@@ -56,16 +57,21 @@ def growth_rate(ell: int | np.ndarray, beta: float, variant: str = "SA") -> np.n
     return ell**2 * ive(ell, beta) * np.exp(abs(beta)) / beta
 
 
-def fastest_mode(beta: float, max_mode: int = 10_000) -> int:
-    """The mode ``ℓ*`` with the largest linear growth rate (the same for SA and USA).
+def fastest_mode(beta: float, max_mode: int | None = None) -> int:
+    """The mode ``ℓ*`` with the largest linear growth rate of the uniform density (the same for SA and USA).
+
+    ``ℓ* = argmax_ℓ ℓ² I_ℓ(β)``; for large β it approaches ``√(2β)``.
 
     Args:
         beta: inverse temperature ``β ≠ 0``.
-        max_mode: the largest mode considered.
+        max_mode: the largest mode considered; by default ``4√|β| + 10``, far above the maximiser.
 
     Returns:
-        ``argmax_ℓ ℓ² I_ℓ(β)`` over ``1 ≤ ℓ ≤ max_mode``.
+        The maximiser over ``1 ≤ ℓ ≤ max_mode``.
     """
+    beta = nonzero_beta(beta)
+    if max_mode is None:
+        max_mode = int(4 * np.sqrt(abs(beta))) + 10
     modes = np.arange(1, positive_int("max_mode", max_mode) + 1)
     return int(modes[np.argmax(growth_rate(modes, beta, "SA"))])
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import iv
 
-from attnflow.meanfield import dobrushin_rate, fastest_mode, growth_rate
+from attnflow.theory import dobrushin_rate, fastest_mode, growth_rate
 
 
 @pytest.mark.parametrize("beta", [0.5, 4.0, 30.0, -3.0])

@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 from scipy.special import iv
 
-from attnflow.experiments._clustering import (
-    crossing_time,
-    equiangular_gamma,
-    equiangular_hitting_time,
-    equiangular_rate,
-    fastest_mode,
-    is_extreme_point,
-    log_slope,
-)
+from attnflow.measure.fits import crossing_time, is_extreme_point, log_slope
+from attnflow.theory import fastest_mode
+from attnflow.theory.equiangular import gamma as equiangular_gamma
+from attnflow.theory.equiangular import hitting_time as equiangular_hitting_time
+from attnflow.theory.equiangular import rate as equiangular_rate
 
 
 def test_gamma_of_two_tokens_at_beta_zero_is_tanh():

@@ -1,0 +1,275 @@
+"""The one simulation schema: a field spec, a start spec and an integrator spec, validated and JSON-able.
+
+The command line (``attnflow simulate``), sweeps (``simulation: self-attention``) and the experiments all
+describe a particle simulation with a :class:`Simulation`; ``simulate(spec)`` runs it. Flat parameter
+names (:data:`PARAMETERS`) are what a sweep grid and a CLI flag set; :meth:`Simulation.from_flat`
+and :meth:`Simulation.to_flat` convert.
+
+```python
+from attnflow import Simulation, simulate
+spec = Simulation.from_flat({"n": 128, "d": 3, "beta": 4.0, "t_end": 20.0})
+traj = simulate(spec)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnflow import init
+from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
+from attnflow.dynamics import GEOMETRIES, VARIANTS, SelfAttention
+from attnflow.random import SEED_POLICY, Seed, check_seed, spawn, torch_generator
+
+#: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
+STARTS = ("uniform_sphere", "orthogonal", "antipodal_pair", "file")
+#: Attention weights: identities, or per-head Gaussian Q, K, V with N(0, 1/d) entries (a random layer).
+WEIGHTS = ("identity", "random")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """The vector field: self-attention with its options (see :class:`attnflow.SelfAttention`)."""
+
+    beta: float = 1.0
+    variant: str = "SA"
+    geometry: str = "sphere"
+    causal: bool = False
+    heads: int = 1
+    weights: str = "identity"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", finite_number("beta", self.beta))
+        one_of("variant", self.variant, VARIANTS)
+        one_of("geometry", self.geometry, GEOMETRIES)
+        _boolean("causal", self.causal)
+        positive_int("heads", self.heads)
+        one_of("weights", self.weights, WEIGHTS)
+
+    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention:
+        """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
+        Q = K = V = None
+        if self.weights == "random":
+            generator = torch_generator(seed)
+            Q, K, V = (
+                (torch.randn(self.heads, d, d, generator=generator, dtype=torch.float64) / math.sqrt(d)).to(
+                    dtype=dtype, device=device
+                )
+                for _ in range(3)
+            )
+        return SelfAttention(
+            self.beta, self.variant, self.geometry, Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
+        )
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """The initial cloud: ``kind`` names the :mod:`attnflow.init` sampler (or ``"file"`` with ``path``)."""
+
+    kind: str = "uniform_sphere"
+    n: int = 32
+    d: int = 3
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        one_of("start", self.kind, STARTS)
+        positive_int("d", self.d, minimum=2)
+        if self.kind == "antipodal_pair":
+            object.__setattr__(self, "n", 2)
+        positive_int("n", self.n, minimum=1)
+        if self.kind == "orthogonal" and self.d < self.n:
+            raise ValueError(f"start 'orthogonal' needs d >= n, got n={self.n}, d={self.d}")
+        if self.kind == "file":
+            if not self.path:
+                raise ValueError("start 'file' needs start_file (a .npy, .pt or Trajectory store)")
+            object.__setattr__(self, "path", str(self.path))
+        elif self.path is not None:
+            raise ValueError(f"start_file is only used with start 'file', not {self.kind!r}")
+
+    def build(
+        self, seed: Seed, dtype: torch.dtype, device: str, normalize: bool, batch: int | None = None
+    ) -> torch.Tensor:
+        """Draw the start (``batch`` independent clouds for ``uniform_sphere`` if given)."""
+        if self.kind == "uniform_sphere":
+            return init.uniform_sphere(self.n, self.d, seed=seed, batch=batch, dtype=dtype, device=device)
+        if batch is not None:
+            raise ValueError(f"replicates need a random start; start {self.kind!r} is deterministic")
+        if self.kind == "orthogonal":
+            return init.orthogonal(self.n, self.d, seed=seed, dtype=dtype, device=device)
+        if self.kind == "antipodal_pair":
+            return init.antipodal_pair(self.d, dtype=dtype, device=device)
+        return init.from_file(Path(self.path), normalize=normalize, dtype=dtype, device=device)
+
+
+@dataclass(frozen=True)
+class IntegratorSpec:
+    """How to integrate: the method, horizon, step, saving and the adaptive tolerances."""
+
+    method: str = "rk4"
+    t_end: float = 10.0
+    dt: float = 0.1
+    save_every: int = 1
+    rtol: float = 1e-6
+    atol: float = 1e-8
+
+    def __post_init__(self) -> None:
+        from attnflow.integrate import METHODS
+
+        one_of("method", self.method, METHODS)
+        object.__setattr__(self, "t_end", positive_number("t_end", self.t_end))
+        object.__setattr__(self, "dt", positive_number("dt", self.dt))
+        if self.dt > self.t_end:
+            raise ValueError(f"dt must be <= t_end ({self.t_end!r}), got {self.dt!r}")
+        positive_int("save_every", self.save_every)
+        object.__setattr__(self, "rtol", positive_number("rtol", self.rtol))
+        object.__setattr__(self, "atol", positive_number("atol", self.atol))
+
+
+# Flat name -> (section, attribute): what a sweep grid or a CLI flag sets.
+_FLAT = {
+    **{f.name: ("field", f.name) for f in fields(FieldSpec)},
+    "start": ("start", "kind"),
+    "n": ("start", "n"),
+    "d": ("start", "d"),
+    "start_file": ("start", "path"),
+    **{f.name: ("integrator", f.name) for f in fields(IntegratorSpec)},
+    "seed": (None, "seed"),
+    "dtype": (None, "dtype"),
+    "device": (None, "device"),
+}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A complete, validated description of one particle simulation.
+
+    Attributes:
+        field: the vector field.
+        start: the initial cloud.
+        integrator: the integration.
+        seed: the one seed of the run; the start is drawn from it, random weights from its first child
+            (:func:`attnflow.random.spawn`).
+        dtype: ``"float32"`` or ``"float64"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    """
+
+    field: FieldSpec = dataclasses.field(default_factory=FieldSpec)
+    start: StartSpec = dataclasses.field(default_factory=StartSpec)
+    integrator: IntegratorSpec = dataclasses.field(default_factory=IntegratorSpec)
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name, kind in (("field", FieldSpec), ("start", StartSpec), ("integrator", IntegratorSpec)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        check_seed(self.seed)
+        dtype_of(self.dtype)
+        if not isinstance(self.device, str):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
+
+    @classmethod
+    def from_flat(cls, params: Mapping[str, Any]) -> Simulation:
+        """Build from flat names (:data:`PARAMETERS`); missing names take their defaults.
+
+        Raises:
+            ValueError: an unknown name (the message lists the known ones), or a bad value.
+        """
+        unknown = sorted(set(params) - set(_FLAT))
+        if unknown:
+            raise ValueError(
+                f"unknown simulation parameter(s) {unknown}; the parameters are {', '.join(_FLAT)}"
+            )
+        sections: dict[str | None, dict[str, Any]] = {"field": {}, "start": {}, "integrator": {}, None: {}}
+        for name, value in params.items():
+            section, attribute = _FLAT[name]
+            sections[section][attribute] = value
+        return cls(
+            field=FieldSpec(**sections["field"]),
+            start=StartSpec(**sections["start"]),
+            integrator=IntegratorSpec(**sections["integrator"]),
+            **sections[None],
+        )
+
+    def to_flat(self) -> dict[str, Any]:
+        """Flat names and values (the inverse of :meth:`from_flat`)."""
+        out = {}
+        for name, (section, attribute) in _FLAT.items():
+            owner = self if section is None else getattr(self, section)
+            out[name] = getattr(owner, attribute)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested, JSON-able form: ``{"field": {...}, "start": {...}, "integrator": {...}, "seed": …}``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Simulation:
+        """Inverse of :meth:`to_dict` (flat dicts are accepted too)."""
+        if not any(isinstance(v, Mapping) for v in data.values()):
+            return cls.from_flat(data)
+        return cls(
+            field=FieldSpec(**data.get("field", {})),
+            start=StartSpec(**data.get("start", {})),
+            integrator=IntegratorSpec(**data.get("integrator", {})),
+            **{k: v for k, v in data.items() if k not in ("field", "start", "integrator")},
+        )
+
+    def replace(self, **flat: Any) -> Simulation:
+        """A copy with some flat parameters changed (validated again)."""
+        return Simulation.from_flat({**self.to_flat(), **flat})
+
+    def run(self, progress: Any = False, replicates: int | None = None) -> Any:
+        """Draw the start, build the field and integrate.
+
+        Args:
+            progress: see :func:`attnflow.progress.resolve`.
+            replicates: integrate this many independent starts in one batch (``uniform_sphere`` only).
+
+        Returns:
+            A :class:`~attnflow.Trajectory`, or a list of them with ``replicates``.
+        """
+        from attnflow._validate import device_of
+        from attnflow.integrate.solvers import integrate
+
+        dtype = dtype_of(self.dtype)
+        device = device_of(self.device)
+        x0 = self.start.build(
+            self.seed, dtype, device, normalize=self.field.geometry == "sphere", batch=replicates
+        )
+        (weights_seed,) = spawn(self.seed, 1)
+        vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
+        spec = self.integrator
+        return integrate(
+            vector_field,
+            x0,
+            t_end=spec.t_end,
+            dt=spec.dt,
+            method=spec.method,
+            save_every=spec.save_every,
+            rtol=spec.rtol,
+            atol=spec.atol,
+            progress=progress,
+            params={"simulation": self.to_dict(), "seed": self.seed, "seed_policy": SEED_POLICY},
+        )
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+#: The flat parameter names of a :class:`Simulation` and their defaults.
+PARAMETERS: dict[str, Any] = Simulation().to_flat()
+
+
+__all__ = ["PARAMETERS", "STARTS", "WEIGHTS", "FieldSpec", "IntegratorSpec", "Simulation", "StartSpec"]

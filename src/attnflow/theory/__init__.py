@@ -1,0 +1,15 @@
+"""Theory in the open: closed forms and reduced ODEs that predict what simulations measure.
+
+Nothing here imports a simulator or a measurement; experiments compare these predictions with
+measurements made independently.
+
+- :mod:`attnflow.theory.equiangular`: the one-ODE reduction ``γ(t)`` of an equiangular start, its hitting
+  times and the phase curve ``γ_β(t) = 1 − δ``.
+- :mod:`attnflow.theory.circle`: the mean-field linear growth rates ``λ_ℓ`` on the circle, the fastest mode
+  ``ℓ*`` and a Dobrushin stability rate.
+"""
+
+from attnflow.theory import circle, equiangular
+from attnflow.theory.circle import dobrushin_rate, fastest_mode, growth_rate
+
+__all__ = ["circle", "dobrushin_rate", "equiangular", "fastest_mode", "growth_rate"]
