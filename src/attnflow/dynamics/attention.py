@@ -36,7 +36,7 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeedForward:
     """The data-independent filtering term ``w·σ(a x + b)`` added to every token (seed 000's MLP).
 
