@@ -15,6 +15,7 @@ from attnflow.inference import (
     error_curve,
 )
 from attnflow.measure.fits import fit_loglog_slope, fit_slope
+from attnflow.random import spawn
 
 
 def _random_parameters(d: int = 4, d_a: int = 3, d_v: int = 2, beta: float = 0.7) -> AttentionParameters:
@@ -70,6 +71,20 @@ def test_error_decreases_with_n_with_a_negative_slope_ci():
     fit = fit_loglog_slope(curve.ns, curve.errors)
     assert fit.ci_high < 0
     assert (np.diff(curve.mean) < 0).all()
+
+
+def test_error_curve_rows_are_reproducible_per_seed_and_take_spawned_children():
+    world = GaussianWorld(query_scale=0.5)
+    sizes = {"n_sets": 8, "n_queries": 2}
+    children = spawn(0, 2)
+    curve = error_curve(world, [4, 16], seeds=[*children, 7], **sizes)
+    np.testing.assert_array_equal(
+        curve.errors[2], error_curve(world, [4, 16], seeds=[7, 8], **sizes).errors[0]
+    )
+    np.testing.assert_array_equal(
+        curve.errors[:2], error_curve(world, [4, 16], seeds=children, **sizes).errors
+    )
+    assert not np.array_equal(curve.errors[0], curve.errors[1])
 
 
 def test_bayes_prediction_beats_attention_and_both_converge():

@@ -22,6 +22,7 @@ from attnflow.inference import (
     supervised_loss,
     train_erm,
 )
+from attnflow.random import spawn
 
 
 def test_masked_token_loss_equals_explicit_leave_one_out():
@@ -73,6 +74,21 @@ def test_fit_is_deterministic():
     world = GaussianWorld(key_dim=1, value_dim=1)
     runs = [train_erm(world, "supervised", 8, 16, seed=3, steps=20, n_test_sets=16) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].history, runs[1].history)
+    child = spawn(3, 2)[1]
+    runs = [train_erm(world, "supervised", 8, 16, seed=child, steps=20, n_test_sets=16) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].history, runs[1].history)
+
+
+def test_training_data_and_initial_weights_come_from_independent_children():
+    """The seed's children, not the seed itself, draw the data and the weights (no shared stream)."""
+    world = GaussianWorld(key_dim=1, value_dim=1)
+    result = train_erm(world, "supervised", 8, 16, seed=3, steps=1, lr=1e-12, n_test_sets=16)
+    train_seed, _, init_seed = spawn(3, 3)
+    initial = AttentionLayer(world.token_dim, world.value_dim, seed=init_seed).attention_parameters()
+    torch.testing.assert_close(result.parameters.query, initial.query.detach(), rtol=0, atol=1e-9)
+    context, labelled = world.sample(16, 9, train_seed).split(8)
+    with torch.no_grad():
+        assert result.history[0] == pytest.approx(supervised_loss(initial, context, labelled).item())
 
 
 def test_parameter_distance_is_invariant_to_the_value_scale_gauge():

@@ -8,6 +8,7 @@ import torch
 from scipy import integrate, special, stats
 
 from attnflow.inference import GaussianWorld, MixtureWorld, RegressionWorld, TokenSets
+from attnflow.random import spawn
 
 
 def _mixture() -> MixtureWorld:
@@ -109,6 +110,23 @@ def test_sampling_is_reproducible_from_the_generator():
     a = world.sample(3, 5, torch.Generator().manual_seed(9))
     b = world.sample(3, 5, torch.Generator().manual_seed(9))
     assert torch.equal(a.tokens, b.tokens) and torch.equal(a.latent, b.latent)
+
+
+def test_a_seed_draws_as_its_root_generator_and_a_generator_is_threaded():
+    world = GaussianWorld()
+    assert torch.equal(
+        world.sample(3, 5, seed=9).tokens, world.sample(3, 5, torch.Generator().manual_seed(9)).tokens
+    )
+    assert torch.equal(
+        world.sample_queries(2, 4, 9), world.sample_queries(2, 4, torch.Generator().manual_seed(9))
+    )
+    child = spawn(9, 1)[0]
+    assert torch.equal(world.sample(3, 5, child).tokens, world.sample(3, 5, child).tokens)
+    generator = torch.Generator().manual_seed(9)
+    first, second = world.sample(3, 5, generator), world.sample(3, 5, generator)
+    assert not torch.equal(first.tokens, second.tokens)
+    with pytest.raises(TypeError, match="seed"):
+        world.sample(3, 5, -1)
 
 
 def test_split_keeps_latent_and_tokens():

@@ -52,4 +52,5 @@ def test_bad_options_fail_clearly(tmp_path) -> None:
     result = CliRunner().invoke(
         _app(), ["paths", "train", "--out", str(tmp_path), "--d-model", "9", "--no-progress", *OPTIONS[:4]]
     )
-    assert result.exit_code != 0 and "divisible" in result.output
+    assert result.exit_code == 2 and "divisible" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -108,6 +108,8 @@ def test_trace_equals_the_models_hidden_states(architecture: str) -> None:
     with torch.no_grad():
         states = model(torch.tensor([[5, 0, 3, 1, 4]]), output_hidden_states=True).hidden_states
     torch.testing.assert_close(traj.x, torch.stack([s[0] for s in states]))
+    assert traj.labels == ("<bos>", "0", "3", "1", "4")
+    assert traj.params == {"architecture": architecture, "token_ids": [5, 0, 3, 1, 4]}
 
 
 def test_next_token_log_probs_are_normalised_laws() -> None:

@@ -23,6 +23,7 @@ from attnflow.paths import (
     train,
 )
 from attnflow.paths.train import eval_paths
+from attnflow.random import SEED_POLICY, spawn
 
 SMALL = {"d_model": 16, "n_layers": 1, "max_len": 16}
 
@@ -78,6 +79,7 @@ def test_checkpoint_resume_matches_an_unbroken_run(tmp_path) -> None:
         torch.testing.assert_close(a, b)
     loaded, loaded_config, _, step, _ = load_checkpoint(tmp_path)
     assert step == 6 and loaded_config == model_config
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["seed_policy"] == SEED_POLICY
     ids = torch.randint(0, 5, (2, 8))
     torch.testing.assert_close(loaded(ids).logits, resumed.model(ids).logits)
     with pytest.raises(ValueError, match="other configs"):
@@ -90,6 +92,22 @@ def test_training_is_reproducible() -> None:
     a = train(ModelConfig(4, "linear-attention", **SMALL), world, config)
     b = train(ModelConfig(4, "linear-attention", **SMALL), world, config)
     np.testing.assert_array_equal(a.losses, b.losses)
+
+
+def test_data_held_out_paths_and_model_samples_are_the_seeds_children() -> None:
+    """Step s trains on child s of the first child; held-out paths come from the second, samples the third."""
+    world = make_world("markov", vocab_size=4, seed=1)
+    config = TrainConfig(steps=2, batch_size=4, seq_len=8, eval_every=0, eval_paths=8, seed=5)
+    data, held_out, sampling = spawn(5, 3)
+    np.testing.assert_array_equal(eval_paths(world, config), world.sample(8, 8, seed=held_out))
+    model_config = ModelConfig(4, "conv", **SMALL)
+    model = build_model(model_config)
+    batch = torch.as_tensor(world.sample(4, 8, seed=spawn(data, 2)[0]))
+    first_loss = -next_token_log_probs(model, batch, 4).gather(-1, batch[..., None]).mean()
+    result = train(model_config, world, config, model_samples=3)
+    assert result.losses[0] == pytest.approx(first_loss.item(), rel=1e-6)
+    expected = evaluate(result.model, world, eval_paths(world, config), model_samples=3, seed=sampling)
+    assert result.evaluations[-1].reverse_kl_path == expected.reverse_kl_path
 
 
 @pytest.mark.parametrize(
@@ -123,9 +141,28 @@ def test_context_use_headroom_exists_only_where_context_matters() -> None:
         assert (use.headroom > 0.1) if has_headroom else (abs(use.headroom) < 0.02)
 
 
-def test_progress_bar_does_not_change_results() -> None:
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def start(self, description: str, total: float, unit: str = "") -> None:
+        self.calls.append(("start", description, total))
+
+    def update(self, completed: float, **fields: object) -> None:
+        self.calls.append(("update", completed, sorted(fields)))
+
+    def finish(self) -> None:
+        self.calls.append(("finish",))
+
+
+def test_progress_does_not_change_results_and_reports_every_step() -> None:
     world = make_world("markov", vocab_size=4, seed=1)
     config = TrainConfig(steps=3, batch_size=4, seq_len=8, eval_every=0, eval_paths=8)
     quiet = train(ModelConfig(4, "conv", **SMALL), world, config)
     shown = train(ModelConfig(4, "conv", **SMALL), world, config, progress=True)
     np.testing.assert_array_equal(quiet.losses, shown.losses)
+    recorder = _Recorder()
+    train(ModelConfig(4, "conv", **SMALL), world, config, progress=recorder)
+    assert recorder.calls[0] == ("start", "training", 3) and recorder.calls[-1] == ("finish",)
+    assert [c[1] for c in recorder.calls[1:-1]] == [0, 1, 2, 3]
+    assert recorder.calls[-2][2] == ["loss"]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.special import gammaln
 
 from attnflow.paths import PCFG, WORLDS, HiddenMarkov, InContextMarkov, MarkovChain, make_world
+from attnflow.random import spawn
 
 
 def all_paths(vocab_size: int, length: int) -> np.ndarray:
@@ -97,6 +98,21 @@ def test_sampling_is_reproducible(name: str) -> None:
     world = make_world(name, vocab_size=5, seed=0)
     np.testing.assert_array_equal(world.sample(8, 12, seed=3), world.sample(8, 12, seed=3))
     assert not np.array_equal(world.sample(8, 12, seed=3), world.sample(8, 12, seed=4))
+    first, second = spawn(3, 2)
+    np.testing.assert_array_equal(world.sample(8, 12, seed=first), world.sample(8, 12, seed=spawn(3, 2)[0]))
+    assert not np.array_equal(world.sample(8, 12, seed=first), world.sample(8, 12, seed=second))
+
+
+def test_seeds_follow_the_policy() -> None:
+    """A root int seeds NumPy directly; generators and negative seeds are refused, naming the seed."""
+    np.testing.assert_array_equal(
+        MarkovChain.random(4, seed=5).transition.reshape(-1, 4),
+        np.random.default_rng(5).dirichlet(np.full(4, 0.5), size=4),
+    )
+    with pytest.raises(TypeError, match="seed"):
+        make_world("hmm", seed=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="seed"):
+        make_world("markov").sample(2, 3, seed=-1)
 
 
 def _grammar() -> PCFG:

@@ -57,15 +57,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train on fresh world paths; write checkpoint.pt, history.json, trace.zarr and kl.png to --out.
 
-        Re-running with the same options into the same folder resumes from its checkpoint.
+        Re-running with the same options into the same folder resumes from its checkpoint. The trace
+        is the first held-out evaluation path through the trained model's layers.
         """
         import json
 
-        import torch
-
         from attnflow.io import atomic_write_text, jsonable
         from attnflow.paths import ModelConfig, TrainConfig, make_world, trace_model, train
+        from attnflow.paths.train import eval_paths as held_out_paths
+        from attnflow.viz.paths import plot_kl_history
 
+        errors = Console(stderr=True)
         try:
             the_world = make_world(world.value, vocab_size=vocab_size, seed=seed)
             model_config = ModelConfig(
@@ -95,12 +97,15 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
             )
         except (ValueError, TypeError) as err:
-            raise typer.BadParameter(str(err)) from None
+            errors.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(2) from None
         history = jsonable([vars(e) for e in result.evaluations])
         atomic_write_text(out / "history.json", json.dumps(history, indent=1))
-        path = torch.as_tensor(the_world.sample(1, seq_len, seed=seed)[0])
+        path = held_out_paths(the_world, config)[0]
         trace_model(result.model, path, the_world.vocab_size).save(out / "trace.zarr")
-        _plot(result.evaluations, out / "kl.png", f"{architecture.value} on the {world.value} world")
+        plot_kl_history(
+            result.evaluations, out / "kl.png", f"{architecture.value} on the {world.value} world"
+        )
 
         table = Table(title="evaluation (nats)")
         for column in ("step", "loss", "world entropy", "KL next token", "KL whole path"):
@@ -115,15 +120,3 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         console.print(f"wrote {out}/checkpoint.pt, history.json, trace.zarr, kl.png")
-
-
-def _plot(evaluations: list, path: Path, title: str) -> None:
-    """KL(world ‖ model) of the next-token law against training step."""
-    from attnflow.viz.figure import finish, new_figure
-
-    fig = new_figure(6, 4)
-    ax = fig.add_subplot()
-    ax.semilogy([e.step for e in evaluations], [e.kl_next for e in evaluations], "o-", label="next token")
-    ax.set(xlabel="training step", ylabel="KL(world‖model) (nats/token)", title=title)
-    ax.legend()
-    finish(fig, path)

@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from attnflow._validate import finite_tensor, positive_int, positive_number
+from attnflow.random import Seed, torch_generator
 
 if TYPE_CHECKING:
     from attnflow.inference.worlds import TokenSets, World
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AttentionParameters:
     """The parameters of one softmax-attention head acting on tokens of dimension ``d``.
 
@@ -149,7 +150,7 @@ def attention_estimator(
     return estimate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ErrorCurve:
     """Root-mean-square error of an estimator against ``n``, one row per seed.
 
@@ -174,7 +175,7 @@ def error_curve(
     reference: str = "conditional",
     n_sets: int = 256,
     n_queries: int = 8,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    seeds: Sequence[Seed] = (0, 1, 2, 3, 4),
 ) -> ErrorCurve:
     """Error of ``estimator`` to a Bayes reference, for each number of tokens in ``ns`` and each seed.
 
@@ -187,7 +188,9 @@ def error_curve(
             for ``E[v | k = q, X]`` (the Bayes prediction from the set).
         n_sets: sets per point (>= 1).
         n_queries: queries per set (>= 1).
-        seeds: one curve per seed (``torch.Generator`` seeds).
+        seeds: one curve per seed (each an int >= 0 or a ``SeedSequence``, e.g. the children
+            :func:`attnflow.random.spawn` gives); each seed's sets and queries come from one
+            :func:`attnflow.random.torch_generator` stream, drawn in the order of ``ns``.
 
     Returns:
         The RMSE for each seed and ``n``.
@@ -203,7 +206,7 @@ def error_curve(
     estimator = estimator or attention_estimator(world)
     errors = np.empty((len(seeds), len(ns)))
     for s, seed in enumerate(seeds):
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch_generator(seed)
         for j, n in enumerate(ns):
             sets = world.sample(n_sets, n, generator)
             queries = world.sample_queries(n_sets, n_queries, generator)

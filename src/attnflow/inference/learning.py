@@ -22,6 +22,7 @@ from torch import nn
 from attnflow._validate import one_of, positive_int, positive_number
 from attnflow.inference.estimator import AttentionParameters, attend
 from attnflow.inference.worlds import MixtureWorld, TokenSets, World, masked_tokens
+from attnflow.random import Seed, spawn, torch_generator
 
 _TEST_CHUNK = 256
 
@@ -35,7 +36,7 @@ class AttentionLayer(nn.Module):
         attention_dim: query/key dimension ``d_a`` (default ``d``).
         beta: the fixed inverse temperature (> 0); its scale is interchangeable with ``W_Qᵀ W_K``.
         init_scale: standard deviation of the Gaussian initial entries (> 0).
-        seed: seed of the initialisation.
+        seed: seed of the initialisation (an int >= 0 or a ``SeedSequence``).
         dtype: parameter dtype.
     """
 
@@ -46,7 +47,7 @@ class AttentionLayer(nn.Module):
         attention_dim: int | None = None,
         beta: float = 1.0,
         init_scale: float = 0.02,
-        seed: int = 0,
+        seed: Seed = 0,
         dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__()
@@ -57,7 +58,7 @@ class AttentionLayer(nn.Module):
         )
         self.beta = positive_number("beta", beta)
         init_scale = positive_number("init_scale", init_scale)
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch_generator(seed)
 
         def draw(*shape: int) -> nn.Parameter:
             return nn.Parameter(init_scale * torch.randn(*shape, generator=generator, dtype=dtype))
@@ -160,7 +161,7 @@ def fit(
     return history
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainingResult:
     """What one ERM run found.
 
@@ -205,7 +206,7 @@ def train_erm(
     objective: str,
     n_tokens: int,
     n_train_sets: int,
-    seed: int = 0,
+    seed: Seed = 0,
     steps: int = 300,
     lr: float = 0.05,
     n_queries: int = 1,
@@ -219,7 +220,8 @@ def train_erm(
         objective: ``"supervised"`` or ``"self-supervised"``.
         n_tokens: context tokens per prediction (>= 1).
         n_train_sets: training sets (>= 1).
-        seed: seeds the data and the initialisation.
+        seed: an int >= 0 or a ``SeedSequence``; the training sets, the test sets and the
+            initial weights come from its three children (:func:`attnflow.random.spawn`).
         steps: Adam steps (full batch).
         lr: Adam learning rate.
         n_queries: labelled queries per set (supervised only).
@@ -237,10 +239,10 @@ def train_erm(
     n_train_sets = positive_int("n_train_sets", n_train_sets)
     n_queries = positive_int("n_queries", n_queries)
     n_test_sets = positive_int("n_test_sets", n_test_sets)
-    generator = torch.Generator().manual_seed(int(seed))
-    train = _objective_data(world, objective, n_train_sets, n_tokens, n_queries, generator)
+    train_seed, test_seed, init_seed = spawn(seed, 3)
+    train = _objective_data(world, objective, n_train_sets, n_tokens, n_queries, torch_generator(train_seed))
     layer = AttentionLayer(
-        world.token_dim, world.value_dim, init_scale=init_scale, seed=seed, dtype=world.dtype
+        world.token_dim, world.value_dim, init_scale=init_scale, seed=init_seed, dtype=world.dtype
     )
     history = fit(lambda: train(layer), layer, steps=steps, lr=lr)
     current = layer.attention_parameters()
@@ -248,6 +250,7 @@ def train_erm(
     # The test risk is averaged over equal chunks of sets so that memory stays bounded for large n.
     chunk = min(n_test_sets, _TEST_CHUNK)
     n_chunks = math.ceil(n_test_sets / chunk)
+    generator = torch_generator(test_seed)
     with torch.no_grad():
         test_loss = float(
             np.mean(

@@ -14,7 +14,8 @@ answers can be computed exactly:
   ``E[v | k = q] = f(q)``; the population output of a softmax kernel is computed by quadrature.
 
 Samples are torch tensors (the estimator runs on torch); the Bayes references are NumPy arrays
-computed in float64 with NumPy/SciPy.
+computed in float64 with NumPy/SciPy. Sampling takes a ``seed`` (:mod:`attnflow.random`), or a
+``torch.Generator`` to continue drawing from when one computation takes several batches from one stream.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from scipy import integrate, special
 
 from attnflow._validate import finite_tensor, positive_int, positive_number
 from attnflow.inference.estimator import AttentionParameters
+from attnflow.random import Seed, torch_generator
+
+
+def _generator(seed: Seed | torch.Generator) -> torch.Generator:
+    """The generator to draw from: the given one (threaded), or a fresh one for a seed."""
+    return seed if isinstance(seed, torch.Generator) else torch_generator(seed)
 
 
 def masked_tokens(keys: torch.Tensor, value_dim: int) -> torch.Tensor:
@@ -37,7 +44,7 @@ def masked_tokens(keys: torch.Tensor, value_dim: int) -> torch.Tensor:
     return torch.cat([keys, keys.new_zeros(*keys.shape[:-1], value_dim)], dim=-1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TokenSets:
     """A batch of token sets drawn from a world.
 
@@ -116,13 +123,14 @@ class World(ABC):
         """Dimension ``d_k + d_v`` of a token."""
         return self.key_dim + self.value_dim
 
-    def sample(self, n_sets: int, n_tokens: int, generator: torch.Generator) -> TokenSets:
+    def sample(self, n_sets: int, n_tokens: int, seed: Seed | torch.Generator = 0) -> TokenSets:
         """Draw ``n_sets`` latents and ``n_tokens`` tokens i.i.d. given each.
 
         Args:
             n_sets: number of sets ``B`` (>= 1).
             n_tokens: tokens per set ``n`` (>= 1).
-            generator: the source of randomness (same generator state, same sets).
+            seed: an int >= 0 or a ``SeedSequence`` (same seed, same sets), or a ``torch.Generator``
+                to continue drawing from (advanced in place).
 
         Returns:
             The token sets with their latents.
@@ -132,17 +140,21 @@ class World(ABC):
         """
         n_sets = positive_int("n_sets", n_sets)
         n_tokens = positive_int("n_tokens", n_tokens)
+        generator = _generator(seed)
         latent = self._sample_latent(n_sets, generator)
         keys = self._sample_keys(n_sets, n_tokens, generator)
         noise = torch.randn(n_sets, n_tokens, self.value_dim, generator=generator, dtype=self.dtype)
         values = self._mean_value(keys, latent) + math.sqrt(self.noise_var) * noise
         return TokenSets(keys, values, latent)
 
-    def sample_queries(self, n_sets: int, n_queries: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw query keys, shape ``(n_sets, n_queries, d_k)``, from the world's query distribution."""
+    def sample_queries(self, n_sets: int, n_queries: int, seed: Seed | torch.Generator = 0) -> torch.Tensor:
+        """Draw query keys, shape ``(n_sets, n_queries, d_k)``, from the world's query distribution.
+
+        ``seed`` is as in :meth:`sample`.
+        """
         n_sets = positive_int("n_sets", n_sets)
         n_queries = positive_int("n_queries", n_queries)
-        return self._sample_queries(n_sets, n_queries, generator)
+        return self._sample_queries(n_sets, n_queries, _generator(seed))
 
     def query_tokens(self, queries: torch.Tensor) -> torch.Tensor:
         """Tokens ``(q, 0)`` for query keys ``q``: a token whose value is not observed.
@@ -343,7 +355,7 @@ class MixtureWorld(_LinearGaussianKeys):
         return np.einsum("bk,bkmv->bmv", self.posterior(sets), per_component)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianPosterior:
     """The posterior of the Gaussian world's latent matrix ``Z`` given a set.
 

@@ -77,7 +77,7 @@ class ModelConfig:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
 
 
-@dataclass
+@dataclass(eq=False)
 class SequenceOutput:
     """What a block model returns.
 
@@ -351,9 +351,9 @@ def next_token_log_probs(model: nn.Module, paths: torch.Tensor, vocab_size: int)
 def trace_model(model: nn.Module, path: torch.Tensor, vocab_size: int) -> Trajectory:
     """The residual stream of one path through the layers, as a Trajectory (``axis="layer"``).
 
-    A HuggingFace model is traced by :func:`attnflow.lm.trace.trace` (forward hooks); a block model
-    through its own ``output_hidden_states``. Either way the states are the embeddings, the output of
-    every block, and the last one after the final norm.
+    Every model here (block models and the HuggingFace families alike) returns its states with
+    ``output_hidden_states=True``: the embeddings, the output of every block, and the last one after
+    the final norm.
 
     Args:
         model: a model from :func:`build_model`.
@@ -362,18 +362,17 @@ def trace_model(model: nn.Module, path: torch.Tensor, vocab_size: int) -> Trajec
 
     Returns:
         A Trajectory with ``n_layers + 1`` states of the ``L`` tokens the model reads (BOS first, the
-        path's last token dropped); block models label tokens by id and BOS as ``"<bos>"``.
+        path's last token dropped); tokens are labelled by id and BOS as ``"<bos>"``; ``params`` name
+        the architecture and the token ids.
     """
     ids = with_bos(torch.as_tensor(path).reshape(1, -1), vocab_size)
-    if not isinstance(model, SequenceModel):
-        from attnflow.lm.trace import trace
-
-        return trace(model, ids[0])
     with eval_mode(model):
         states = model(ids, output_hidden_states=True).hidden_states
-    x = torch.stack([s[0] for s in states])
+    x = torch.stack([s[0] for s in states]).detach().cpu()
     labels = ("<bos>", *(str(int(t)) for t in ids[0, 1:]))
-    params = {"architecture": model.config.architecture, "token_ids": ids[0].tolist()}
+    # A HuggingFace model's family ("gpt2", "llama") is its model_type, the name ModelConfig uses.
+    architecture = model.config.architecture if isinstance(model, SequenceModel) else model.config.model_type
+    params = {"architecture": architecture, "token_ids": ids[0].tolist()}
     return Trajectory(
         torch.arange(len(states), dtype=torch.float64), x, labels=labels, axis="layer", params=params
     )

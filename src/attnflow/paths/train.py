@@ -1,9 +1,10 @@
 """Training a sequence model on a world, checkpoints, and evaluation against the exact path law.
 
-Data are fresh paths from the world at every step (the world is an endless corpus); step ``s`` draws
-from ``numpy.random.default_rng([seed, 1, s])``, so a resumed run sees the same data as an unbroken one.
-Evaluation uses held-out paths from ``default_rng([seed, 2])`` and compares the model's next-token law
-with the world's exact one.
+Data are fresh paths from the world at every step (the world is an endless corpus). The run's seed has
+three independent children (:func:`attnflow.random.spawn`): the training data, whose child ``s`` draws
+the batch of step ``s`` (so a resumed run sees the same data as an unbroken one), the held-out paths, and
+the model's own samples. Evaluation compares the model's next-token law with the world's exact one on
+the held-out paths.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import io
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from attnflow import progress as _progress
 from attnflow._validate import finite_number, positive_int, positive_number
 from attnflow.io import atomic_write_bytes
+from attnflow.measure.fits import entropy, entropy_from_log
 from attnflow.paths.models import ModelConfig, build_model, eval_mode, next_token_log_probs, with_bos
 from attnflow.paths.worlds import World
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
+from attnflow.random import SEED_POLICY, Seed, spawn, torch_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -42,7 +42,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay (>= 0).
         eval_every: evaluate every this many steps (and at step 0 and the end); 0 evaluates only at the end.
         eval_paths: held-out paths per evaluation.
-        seed: seed of the data (weights are seeded by the model config).
+        seed: seed of the run's randomness (an int >= 0): its three children give the training
+            batches, the held-out paths and the model's samples (weights are seeded by the model config).
     """
 
     steps: int = 500
@@ -68,7 +69,7 @@ class TrainConfig:
         positive_int("seed", self.seed, minimum=0)
 
 
-@dataclass
+@dataclass(eq=False)
 class Evaluation:
     """A model against the world's exact law on held-out paths (nats; per position arrays have length L).
 
@@ -101,7 +102,7 @@ class Evaluation:
     reverse_kl_path: float = float("nan")
 
 
-@dataclass
+@dataclass(eq=False)
 class TrainResult:
     """A trained model with its history.
 
@@ -130,11 +131,6 @@ def _stderr(samples: np.ndarray) -> float:
     return float(samples.std(ddof=1) / math.sqrt(len(samples))) if len(samples) > 1 else 0.0
 
 
-def _entropy(law: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(law > 0, law * np.log(law), 0.0).sum(axis=-1)
-
-
 def model_log_law(model: nn.Module, paths: np.ndarray | torch.Tensor, vocab_size: int) -> np.ndarray:
     """The model's next-token log-law on paths, as float64 NumPy ``(n, L, V)`` (no gradients)."""
     with eval_mode(model):
@@ -143,7 +139,7 @@ def model_log_law(model: nn.Module, paths: np.ndarray | torch.Tensor, vocab_size
 
 
 def sample_from_model(
-    model: nn.Module, n_paths: int, length: int, vocab_size: int, seed: int = 0
+    model: nn.Module, n_paths: int, length: int, vocab_size: int, seed: Seed = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random-walk decoding: draw paths token by token from the model's own next-token law.
 
@@ -152,7 +148,7 @@ def sample_from_model(
         n_paths: number of paths.
         length: tokens per path.
         vocab_size: ``V`` of the world.
-        seed: seed of the torch Generator.
+        seed: an int >= 0 or a ``SeedSequence`` (same seed, same paths).
 
     Returns:
         The paths ``(n_paths, length)`` (int64) and their exact log-probabilities under the model
@@ -160,7 +156,7 @@ def sample_from_model(
     """
     n_paths = positive_int("n_paths", n_paths)
     length = positive_int("length", length)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch_generator(seed)
     paths = torch.zeros(n_paths, length, dtype=torch.long)
     log_prob = torch.zeros(n_paths, dtype=torch.float64)
     with eval_mode(model):
@@ -180,7 +176,7 @@ def evaluate(
     world_law: np.ndarray | None = None,
     step: int = 0,
     model_samples: int = 0,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> Evaluation:
     """Compare a model's next-token and path laws with the world's exact ones.
 
@@ -191,7 +187,7 @@ def evaluate(
         world_law: ``world.next_token_law(paths)`` if already computed.
         step: the training step to record.
         model_samples: paths to sample from the model for the reverse whole-path KL (0 to skip).
-        seed: seed of the model's sampling.
+        seed: seed of the model's sampling (an int >= 0 or a ``SeedSequence``).
 
     Returns:
         An :class:`Evaluation`.
@@ -211,13 +207,13 @@ def evaluate(
     return Evaluation(
         step=step,
         loss=float(-picked_model.mean()),
-        world_entropy=float(_entropy(law).mean()),
+        world_entropy=float(entropy(law).mean()),
         kl_next=float(kl.mean()),
         kl_path=float(path_gap.mean()),
         kl_path_stderr=_stderr(path_gap),
         kl_by_position=kl.mean(axis=0),
-        world_entropy_by_position=_entropy(law).mean(axis=0),
-        model_entropy_by_position=_entropy(np.exp(log_q)).mean(axis=0),
+        world_entropy_by_position=entropy(law).mean(axis=0),
+        model_entropy_by_position=entropy_from_log(log_q).mean(axis=0),
         loss_by_position=-picked_model.mean(axis=0),
         reverse_kl_path=reverse,
     )
@@ -229,9 +225,14 @@ def position_loss(law: np.ndarray, paths: np.ndarray) -> np.ndarray:
         return -np.log(_picked(np.asarray(law), np.asarray(paths))).mean(axis=0)
 
 
+def _streams(config: TrainConfig) -> list[np.random.SeedSequence]:
+    """The run's independent seeds: training data, held-out paths, model samples."""
+    return spawn(config.seed, 3)
+
+
 def eval_paths(world: World, config: TrainConfig) -> np.ndarray:
     """The held-out evaluation paths of a training run."""
-    return world.sample(config.eval_paths, config.seq_len, np.random.default_rng([config.seed, 2]))
+    return world.sample(config.eval_paths, config.seq_len, _streams(config)[1])
 
 
 def save_checkpoint(
@@ -249,6 +250,7 @@ def save_checkpoint(
             "model_config": asdict(model_config),
             "train_config": asdict(train_config),
             "step": step,
+            "seed_policy": SEED_POLICY,
             "model": model.state_dict(),
             "optimizer": None if optimizer is None else optimizer.state_dict(),
         },
@@ -283,7 +285,7 @@ def train(
     config: TrainConfig,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
-    progress: bool = False,
+    progress: _progress.Progress | bool | None = False,
     model_samples: int = 0,
 ) -> TrainResult:
     """Train a model on fresh world paths, evaluating against the exact law along the way.
@@ -297,7 +299,8 @@ def train(
         config: the :class:`TrainConfig`.
         checkpoint_dir: where to write checkpoints (none if ``None``).
         checkpoint_every: also checkpoint every this many steps (0: only at the end).
-        progress: show a rich progress bar.
+        progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress` to report to
+            (the step and the last loss).
         model_samples: model paths per evaluation for the reverse whole-path KL (0 to skip).
 
     Returns:
@@ -326,27 +329,25 @@ def train(
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
 
+    data_seed, _, sampling_seed = _streams(config)
+    # Child s of the data seed draws step s's batch: independent of how many steps the run has.
+    step_seeds = spawn(data_seed, config.steps)
     held_out = eval_paths(world, config)
     held_out_law = world.next_token_law(held_out)
     result = TrainResult(model, model_config, config, np.full(config.steps, np.nan))
 
     def record(step: int) -> None:
         result.evaluations.append(
-            evaluate(model, world, held_out, held_out_law, step, model_samples, seed=config.seed)
+            evaluate(model, world, held_out, held_out_law, step, model_samples, seed=sampling_seed)
         )
 
     if start == 0 and config.eval_every:
         record(0)
-    bar = _progress(progress)
-    task = bar.add_task("training", total=config.steps, completed=start) if bar else None
     model.train()
-    try:
-        if bar:
-            bar.start()
+    with _progress.task(progress, "training", total=config.steps, unit="steps") as reporter:
+        reporter.update(start)
         for step in range(start, config.steps):
-            batch = world.sample(
-                config.batch_size, config.seq_len, np.random.default_rng([config.seed, 1, step])
-            )
+            batch = world.sample(config.batch_size, config.seq_len, step_seeds[step])
             targets = torch.as_tensor(batch)
             log_q = next_token_log_probs(model, targets, world.vocab_size)
             loss = nn.functional.nll_loss(log_q.reshape(-1, world.vocab_size), targets.reshape(-1))
@@ -361,11 +362,7 @@ def train(
                 record(done)
             if checkpoint_dir is not None and checkpoint_every and done % checkpoint_every == 0:
                 save_checkpoint(checkpoint_dir, model, model_config, config, done, optimizer)
-            if bar:
-                bar.update(task, completed=done, description=f"training (loss {loss.item():.3f})")
-    finally:
-        if bar:
-            bar.stop()
+            reporter.update(done, loss=f"{result.losses[step]:.3f}")
     if start < config.steps or not result.evaluations:
         record(config.steps)
     if checkpoint_dir is not None:
@@ -374,16 +371,7 @@ def train(
     return result
 
 
-def _progress(enabled: bool) -> Progress | None:
-    """A rich progress bar, or ``None`` when progress is off (rich is imported only then)."""
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-
-
-@dataclass
+@dataclass(eq=False)
 class ContextUse:
     """How much of the context's value a model uses, against exact and fixed baselines (nats/token).
 

@@ -3,7 +3,8 @@
 Every world samples fixed-length paths and gives, for any path, the exact next-token law at every
 position, ``p(x_t = . | x_<t)`` (row ``t`` of :meth:`World.next_token_law`, row 0 being the law of the
 first token). The log-probability of a whole path follows by the chain rule. Worlds are analysis
-objects: they work in NumPy float64 and take a seed or a ``numpy.random.Generator``.
+objects: they work in NumPy float64 and draw from :func:`attnflow.random.numpy_generator` of a ``seed``
+(an int >= 0 or a ``numpy.random.SeedSequence``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnflow._validate import one_of, positive_int, positive_number
-
-Seed = int | np.random.Generator
+from attnflow.random import Seed, numpy_generator
 
 _ROW_SUM_ATOL = 1e-8
-
-
-def _rng(seed: Seed) -> np.random.Generator:
-    """A NumPy Generator from a seed, or the Generator itself."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(positive_int("seed", seed, minimum=0))
 
 
 def _check_law(name: str, table: np.ndarray) -> np.ndarray:
@@ -61,7 +54,7 @@ class World(ABC):
         Args:
             n_paths: number of paths.
             length: tokens per path.
-            seed: an integer seed or a ``numpy.random.Generator`` (advanced in place).
+            seed: an int >= 0 or a ``SeedSequence`` (same seed, same paths).
 
         Returns:
             int64 array ``(n_paths, length)`` of token ids in ``[0, vocab_size)``.
@@ -151,12 +144,12 @@ class MarkovChain(World):
             vocab_size: number of tokens ``V`` (>= 2).
             order: ``k`` (>= 0).
             concentration: Dirichlet parameter (> 0); small values give nearly deterministic rows.
-            seed: seed or Generator.
+            seed: an int >= 0 or a ``SeedSequence``.
         """
         vocab_size = positive_int("vocab_size", vocab_size, minimum=2)
         order = positive_int("order", order, minimum=0)
         concentration = positive_number("concentration", concentration)
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         rows = rng.dirichlet(np.full(vocab_size, concentration), size=vocab_size**order)
         return cls(rows.reshape((vocab_size,) * (order + 1)))
 
@@ -192,7 +185,7 @@ class MarkovChain(World):
     def sample(self, n_paths: int, length: int, seed: Seed = 0) -> np.ndarray:
         n_paths = positive_int("n_paths", n_paths)
         length = positive_int("length", length)
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         out = np.empty((n_paths, length), dtype=np.int64)
         for t in range(length):
             if t < self.order:
@@ -266,13 +259,13 @@ class HiddenMarkov(World):
             stickiness: extra probability of staying, in [0, 1).
             concentration: Dirichlet parameter of the transition rows (> 0).
             emission_concentration: Dirichlet parameter of the emission rows (> 0).
-            seed: seed or Generator.
+            seed: an int >= 0 or a ``SeedSequence``.
         """
         vocab_size = positive_int("vocab_size", vocab_size, minimum=2)
         n_states = positive_int("n_states", n_states)
         if not 0 <= stickiness < 1:
             raise ValueError(f"stickiness must lie in [0, 1), got {stickiness!r}")
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         jumps = rng.dirichlet(np.full(n_states, positive_number("concentration", concentration)), n_states)
         transition = stickiness * np.eye(n_states) + (1 - stickiness) * jumps
         emission = rng.dirichlet(
@@ -289,7 +282,7 @@ class HiddenMarkov(World):
     def sample(self, n_paths: int, length: int, seed: Seed = 0) -> np.ndarray:
         n_paths = positive_int("n_paths", n_paths)
         length = positive_int("length", length)
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         out = np.empty((n_paths, length), dtype=np.int64)
         hidden = _sample_rows(rng, np.broadcast_to(self.initial, (n_paths, self.n_states)))
         for t in range(length):
@@ -342,17 +335,17 @@ class InContextMarkov(World):
         Args:
             vocab_size: ``V`` (>= 2).
             concentration: total prior mass per row (> 0); small values make paths differ a lot.
-            seed: seed or Generator.
+            seed: an int >= 0 or a ``SeedSequence``.
         """
         vocab_size = positive_int("vocab_size", vocab_size, minimum=2)
         concentration = positive_number("concentration", concentration)
-        base = _rng(seed).dirichlet(np.ones(vocab_size), vocab_size)
+        base = numpy_generator(seed).dirichlet(np.ones(vocab_size), vocab_size)
         return cls(concentration * base)
 
     def sample(self, n_paths: int, length: int, seed: Seed = 0) -> np.ndarray:
         n_paths = positive_int("n_paths", n_paths)
         length = positive_int("length", length)
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         matrices = np.stack([rng.dirichlet(row, n_paths) for row in self.alpha], axis=1)  # (n, V, V)
         out = np.empty((n_paths, length), dtype=np.int64)
         out[:, 0] = rng.integers(0, self.vocab_size, n_paths)
@@ -376,7 +369,7 @@ class InContextMarkov(World):
         return law
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Chart:
     """Inside chart of one sentence prefix: ``inside[i][j - i - 1]`` = inside vector of span ``i..j``."""
 
@@ -446,14 +439,14 @@ class PCFG(World):
             n_terminals: number of words (>= 1); the vocabulary adds EOS.
             n_nonterminals: ``N`` (>= 1).
             branching: probability of a binary rule, in (0, 0.5).
-            seed: seed or Generator.
+            seed: an int >= 0 or a ``SeedSequence``.
         """
         n_terminals = positive_int("n_terminals", n_terminals)
         n = positive_int("n_nonterminals", n_nonterminals)
         branching = positive_number("branching", branching)
         if branching >= 0.5:
             raise ValueError(f"branching must lie in (0, 0.5) for finite sentences, got {branching}")
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         binary = branching * rng.dirichlet(np.full(n * n, 0.5), n).reshape(n, n, n)
         unary = (1 - branching) * rng.dirichlet(np.full(n_terminals, 0.5), n)
         return cls(binary, unary)
@@ -461,7 +454,7 @@ class PCFG(World):
     def sample(self, n_paths: int, length: int, seed: Seed = 0) -> np.ndarray:
         n_paths = positive_int("n_paths", n_paths)
         length = positive_int("length", length)
-        rng = _rng(seed)
+        rng = numpy_generator(seed)
         n = self.n_nonterminals
         rules = np.concatenate([self.binary.reshape(n, -1), self.unary], axis=1)
         cdf = np.cumsum(rules, axis=1)
@@ -560,7 +553,7 @@ def make_world(name: str, vocab_size: int = 8, seed: Seed = 0, **options: float)
     Args:
         name: one of ``"markov"``, ``"hmm"``, ``"pcfg"``, ``"in-context"``.
         vocab_size: size of the vocabulary (for ``"pcfg"`` this includes EOS).
-        seed: seed or Generator.
+        seed: an int >= 0 or a ``SeedSequence``.
         **options: passed to the world's ``random`` constructor (e.g. ``order=2``, ``n_states=4``).
 
     Returns:

@@ -4,6 +4,7 @@ Every plotting function returns a ``matplotlib.figure.Figure`` and saves it when
 """
 
 from attnflow.viz.clouds import animate_cloud, plot_cloud, plot_trajectories
+from attnflow.viz.paths import plot_kl_history
 from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "plot_cloud",
     "plot_cosine_histograms",
     "plot_energy",
+    "plot_kl_history",
     "plot_phase_diagram",
     "plot_staircase",
     "plot_trajectories",
