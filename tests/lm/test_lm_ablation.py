@@ -114,6 +114,9 @@ def test_redundancy_runs_the_intact_model_once(tiny_models, ids, forward_passes)
     with forward_passes() as counted:
         scan = attention_redundancy(model, ids)
     assert counted["passes"] == 1 + 2 * (3 + 1)  # intact, then each layer alone and all, per pattern
+    with forward_passes() as counted:
+        ablate(model, ids, [1], "uniform")
+    assert counted["passes"] == 2  # intact and ablated
     rec = record(model, ids)
     with forward_passes() as counted:
         again = attention_redundancy(rec, patterns=["uniform"])

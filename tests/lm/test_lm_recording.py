@@ -95,6 +95,8 @@ def test_a_recording_round_trips_through_its_store(tiny_models, ids, tmp_path):
         logit_lens(back)
     attached = Recording.load(path, model=model)
     assert logit_lens(attached).identical(logit_lens(rec))
+    with pytest.raises(ValueError, match=r"model is a llama model with 3 layers but .* records a gpt2 model"):
+        Recording.load(path, model=tiny_models["llama"])
     np.testing.assert_array_equal(trace(back).x.numpy(), trace(rec).x.numpy())
 
 

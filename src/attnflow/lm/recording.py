@@ -211,9 +211,17 @@ class Recording:
         Raises:
             FileNotFoundError: nothing at ``path``.
             attnflow.io.StoreFormatError: ``path`` is not a recording store.
+            ValueError: ``model`` is not of the recorded family and depth.
         """
         ds = io.load_dataset(path, "recording")
         tensors = {name: torch.from_numpy(ds[name].values) if name in ds else None for name in _TENSORS}
+        lm = None if model is None else as_language_model(model)
+        recorded = (str(ds.attrs["family"]), ds.sizes["state"] - 1)
+        if lm is not None and (lm.family.name, lm.n_layers) != recorded:
+            raise ValueError(
+                f"model is a {lm.family.name} model with {lm.n_layers} layers but {path} records a "
+                f"{recorded[0]} model with {recorded[1]} layers"
+            )
         return cls(
             ids=torch.from_numpy(ds["ids"].values.astype(np.int64)),
             labels=tuple(str(s) for s in ds["label"].values),
@@ -222,7 +230,7 @@ class Recording:
             family=str(ds.attrs["family"]),
             causal=bool(ds.attrs["causal"]),
             has_final_norm=bool(ds.attrs["has_final_norm"]),
-            language_model=None if model is None else as_language_model(model),
+            language_model=lm,
         )
 
     def __repr__(self) -> str:
