@@ -33,7 +33,7 @@ VERSION_ATTR = "attnflow_format"
 _LOADERS = {
     "trajectory": "attnflow.trajectory:Trajectory",
     "density": "attnflow.trajectory:DensityTrajectory",
-    "recording": "attnflow.trajectory:Trajectory",
+    "recording": "attnflow.lm.recording:Recording",
     "dataset": None,
     "sweep": "attnflow.sweep.store:open_dataset",
 }
@@ -120,9 +120,10 @@ def load(path: str | os.PathLike[str]) -> Any:
     """Read any attnflow store back, dispatching on its kind marker.
 
     Returns:
-        A :class:`~attnflow.Trajectory` (``trajectory`` and ``recording`` stores), a
-        :class:`~attnflow.DensityTrajectory` (``density``), or an :class:`xarray.Dataset` (``dataset``
-        and ``sweep`` stores: a sweep is returned as its collected results).
+        A :class:`~attnflow.Trajectory` (``trajectory``), an :class:`attnflow.lm.Recording`
+        (``recording``), a :class:`~attnflow.DensityTrajectory` (``density``), or an
+        :class:`xarray.Dataset` (``dataset`` and ``sweep`` stores: a sweep is returned as its collected
+        results).
     """
     kind = read_kind(path)
     loader = _LOADERS[kind]

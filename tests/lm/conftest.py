@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -107,3 +108,25 @@ def tiny_text_model(tiny_text_model_dir):
     from attnflow.lm import load
 
     return load(str(tiny_text_model_dir))
+
+
+@contextmanager
+def _counting_forward_passes():
+    """Count the forward passes of every HuggingFace model body (with or without its head) inside."""
+    counter = {"passes": 0}
+
+    def hook(module: torch.nn.Module, _args: object) -> None:
+        if isinstance(module, transformers.PreTrainedModel) and module.base_model is module:
+            counter["passes"] += 1
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        yield counter
+    finally:
+        handle.remove()
+
+
+@pytest.fixture
+def forward_passes():
+    """A context manager yielding ``{"passes": k}``: the model forward passes run inside it."""
+    return _counting_forward_passes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -106,3 +107,20 @@ def test_ablation_errors(tiny_models, ids):
         ablate(tiny_models["gpt2"], ids[:1], [0])
     with pytest.raises(TypeError, match="causal LM"):
         ablate(tiny_models["bert"], ids, [0])
+
+
+def test_redundancy_runs_the_intact_model_once(tiny_models, ids, forward_passes):
+    model = tiny_models["llama"]
+    with forward_passes() as counted:
+        scan = attention_redundancy(model, ids)
+    assert counted["passes"] == 1 + 2 * (3 + 1)  # intact, then each layer alone and all, per pattern
+    with forward_passes() as counted:
+        ablate(model, ids, [1], "uniform")
+    assert counted["passes"] == 2  # intact and ablated
+    rec = record(model, ids)
+    with forward_passes() as counted:
+        again = attention_redundancy(rec, patterns=["uniform"])
+    assert counted["passes"] == 3 + 1  # the recording's logits are the intact pass
+    np.testing.assert_array_equal(again.kl.values[0], scan.kl.sel(pattern="uniform").values)
+    with pytest.raises(ValueError, match="pattern must be one of"):
+        attention_redundancy(rec, patterns=["random"])

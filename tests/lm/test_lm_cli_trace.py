@@ -1,4 +1,4 @@
-"""``attnflow trace`` end to end on a tiny model directory."""
+"""``attnflow trace`` end to end on a tiny model directory: one forward pass, kind-marked outputs."""
 
 from __future__ import annotations
 
@@ -7,36 +7,55 @@ import torch
 import xarray as xr
 from typer.testing import CliRunner
 
-from attnflow import Trajectory
+import attnflow
+from attnflow import Trajectory, io
 from attnflow.cli import app
-from attnflow.lm import decompose, fit_dynamics, logit_lens, particle_measures, trace
+from attnflow.lm import Recording, decompose, fit_dynamics, logit_lens, particle_measures, record, trace
+
+TEXT = "the quick brown fox jumps over the lazy dog"
 
 
-def test_trace_command_writes_everything(tiny_text_model_dir, tiny_text_model, tmp_path):
+def test_trace_command_runs_the_model_once_and_writes_everything(
+    tiny_text_model_dir, tiny_text_model, tmp_path, forward_passes
+):
     out = tmp_path / "run"
-    text = "the quick brown fox jumps over the lazy dog"
-    result = CliRunner().invoke(
-        app, ["trace", "--model", str(tiny_text_model_dir), "--text", text, "--out", str(out)]
-    )
+    args = ["trace", "--model", str(tiny_text_model_dir), "--text", TEXT, "--out", str(out)]
+    with forward_passes() as counted:
+        result = CliRunner().invoke(app, [*args, "--save-recording"])
     assert result.exit_code == 0, result.output
-    traj = Trajectory.load(out / "trajectory.zarr")
-    assert torch.equal(traj.x, trace(tiny_text_model, text).x)
-    layers = trace(tiny_text_model, text)
+    assert counted["passes"] == 1
+    traj = attnflow.load(out / "trajectory.zarr")
+    assert isinstance(traj, Trajectory) and torch.equal(traj.x, trace(tiny_text_model, TEXT).x)
+    layers = trace(tiny_text_model, TEXT)
     expected = {
-        "decomposition": decompose(tiny_text_model, text),
-        "lens": logit_lens(tiny_text_model, text),
+        "decomposition": decompose(tiny_text_model, TEXT),
+        "lens": logit_lens(tiny_text_model, TEXT),
         "particles": particle_measures(layers),
         "fit": fit_dynamics(layers),
     }
     for name, reference in expected.items():
-        with xr.open_zarr(out / f"{name}.zarr", consolidated=False) as ds:
-            assert set(ds.data_vars) == set(reference.data_vars), name
-            for var in reference.data_vars:
-                np.testing.assert_array_equal(ds[var].values, reference[var].values.astype(ds[var].dtype))
+        assert io.read_kind(out / f"{name}.zarr") == "dataset"
+        ds = attnflow.load(out / f"{name}.zarr")
+        assert set(ds.data_vars) == set(reference.data_vars), name
+        for var in reference.data_vars:
+            np.testing.assert_array_equal(ds[var].values, reference[var].values.astype(ds[var].dtype))
     with xr.open_zarr(out / "lens.zarr", consolidated=False) as lens:
         assert lens.sizes["layer"] == 3 and str(lens.label.values[1]) == "the"
+    stored, direct = attnflow.load(out / "recording.zarr"), record(tiny_text_model, TEXT)
+    assert isinstance(stored, Recording) and stored.labels == direct.labels
+    assert torch.equal(stored.residual, direct.residual) and torch.equal(stored.logits, direct.logits)
     for name in ("lens", "cosines", "shares", "fit"):
         assert (out / f"{name}.png").stat().st_size > 1000
+
+
+def test_trace_command_with_sublayers_and_no_figures(tiny_text_model_dir, tiny_text_model, tmp_path):
+    out = tmp_path / "fine"
+    args = ["trace", "--model", str(tiny_text_model_dir), "--text", TEXT, "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--sublayers", "--no-figures"])
+    assert result.exit_code == 0, result.output
+    traj = attnflow.load(out / "trajectory.zarr")
+    assert torch.equal(traj.x, trace(tiny_text_model, TEXT, sublayers=True).x)
+    assert not list(out.glob("*.png")) and not (out / "recording.zarr").exists()
 
 
 def test_trace_command_reports_bad_input(tmp_path):

@@ -1,84 +1,12 @@
-"""The SA-step fit recovers a known β; particle measures of real hidden states."""
+"""Particle measures and the dynamics fit of real hidden states, read from a trace or a recording."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from attnflow import Trajectory
-from attnflow.dynamics import SelfAttention
-from attnflow.lm import fit_dynamics, particle_measures, to_sphere, trace
+from attnflow.lm import fit_dynamics, particle_measures, record, to_sphere, trace
 from attnflow.measure import clusters, effective_rank
-
-
-def _cloud(n: int = 24, d: int = 8, seed: int = 1) -> torch.Tensor:
-    z = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return z / z.norm(dim=-1, keepdim=True)
-
-
-def _direct_velocity(z: torch.Tensor, beta: float, causal: bool) -> torch.Tensor:
-    """P_z(Σ_j A_ij z_j), written with explicit loops over tokens (float64)."""
-    out = torch.zeros_like(z)
-    for i in range(len(z)):
-        visible = z[: i + 1] if causal else z
-        weights = torch.exp(beta * (visible @ z[i]))
-        y = (weights[:, None] * visible).sum(0) / weights.sum()
-        out[i] = y - (y @ z[i]) * z[i]
-    return out
-
-
-@pytest.mark.parametrize("beta", [3.0, -2.0, 12.0])
-def test_fit_recovers_beta_of_one_selfattention_step(beta):
-    z = _cloud()
-    moved = z + 0.1 * SelfAttention(beta)(0.0, z)  # one Euler step of length 0.1, Q = K = V = I
-    fit = fit_dynamics(Trajectory(torch.tensor([0.0, 1.0]), torch.stack([z, moved])))
-    assert float(fit.beta[0]) == pytest.approx(beta, abs=1e-2)
-    assert float(fit.tau[0]) == pytest.approx(0.1 * float(z.norm(dim=-1).mean()), rel=1e-2)
-    assert float(fit.explained[0]) > 0.999
-
-
-def test_fit_recovers_a_causal_beta():
-    z = _cloud(seed=2)
-    moved = z + 0.05 * _direct_velocity(z, 7.5, causal=True)
-    traj = Trajectory(torch.tensor([0.0, 1.0]), torch.stack([z, moved]), params={"causal": True})
-    fit = fit_dynamics(traj)
-    assert fit.attrs["causal"] is True
-    assert float(fit.beta[0]) == pytest.approx(7.5, abs=1e-2) and float(fit.explained[0]) > 0.999
-
-
-def test_explained_fraction_is_one_minus_residual_over_total():
-    z = _cloud(seed=3)
-    noise = 0.003 * torch.randn(z.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    moved = z + 0.1 * _direct_velocity(z, 4.0, causal=False) + noise
-    fit = fit_dynamics(Trajectory(torch.tensor([0.0, 1.0]), torch.stack([z, moved])))
-    unit = moved / moved.norm(dim=-1, keepdim=True)
-    delta = unit - z
-    beta, tau = float(fit.beta[0]), float(fit.tau[0])
-    residual = ((delta - tau * _direct_velocity(z, beta, causal=False)) ** 2).sum()
-    assert float(fit.explained[0]) == pytest.approx(float(1 - residual / (delta**2).sum()), rel=1e-9)
-    assert 0.2 < float(fit.explained[0]) < 0.99 and abs(beta - 4.0) < 2.0
-    assert float(fit.motion[0]) == pytest.approx(float(delta.norm()), rel=1e-12)
-
-
-def test_fit_is_scale_invariant_and_spans_consecutive_states():
-    z = _cloud()
-    states = [z]
-    for _ in range(3):
-        states.append(states[-1] + 0.1 * _direct_velocity(states[-1], 2.0, causal=False))
-        states[-1] = states[-1] / states[-1].norm(dim=-1, keepdim=True)
-    scales = torch.linspace(1.0, 40.0, len(z), dtype=torch.float64)[:, None]  # hidden states are not unit
-    fit = fit_dynamics(Trajectory(torch.arange(4.0), torch.stack(states) * scales))
-    assert fit.sizes["step"] == 3 and fit.start.values.tolist() == [0.0, 1.0, 2.0]
-    np.testing.assert_allclose(fit.beta.values, 2.0, atol=0.05)
-
-
-def test_fit_errors():
-    z = _cloud()
-    with pytest.raises(ValueError, match="at least two states"):
-        fit_dynamics(Trajectory(torch.tensor([0.0]), z[None]))
-    with pytest.raises(ValueError, match="beta_range"):
-        fit_dynamics(Trajectory(torch.tensor([0.0, 1.0]), torch.stack([z, z])), beta_range=(5.0, 1.0))
 
 
 def test_particle_measures_of_a_traced_model(tiny_models, ids):
@@ -98,3 +26,14 @@ def test_particle_measures_of_a_traced_model(tiny_models, ids):
     np.testing.assert_array_equal(measures.clusters.values, clusters(sphere, 0.05)["count"].values)
     np.testing.assert_allclose(measures.effective_rank.values, effective_rank(sphere).values, rtol=1e-12)
     assert (measures.clusters.values >= 1).all() and (measures.effective_rank.values >= 1).all()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "bert"])
+def test_measures_read_a_recording_as_its_layer_trajectory(tiny_models, ids, family, forward_passes):
+    rec = record(tiny_models[family], ids)
+    traj = trace(tiny_models[family], ids)
+    with forward_passes() as counted:
+        measures, fit = particle_measures(rec, beta=2.0), fit_dynamics(rec, grid=7)
+    assert counted["passes"] == 0
+    assert measures.identical(particle_measures(traj, beta=2.0))
+    assert fit.identical(fit_dynamics(traj, grid=7)) and fit.attrs["causal"] is (family == "gpt2")

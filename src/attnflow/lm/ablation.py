@@ -22,7 +22,7 @@ from torch import nn
 from attnflow._validate import one_of
 from attnflow.lm._arch import submodule
 from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import encode
+from attnflow.lm.recording import Recording, causal_recording
 from attnflow.lm.walk import next_token_log_probs
 
 PATTERNS = ("uniform", "identity")
@@ -144,6 +144,8 @@ def ablate(
 ) -> dict[str, float]:
     """Next-token loss and KL to the intact model when the attention of ``layers`` is ablated.
 
+    Two forward passes: the intact model and the ablated one.
+
     Args:
         model: a causal language model.
         text_or_ids: the input text, or token ids (at least two tokens).
@@ -162,13 +164,24 @@ def ablate(
     lm = as_language_model(model, tokenizer)
     if not lm.is_causal_lm:
         raise TypeError(f"ablate measures next-token loss, so model must be a causal LM; {lm.name!r} is not")
-    ids, _ = encode(lm, text_or_ids)
-    if ids.shape[1] < 2:
+    ids, _ = lm.encode(text_or_ids)
+    _check_two_tokens(ids)
+    return _ablation_scores(lm, ids, next_token_log_probs(lm, ids[None]), layers, pattern)
+
+
+def _check_two_tokens(ids: torch.Tensor) -> None:
+    if ids.numel() < 2:
         raise ValueError("text_or_ids must hold at least two tokens to measure a next-token loss")
-    intact = next_token_log_probs(lm, ids)
+
+
+@torch.no_grad()
+def _ablation_scores(
+    lm: LanguageModel, ids: torch.Tensor, intact: torch.Tensor, layers: Iterable[int], pattern: str
+) -> dict[str, float]:
+    """:func:`ablate`'s scores given the intact log-probabilities ``(n, vocab)``: one ablated pass."""
     with attention_ablated(lm, layers, pattern):
-        ablated = next_token_log_probs(lm, ids)
-    targets = ids[0, 1:, None].cpu()
+        ablated = next_token_log_probs(lm, ids[None].to(lm.device))
+    targets = ids[1:, None].cpu()
     loss = float(-intact[:-1].gather(-1, targets).mean())
     ablated_loss = float(-ablated[:-1].gather(-1, targets).mean())
     kl = float((intact.exp() * (intact - ablated)).sum(-1).mean())
@@ -176,17 +189,21 @@ def ablate(
 
 
 def attention_redundancy(
-    model: LanguageModel | nn.Module,
-    text_or_ids: str | Sequence[int] | torch.Tensor,
+    source: Recording | LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor | None = None,
     patterns: Sequence[str] = PATTERNS,
     *,
     tokenizer: Any = None,
 ) -> xr.Dataset:
     """Ablate each layer alone, then all layers, with each pattern: how much does attention matter?
 
+    The intact model runs once (or not at all, given a Recording with logits), then once per ablation:
+    ``1 + len(patterns) · (L + 1)`` forward passes.
+
     Args:
-        model: a causal language model.
-        text_or_ids: the input text, or token ids (at least two tokens).
+        source: a causal language model, or a :class:`~attnflow.lm.Recording` of one (with logits and
+            its model).
+        text_or_ids: the input text, or token ids (at least two tokens; omitted with a Recording).
         patterns: the ablation patterns to try.
         tokenizer: a tokenizer for a bare HuggingFace model given text.
 
@@ -194,9 +211,17 @@ def attention_redundancy(
         A Dataset with ``delta_loss`` and ``kl`` over ``(pattern, layer)`` (one layer ablated at a time),
         ``delta_loss_all`` and ``kl_all`` over ``pattern`` (every layer ablated) and the intact ``loss``.
     """
-    lm = as_language_model(model, tokenizer)
-    per_layer = {p: [ablate(lm, text_or_ids, [i], p) for i in range(lm.n_layers)] for p in patterns}
-    every = {p: ablate(lm, text_or_ids, range(lm.n_layers), p) for p in patterns}
+    for pattern in patterns:
+        one_of("pattern", pattern, PATTERNS)
+    rec = causal_recording(source, text_or_ids, tokenizer, "attention_redundancy")
+    lm = rec.model_for("attention_redundancy")
+    _check_two_tokens(rec.ids)
+    intact = torch.log_softmax(rec.logits.double().cpu(), dim=-1)
+    n_layers = lm.n_layers
+    per_layer = {
+        p: [_ablation_scores(lm, rec.ids, intact, [i], p) for i in range(n_layers)] for p in patterns
+    }
+    every = {p: _ablation_scores(lm, rec.ids, intact, range(n_layers), p) for p in patterns}
 
     def table(key: str) -> np.ndarray:
         return np.array([[r[key] for r in per_layer[p]] for p in patterns])
@@ -209,6 +234,6 @@ def attention_redundancy(
             "kl_all": ("pattern", np.array([every[p]["kl"] for p in patterns])),
             "loss": every[patterns[0]]["loss"],
         },
-        coords={"pattern": list(patterns), "layer": np.arange(lm.n_layers)},
-        attrs={"model": lm.name},
+        coords={"pattern": list(patterns), "layer": np.arange(n_layers)},
+        attrs={"model": rec.model_name},
     )

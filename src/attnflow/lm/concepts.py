@@ -15,8 +15,10 @@ from torch import nn
 
 from attnflow._validate import one_of
 from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import layer_state, trace
+from attnflow.lm.recording import Recording
+from attnflow.lm.trace import trace
 from attnflow.lm.walk import score_path
+from attnflow.measure.particles import layer_state
 
 POOLINGS = ("mean", "position")
 
@@ -64,8 +66,8 @@ def pool(states: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
 
 
 def concept_vector(
-    model: LanguageModel | nn.Module,
-    text_or_ids: str | Sequence[int] | torch.Tensor,
+    source: Recording | LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor | None = None,
     *,
     layer: int = -1,
     pooling: str = "mean",
@@ -74,8 +76,9 @@ def concept_vector(
     """A text segment's concept vector: its hidden states at ``layer``, pooled.
 
     Args:
-        model: a :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
-        text_or_ids: the segment (text or token ids).
+        source: a :class:`~attnflow.lm.Recording` of the segment, or a
+            :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
+        text_or_ids: the segment (text or token ids; omitted with a Recording).
         layer: index into the ``L + 1`` layer states of :func:`~attnflow.lm.trace` (``-1`` = last).
         pooling: ``"mean"`` or ``"position"`` (see :func:`pool`).
         tokenizer: a tokenizer for a bare HuggingFace model given text.
@@ -83,7 +86,7 @@ def concept_vector(
     Returns:
         The concept vector, shape ``(d,)``, float64.
     """
-    return pool(layer_state(trace(model, text_or_ids, tokenizer=tokenizer), layer), pooling)
+    return pool(layer_state(trace(source, text_or_ids, tokenizer=tokenizer), layer), pooling)
 
 
 def concept_similarity(

@@ -1,4 +1,7 @@
-"""Read the model's guess from every layer: the logit lens (decoders) and the embedding lens (any model)."""
+"""Read the model's guess from every layer: the logit lens (decoders) and the embedding lens (any model).
+
+Both read one :class:`~attnflow.lm.Recording` (and the recorded model's head or embedding table).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +13,20 @@ import torch
 import xarray as xr
 from torch import nn
 
-from attnflow.lm.models import LanguageModel, as_language_model
-from attnflow.lm.trace import encode, layer_token_coords, record, token_strings
+from attnflow.lm.models import LanguageModel
+from attnflow.lm.recording import Recording, as_recording, causal_recording, layer_token_coords
+from attnflow.measure.fits import entropy_from_log
 
 
 def _token_strings(lm: LanguageModel, ids: torch.Tensor) -> np.ndarray:
     """The decoded token strings of an id tensor of any shape, as an object array of that shape."""
-    return np.array(token_strings(lm, ids.reshape(-1)), dtype=object).reshape(tuple(ids.shape))
+    return np.array(lm.token_strings(ids.reshape(-1)), dtype=object).reshape(tuple(ids.shape))
 
 
 @torch.no_grad()
 def logit_lens(
-    model: LanguageModel | nn.Module,
-    text_or_ids: str | Sequence[int] | torch.Tensor,
+    source: Recording | LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor | None = None,
     *,
     tokenizer: Any = None,
 ) -> xr.Dataset:
@@ -32,8 +36,9 @@ def logit_lens(
     applied exactly once, and ``W_U`` its output head; at the last layer this is the model's own output.
 
     Args:
-        model: a causal language model (:class:`~attnflow.lm.LanguageModel` or HuggingFace model).
-        text_or_ids: the input text, or token ids.
+        source: a :class:`~attnflow.lm.Recording` of a causal language model (with logits and its
+            model), or the model (:class:`~attnflow.lm.LanguageModel` or HuggingFace model).
+        text_or_ids: the input text, or token ids (omitted with a Recording).
         tokenizer: a tokenizer for a bare HuggingFace model given text.
 
     Returns:
@@ -45,14 +50,8 @@ def logit_lens(
     Raises:
         TypeError: for an encoder or a model without an output head (use :func:`embedding_lens`).
     """
-    lm = as_language_model(model, tokenizer)
-    if not lm.is_causal_lm:
-        raise TypeError(
-            f"model {lm.name!r} is not a causal language model with an output head, so it has no "
-            "next-token logit lens; use embedding_lens"
-        )
-    ids, labels = encode(lm, text_or_ids)
-    rec = record(lm, ids, logits=True)
+    rec = causal_recording(source, text_or_ids, tokenizer, "logit_lens", " (use embedding_lens)")
+    lm = rec.model_for("logit_lens")
     head = lm.unembedding
     norm = lm.final_norm if lm.final_norm is not None else nn.Identity()
     # The model's own last-layer log-probs come first: every other layer is compared with them.
@@ -74,8 +73,8 @@ def logit_lens(
             "kl_to_final": (("layer", "token"), torch.stack(out["kl"]).numpy()),
             "final_top_rank": (("layer", "token"), torch.stack(out["rank"]).numpy()),
         },
-        coords=layer_token_coords(lm.n_layers + 1, labels),
-        attrs={"model": lm.name, "lens": "logit"},
+        coords=layer_token_coords(rec.n_layers + 1, rec.labels),
+        attrs={"model": rec.model_name, "lens": "logit"},
     )
 
 
@@ -89,7 +88,7 @@ def _collect(
     top_logp, top_id = log_p.max(-1)
     out["top_id"].append(top_id)
     out["top_prob"].append(top_logp.exp())
-    out["entropy"].append(-(log_p.exp() * log_p).sum(-1))
+    out["entropy"].append(entropy_from_log(log_p))
     out["kl"].append((p_final * (log_final - log_p)).sum(-1).clamp_min(0.0))
     at_final_top = log_p.gather(-1, final_top[:, None])
     out["rank"].append((log_p > at_final_top).sum(-1))
@@ -97,8 +96,8 @@ def _collect(
 
 @torch.no_grad()
 def embedding_lens(
-    model: LanguageModel | nn.Module,
-    text_or_ids: str | Sequence[int] | torch.Tensor,
+    source: Recording | LanguageModel | nn.Module,
+    text_or_ids: str | Sequence[int] | torch.Tensor | None = None,
     *,
     tokenizer: Any = None,
 ) -> xr.Dataset:
@@ -108,8 +107,9 @@ def embedding_lens(
     row of the input embedding matrix is computed.
 
     Args:
-        model: a :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
-        text_or_ids: the input text, or token ids.
+        source: a :class:`~attnflow.lm.Recording` (with its model), or a
+            :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
+        text_or_ids: the input text, or token ids (omitted with a Recording).
         tokenizer: a tokenizer for a bare HuggingFace model given text.
 
     Returns:
@@ -117,15 +117,14 @@ def embedding_lens(
         ``nearest_cosine``, ``input_cosine`` (cosine with the token's own input embedding) and
         ``input_rank`` (rank of the token's own embedding among all, 0 = nearest).
     """
-    lm = as_language_model(model, tokenizer)
-    ids, labels = encode(lm, text_or_ids)
-    rec = record(lm, ids)
+    rec = as_recording(source, text_or_ids, tokenizer=tokenizer)
+    lm = rec.model_for("embedding_lens")
     table = lm.model.get_input_embeddings().weight.double().cpu()
     table = table / table.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     states = rec.residual.double().cpu()
     cos = (states / states.norm(dim=-1, keepdim=True).clamp_min(1e-12)) @ table.T  # (L+1, n, vocab)
     nearest_cos, nearest_id = cos.max(-1)
-    own = cos.gather(-1, ids[0].cpu().expand(cos.shape[0], -1)[..., None])
+    own = cos.gather(-1, rec.ids.expand(cos.shape[0], -1)[..., None])
     return xr.Dataset(
         {
             "nearest_token": (("layer", "token"), _token_strings(lm, nearest_id)),
@@ -134,6 +133,6 @@ def embedding_lens(
             "input_cosine": (("layer", "token"), own[..., 0].numpy()),
             "input_rank": (("layer", "token"), (cos > own).sum(-1).numpy()),
         },
-        coords=layer_token_coords(lm.n_layers + 1, labels),
-        attrs={"model": lm.name, "lens": "embedding"},
+        coords=layer_token_coords(rec.n_layers + 1, rec.labels),
+        attrs={"model": rec.model_name, "lens": "embedding"},
     )

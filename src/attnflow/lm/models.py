@@ -1,4 +1,5 @@
-"""Loading real Transformers offline: the two models shipped in PyPI wheels, local paths, cached hub ids."""
+"""The one model wrapper (:class:`LanguageModel`) and offline loading: the two models shipped in PyPI wheels,
+local paths, cached hub ids."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from attnflow._validate import device_of, dtype_of
 from attnflow.io import atomic_write_dir
 from attnflow.lm._arch import FAMILIES, Family, family_of, submodule
 
@@ -23,9 +25,17 @@ SHORT_NAMES = (SMOLLM2, MINILM)
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-@dataclass(frozen=True)
+#: Integer dtypes accepted as token ids.
+_ID_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+@dataclass(frozen=True, eq=False)
 class LanguageModel:
-    """A HuggingFace model with its tokenizer and the layout attnflow hooks into.
+    """A HuggingFace model with its tokenizer and the layout attnflow hooks into: THE model wrapper.
+
+    Every function of :mod:`attnflow.lm` wraps its model argument once (:func:`as_language_model`) and
+    reads inputs through :meth:`encode`, so devices, dtypes, tokenizers and the accepted input forms are
+    handled in one place. ``eq=False``: two wrappers are equal only if they are the same object.
 
     Attributes:
         model: the ``PreTrainedModel`` (in eval mode).
@@ -83,6 +93,91 @@ class LanguageModel:
     def device(self) -> torch.device:
         """Where the model's parameters live."""
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the model's parameters."""
+        return next(self.model.parameters()).dtype
+
+    def encode(
+        self,
+        text_or_ids: str | Sequence[int] | torch.Tensor,
+        *,
+        argument: str = "text_or_ids",
+        special_tokens: bool = True,
+    ) -> tuple[torch.Tensor, tuple[str, ...]]:
+        """One sequence's token ids ``(n,)`` (on the model's device) and one label per token.
+
+        Accepted inputs: text (tokenized with the tokenizer's special tokens unless
+        ``special_tokens=False``), a sequence of int ids, or an integer tensor / array of shape ``(n,)``
+        or ``(1, n)``. A batch ``(b, n)`` with ``b > 1`` is refused rather than flattened.
+
+        Args:
+            text_or_ids: the input.
+            argument: the argument's name in error messages.
+            special_tokens: add the tokenizer's special tokens to text.
+
+        Returns:
+            ``(ids, labels)``; labels are the decoded token strings (the ids as strings without a tokenizer).
+
+        Raises:
+            ValueError: empty input, a batch of several sequences, input longer than the model's
+                context, or ids outside the vocabulary.
+            TypeError: text without a tokenizer, or ids that are not integers.
+        """
+        if isinstance(text_or_ids, str):
+            if not text_or_ids.strip():
+                raise ValueError(f"{argument} must be non-empty text (got an empty or blank string)")
+            if self.tokenizer is None:
+                raise TypeError(
+                    f"{argument} is text but the model has no tokenizer; pass token ids or a tokenizer"
+                )
+            tokens = self.tokenizer(text_or_ids, add_special_tokens=special_tokens)["input_ids"]
+            ids = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
+        else:
+            ids = _id_tensor(text_or_ids, argument)
+        if ids.numel() == 0:
+            raise ValueError(f"{argument} must hold at least one token (got none)")
+        if self.max_length is not None and ids.numel() > self.max_length:
+            raise ValueError(
+                f"{argument} has {ids.numel()} tokens but the model's context is at most "
+                f"{self.max_length} tokens"
+            )
+        vocab = self.model.get_input_embeddings().num_embeddings
+        if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+            raise ValueError(f"token ids must lie in [0, {vocab - 1}] (the model's vocabulary)")
+        return ids.to(self.device), self.token_strings(ids)
+
+    def token_strings(self, ids: Sequence[int] | torch.Tensor) -> tuple[str, ...]:
+        """The decoded string of every token id (the ids as strings without a tokenizer)."""
+        if self.tokenizer is None:
+            return tuple(str(int(i)) for i in ids)
+        return tuple(self.tokenizer.decode([int(i)]) for i in ids)
+
+
+def _id_tensor(value: Any, argument: str) -> torch.Tensor:
+    """Token ids given as a sequence, array or tensor, as a 1-D int64 CPU tensor (one sequence)."""
+    try:
+        ids = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"{argument} must be text, a sequence of token ids or an integer tensor, "
+            f"got {type(value).__name__}"
+        ) from None
+    if ids.numel() == 0:
+        return ids.reshape(-1).long()
+    if ids.dtype not in _ID_DTYPES:
+        raise TypeError(f"{argument} must hold integer token ids, got dtype {ids.dtype}")
+    if ids.ndim == 2 and ids.shape[0] != 1:
+        raise ValueError(
+            f"{argument} has shape {tuple(ids.shape)}, a batch of {ids.shape[0]} sequences; attnflow.lm "
+            f"reads one sequence at a time, so pass one row ({argument}[i])"
+        )
+    if ids.ndim > 2:
+        raise ValueError(
+            f"{argument} must be token ids of shape (n,) or (1, n), got shape {tuple(ids.shape)}"
+        )
+    return ids.reshape(-1).to(device="cpu", dtype=torch.long)
 
 
 def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -> LanguageModel:
@@ -155,7 +250,7 @@ def _smollm2_dir() -> Path:
 
 
 def load(
-    name: str, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    name: str, *, dtype: torch.dtype | str = torch.float32, device: str | torch.device = "cpu"
 ) -> LanguageModel:
     """Load a model offline by short name, local directory or hub id (from the local HF cache).
 
@@ -167,8 +262,9 @@ def load(
 
     Args:
         name: a short name, a directory with ``config.json``, or a hub id already in the HF cache.
-        dtype: parameter dtype.
-        device: where to put the model.
+        dtype: parameter dtype: a ``torch.dtype`` or a name of :data:`attnflow._validate.DTYPES`.
+        device: where to put the model: a ``torch.device`` or ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+            ``"auto"`` (CUDA when present).
 
     Returns:
         The :class:`LanguageModel` in eval mode.
@@ -179,6 +275,10 @@ def load(
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+    if isinstance(dtype, str):
+        dtype = dtype_of(dtype)
+    if isinstance(device, str):
+        device = device_of(device)
     if name == SMOLLM2:
         path = _smollm2_dir()
     elif name == MINILM:

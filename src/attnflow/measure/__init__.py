@@ -15,6 +15,7 @@ from attnflow.measure.clusters import DEFAULT_TOL, cluster_labels, clusters
 from attnflow.measure.energy import energy
 from attnflow.measure.metastability import plateaus
 from attnflow.measure.pairs import cosine_histogram, energy_staircase, fraction_close_pairs, min_inner_product
+from attnflow.measure.particles import context_travel, fit_dynamics, particle_measures, to_sphere
 from attnflow.measure.rank import collapse_residual, effective_rank
 from attnflow.measure.transport import cloud_distance
 
@@ -28,6 +29,9 @@ registry.register("min_inner_product", min_inner_product)
 registry.register("cosine_histogram", cosine_histogram)
 registry.register("effective_rank", effective_rank)
 registry.register("collapse_residual", collapse_residual)
+registry.register("particle_measures", particle_measures, uses=("beta",))
+registry.register("fit_dynamics", fit_dynamics, uses=("causal",))
+registry.register("context_travel", context_travel)
 
 __all__ = [
     "DEFAULT_TOL",
@@ -36,13 +40,17 @@ __all__ = [
     "cluster_labels",
     "clusters",
     "collapse_residual",
+    "context_travel",
     "cosine_histogram",
     "effective_rank",
     "energy",
     "energy_staircase",
+    "fit_dynamics",
     "fits",
     "fraction_close_pairs",
     "min_inner_product",
+    "particle_measures",
     "plateaus",
     "registry",
+    "to_sphere",
 ]

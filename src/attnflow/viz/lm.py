@@ -1,15 +1,23 @@
-"""Figures of a traced model: the lens heat map, attention vs filtering per layer, the fitted dynamics."""
+"""Figures of a traced real model: the lens heat map, attention vs filtering per layer, the fitted dynamics,
+and the set of figures that ``attnflow trace`` writes."""
 
 from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from attnflow.measure.particles import to_sphere
 from attnflow.viz.figure import finish, new_figure
+from attnflow.viz.series import plot_cosine_histograms
+
+if TYPE_CHECKING:
+    from attnflow.lm.analysis import TraceAnalysis
 
 
 def _short(token: str, width: int = 8) -> str:
@@ -68,7 +76,7 @@ def plot_lens(
         return finish(fig, path)
 
 
-def plot_shares(
+def plot_attention_shares(
     decomposition: xr.Dataset, path: str | os.PathLike[str] | None = None, title: str | None = None
 ) -> Figure:
     """Per layer: mean norms of the attention and filtering parts, and the attention share.
@@ -107,8 +115,10 @@ def plot_shares(
     return finish(fig, path)
 
 
-def plot_fit(fit: xr.Dataset, path: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
-    """The fitted β and the explained fraction of every step (:func:`~attnflow.lm.fit_dynamics`).
+def plot_dynamics_fit(
+    fit: xr.Dataset, path: str | os.PathLike[str] | None = None, title: str | None = None
+) -> Figure:
+    """The fitted β and the explained fraction of every step (:func:`~attnflow.measure.fit_dynamics`).
 
     Args:
         fit: the fit Dataset.
@@ -130,3 +140,26 @@ def plot_fit(fit: xr.Dataset, path: str | os.PathLike[str] | None = None, title:
     bottom.set_ylabel("fraction of motion explained")
     fig.suptitle(title or "one self-attention step fitted to each layer's token motion")
     return finish(fig, path)
+
+
+def plot_trace(analysis: TraceAnalysis, out: str | os.PathLike[str], label: str) -> list[Path]:
+    """The figures of ``attnflow trace``: ``lens.png``, ``cosines.png``, ``shares.png`` and ``fit.png``.
+
+    Args:
+        analysis: the :class:`~attnflow.lm.TraceAnalysis` of one recording.
+        out: the directory to write to.
+        label: what was traced, for the titles (e.g. ``"smollm2-135m: 6 tokens"``).
+
+    Returns:
+        The paths written.
+    """
+    out = Path(out)
+    lens = analysis.lens
+    paths = [out / f"{name}.png" for name in ("lens", "cosines", "shares", "fit")]
+    plot_lens(lens, paths[0], title=f"{lens.attrs['lens']} lens — {label}")
+    plot_cosine_histograms(
+        to_sphere(analysis.layers), path=paths[1], title=f"pairwise cosines per layer — {label}"
+    )
+    plot_attention_shares(analysis.decomposition, paths[2], title=f"attention vs filtering — {label}")
+    plot_dynamics_fit(analysis.fit, paths[3], title=f"fitted self-attention step — {label}")
+    return paths

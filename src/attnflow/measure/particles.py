@@ -1,27 +1,58 @@
-"""Real hidden states as a particle system (seed 002): the cloud's statistics per layer, and the
-self-attention step that best explains each layer's token motion."""
+"""Hidden states as a particle system (seed 002): the cloud's statistics per layer, the self-attention
+step that best explains each layer's token motion, and how far a causal model's context vector travels.
+
+Every function takes a :class:`~attnflow.Trajectory`, or anything with a ``trajectory()`` method that
+returns one (an :class:`attnflow.lm.Recording`: its layer states with the final norm). No n×n matrix
+is formed.
+"""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 from scipy.optimize import minimize_scalar
 
-from attnflow._validate import check_pairs, finite_number, positive_int
+from attnflow._validate import check_pairs, check_trajectory, finite_number, positive_int
 from attnflow.dynamics import SelfAttention
-from attnflow.measure import clusters, cosine_histogram, effective_rank, energy
+from attnflow.measure.clusters import clusters
+from attnflow.measure.energy import energy
+from attnflow.measure.pairs import cosine_histogram
+from attnflow.measure.rank import effective_rank
 from attnflow.trajectory import Trajectory
 
 
+def as_trajectory(data: Any) -> Any:
+    """``data`` itself, or its ``trajectory()`` when it records one (an :class:`attnflow.lm.Recording`)."""
+    if not isinstance(data, Trajectory) and callable(getattr(data, "trajectory", None)):
+        return data.trajectory()
+    return data
+
+
+def layer_state(traj: Trajectory, layer: int) -> torch.Tensor:
+    """The token states ``(n, d)`` of ``traj`` at state index ``layer`` (negative counts from the end).
+
+    Raises:
+        ValueError: if ``layer`` is out of range.
+    """
+    if not -traj.n_states <= layer < traj.n_states:
+        raise ValueError(f"layer must be in [{-traj.n_states}, {traj.n_states - 1}], got {layer}")
+    return traj.x[layer]
+
+
 def to_sphere(traj: Trajectory) -> Trajectory:
-    """The trajectory with every token state scaled to unit norm, ``z_i = h_i / |h_i|`` (float64).
+    """The trajectory with every token state scaled to unit norm, ``z_i = h_i / |h_i|`` (float64, CPU).
 
     This is the idealisation of the norm layers in seed 002's model (tokens live on the sphere).
+
+    Raises:
+        ValueError: a token state is zero (it has no direction).
     """
+    traj = check_trajectory(as_trajectory(traj))
     x = traj.x.detach().to(dtype=torch.float64, device="cpu")
     norms = x.norm(dim=-1, keepdim=True)
     if bool((norms == 0).any()):
@@ -34,13 +65,13 @@ def particle_measures(
 ) -> xr.Dataset:
     """Seed 002's cloud statistics at every layer, on the states scaled onto the unit sphere.
 
-    Uses :mod:`attnflow.measure`: the energy ``E_β`` (:func:`~attnflow.measure.energy`), the
-    histogram of pairwise cosines (:func:`~attnflow.measure.cosine_histogram`), the number of clusters
-    at linking distance ``tol`` (:func:`~attnflow.measure.clusters`) and the effective rank
-    (:func:`~attnflow.measure.effective_rank`).
+    The energy ``E_β`` (:func:`~attnflow.measure.energy`), the histogram of pairwise cosines
+    (:func:`~attnflow.measure.cosine_histogram`), the mean cosine over distinct pairs
+    ``(|Σ_i z_i|² − n) / (n(n − 1))``, the number of clusters at linking distance ``tol``
+    (:func:`~attnflow.measure.clusters`) and the effective rank (:func:`~attnflow.measure.effective_rank`).
 
     Args:
-        traj: a trajectory over layers (e.g. from :func:`~attnflow.lm.trace`).
+        traj: a trajectory over layers (e.g. :func:`attnflow.lm.trace`) or a Recording.
         beta: the β of the energy.
         bins: number of cosine bins on ``[-1, 1]``.
         tol: cluster linking distance on the unit sphere.
@@ -49,12 +80,11 @@ def particle_measures(
         A Dataset over the trajectory's axis with ``energy``, ``pair_fraction`` (axis × cosine),
         ``mean_cosine``, ``clusters`` and ``effective_rank``.
     """
-    check_pairs(traj)
+    traj = check_pairs(as_trajectory(traj))
     sphere = to_sphere(traj)
-    z = sphere.x
     n = traj.n_tokens
-    gram = z @ z.transpose(1, 2)
-    mean_cosine = (gram.sum((1, 2)) - n) / (n * (n - 1))
+    total = sphere.x.sum(dim=1)  # Σ_ij ⟨z_i, z_j⟩ = |Σ_i z_i|², and the n diagonal terms are 1
+    mean_cosine = ((total * total).sum(-1) - n) / (n * (n - 1))
     return xr.Dataset(
         {
             "energy": energy(sphere, beta),
@@ -100,11 +130,11 @@ def fit_dynamics(
     ``τ(β) = max(0, ⟨Δ, m⟩ / ⟨m, m⟩)`` (Frobenius inner products over all tokens), and β maximises the
     explained fraction ``1 − |Δ − τ m|² / |Δ|²`` (equal to ``cos²∠(Δ, m)`` when ``τ > 0``; 0 when the
     best step is no move). The search is a grid over ``beta_range`` refined by a bounded scalar
-    minimisation around the best grid point.
+    minimisation around the best grid point. The attention runs blocked (no n×n matrix).
 
     Args:
-        traj: a trajectory (over layers from :func:`~attnflow.lm.trace`, or any flow); ``traj[::2]`` of a
-            ``sublayers=True`` trace fits whole blocks, the full one each sublayer separately.
+        traj: a trajectory (over layers from :func:`attnflow.lm.trace`, or any flow) or a Recording;
+            ``traj[::2]`` of a ``sublayers=True`` trace fits whole blocks, the full one each sublayer.
         causal: use the causal mask; default ``traj.params["causal"]`` (``False`` when absent).
         beta_range: the interval searched for β (β < 0 is the repulsive regime).
         grid: number of grid points in ``beta_range``.
@@ -117,7 +147,7 @@ def fit_dynamics(
     Raises:
         ValueError: for fewer than two states or two tokens, or a bad range.
     """
-    check_pairs(traj)
+    traj = check_pairs(as_trajectory(traj))
     if traj.n_states < 2:
         raise ValueError(f"traj must hold at least two states to have a motion, got {traj.n_states}")
     low, high = (finite_number("beta_range", b) for b in beta_range)
@@ -156,3 +186,46 @@ def fit_dynamics(
         },
         attrs={"causal": causal, "beta_range": [low, high], "model": "SA, Q=K=V=I, one Euler step"},
     )
+
+
+def context_travel(traj: Trajectory, layer: int = -1) -> xr.Dataset:
+    """Distance travelled by the context vector as the text is read token by token.
+
+    In a causal model, the state of token ``t`` at a layer is the context vector of the prefix
+    ``1..t`` (it sees nothing later), so one trace gives the whole path ``c_1, …, c_n``; for other
+    trajectories this is the path through the tokens in label order.
+
+    Args:
+        traj: a trajectory over layers (:func:`attnflow.lm.trace` of a causal model) or a Recording.
+        layer: which state is the context vector (index into the states; the default, the last, is
+            after the final norm for a trace).
+
+    Returns:
+        A Dataset over ``context_length`` ``1..n`` with ``step`` (``|c_t − c_{t−1}|``, 0 at t = 1),
+        ``distance`` (cumulative path length), ``displacement`` (``|c_t − c_1|``) and ``cosine_step``
+        (cosine between consecutive context vectors, 1 at t = 1).
+
+    Raises:
+        ValueError: if ``layer`` is out of range.
+    """
+    traj = check_trajectory(as_trajectory(traj))
+    c = layer_state(traj, layer).detach().to(dtype=torch.float64, device="cpu")
+    step = torch.cat([torch.zeros(1, dtype=c.dtype), (c[1:] - c[:-1]).norm(dim=-1)])
+    unit = c / c.norm(dim=-1, keepdim=True)
+    cosine = torch.cat([torch.ones(1, dtype=c.dtype), (unit[1:] * unit[:-1]).sum(-1)])
+    return xr.Dataset(
+        {
+            "step": ("context_length", step.numpy()),
+            "distance": ("context_length", step.cumsum(0).numpy()),
+            "displacement": ("context_length", (c - c[0]).norm(dim=-1).numpy()),
+            "cosine_step": ("context_length", cosine.numpy()),
+        },
+        coords={
+            "context_length": np.arange(1, traj.n_tokens + 1),
+            "label": ("context_length", list(traj.labels)),
+        },
+        attrs={"model": str(traj.params.get("model", "")), "layer": float(traj.times[layer])},
+    )
+
+
+__all__ = ["context_travel", "fit_dynamics", "layer_state", "particle_measures", "to_sphere"]
