@@ -44,7 +44,7 @@ def run_sweep(name: str, workers: int) -> tuple[sweep.SweepSpec, xr.Dataset, flo
     if status.done != status.total:
         failures = status.failures[:1]
         raise RuntimeError(f"{name}: {status.failed} runs failed, {status.pending} pending: {failures}")
-    return spec, sweep.open(STORES / f"{name}.zarr"), status.run_seconds
+    return spec, sweep.load_results(STORES / f"{name}.zarr"), status.run_seconds
 
 
 def equiangular_section(spec: sweep.SweepSpec, ds: xr.Dataset) -> str:

@@ -4,12 +4,15 @@ Every plotting function returns a ``matplotlib.figure.Figure`` and saves it when
 """
 
 from attnflow.viz.clouds import animate_cloud, plot_cloud, plot_trajectories
+from attnflow.viz.density import draw_density, plot_density
 from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
 
 __all__ = [
     "animate_cloud",
+    "draw_density",
     "plot_cloud",
     "plot_cosine_histograms",
+    "plot_density",
     "plot_energy",
     "plot_phase_diagram",
     "plot_staircase",
