@@ -263,3 +263,29 @@ def test_a_format_1_store_still_opens(toy: str, tmp_path: Path) -> None:
     root.attrs["attnflow_sweep"] = 1
     assert sweep.load_results(store)["square"].item() == 1.0
     assert sweep.run(spec, store, LOCAL).done == 1
+
+
+def test_progress_goes_to_any_progress_object(toy: str, tmp_path: Path) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[tuple] = []
+
+        def start(self, description: str, total: float, unit: str = "") -> None:
+            self.events.append(("start", description, total, unit))
+
+        def update(self, completed: float, **fields: object) -> None:
+            self.events.append(("update", completed, fields))
+
+        def finish(self) -> None:
+            self.events.append(("finish",))
+
+    spec = SweepSpec.from_dict(toy_spec(grid={"beta": [1.0, 3.0]}, seeds=1))
+    recorder = Recorder()
+    sweep.run(spec, tmp_path / "s.zarr", LOCAL, progress=recorder)
+    assert recorder.events[0] == ("start", "sweep", 2, "runs") and recorder.events[-1] == ("finish",)
+    assert recorder.events[1] == ("update", 0, {"done": 0, "failed": 0})
+    assert recorder.events[-2] == ("update", 2, {"done": 1, "failed": 1})
+    # Resuming starts from the stored counts.
+    again = Recorder()
+    sweep.run(spec, tmp_path / "s.zarr", LOCAL, progress=again)
+    assert again.events[1:] == [("update", 2, {"done": 1, "failed": 1}), ("finish",)]
