@@ -22,7 +22,6 @@ from attnflow import sweep
 from attnflow._docs import update_section
 from attnflow.cli.reproduce import DOCS_HEADER
 from attnflow.measure.fits import crossing_time
-from attnflow.sweep.plot import phase_diagram
 from attnflow.theory.equiangular import phase_curve
 from attnflow.viz import plot_phase_diagram
 
@@ -44,7 +43,7 @@ def run_sweep(name: str, workers: int) -> tuple[sweep.SweepSpec, xr.Dataset, flo
     if status.done != status.total:
         failures = status.failures[:1]
         raise RuntimeError(f"{name}: {status.failed} runs failed, {status.pending} pending: {failures}")
-    return spec, sweep.open(STORES / f"{name}.zarr"), status.run_seconds
+    return spec, sweep.load_results(STORES / f"{name}.zarr"), status.run_seconds
 
 
 def equiangular_section(spec: sweep.SweepSpec, ds: xr.Dataset) -> str:
@@ -59,7 +58,9 @@ def equiangular_section(spec: sweep.SweepSpec, ds: xr.Dataset) -> str:
     figure = FIGURES / "sweep-equiangular-phase.png"
     plot_phase_diagram(
         maps,
-        curves=dict.fromkeys(maps, (theory[inside], betas[inside])),
+        curves={"theory: γ_β(t) = 1 − δ": (theory[inside], betas[inside])},
+        limits=(0.0, 1.0),
+        label="fraction of pairs",
         path=figure,
         title=f"P(⟨xi,xj⟩ ≥ {1 - delta:g}), n = {n}, mean of {ds.sizes['seed']} uniform starts",
     )
@@ -111,7 +112,7 @@ def single_cluster_section(spec: sweep.SweepSpec, ds: xr.Dataset) -> str:
     final = ds["min_inner_product"].isel(time=-1)
     one = (final >= 1 - eps).mean("seed")
     figure = FIGURES / "sweep-single-cluster.png"
-    phase_diagram(
+    plot_phase_diagram(
         xr.Dataset({"fraction in one cluster": one}),
         "fraction in one cluster",
         x="beta",

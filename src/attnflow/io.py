@@ -35,7 +35,7 @@ _LOADERS = {
     "density": "attnflow.trajectory:DensityTrajectory",
     "recording": "attnflow.lm.recording:Recording",
     "dataset": None,
-    "sweep": "attnflow.sweep.store:open_dataset",
+    "sweep": "attnflow.sweep.store:load_results",
 }
 
 

@@ -51,11 +51,12 @@ def test_simulate_with_heads_and_causal_mask(tmp_path):
         "simulate",
         "--start",
         "file",
-        "--init-file",
+        "--start-file",
         str(tmp_path / "x0.npy"),
         "--heads",
         "2",
-        "--random-weights",
+        "--weights",
+        "random",
         "--causal",
         "--t-end",
         "0.5",
@@ -83,7 +84,11 @@ def test_bad_values_give_clear_errors(tmp_path):
     result = runner.invoke(app, ["simulate", "--variant", "soft", "--out", str(tmp_path / "x.zarr")])
     assert result.exit_code != 0 and "variant" in result.output
     result = runner.invoke(app, ["simulate", "--start", "file", "--out", str(tmp_path / "x.zarr")])
-    assert result.exit_code != 0 and "--init-file" in result.output
+    assert result.exit_code == 2 and "start 'file' needs start_file" in result.output
+    result = runner.invoke(app, ["simulate", "--start", "uniform", "--out", str(tmp_path / "x.zarr")])
+    assert result.exit_code != 0 and "uniform_sphere" in result.output
+    result = runner.invoke(app, ["simulate", "--device", "tpu", "--out", str(tmp_path / "x.zarr")])
+    assert result.exit_code == 2 and "device must be 'cpu'" in " ".join(result.output.split())
 
 
 def test_demo_writes_data_and_figures(tmp_path):
@@ -92,3 +97,21 @@ def test_demo_writes_data_and_figures(tmp_path):
     for name in ("beta1.zarr", "beta9.zarr", "cloud_beta1.png", "cloud_beta9.png", "energy.png", "beta9.gif"):
         assert (tmp_path / name).exists(), name
     assert Trajectory.load(tmp_path / "beta9.zarr").params["beta"] == 9.0
+
+
+def test_simulate_runs_the_simulation_its_flags_name(tmp_path):
+    from attnflow import Simulation
+
+    out = tmp_path / "run.zarr"
+    flags = {"start": "orthogonal", "n": "4", "d": "6", "weights": "random", "heads": "2", "seed": "5"}
+    flags.update({"t-end": "0.3", "dtype": "float64", "beta": "2"})
+    args = [part for name, value in flags.items() for part in (f"--{name}", value)]
+    result = runner.invoke(app, ["simulate", *args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    spec = Simulation.from_flat(
+        {"start": "orthogonal", "n": 4, "d": 6, "weights": "random", "heads": 2, "seed": 5, "t_end": 0.3}
+        | {"dtype": "float64", "beta": 2.0}
+    )
+    saved = Trajectory.load(out)
+    assert torch.equal(saved.x, spec.run().x)
+    assert Simulation.from_dict(saved.params["simulation"]) == spec

@@ -7,7 +7,8 @@ import pytest
 import torch
 from scipy.special import iv
 
-from attnflow.meanfield import angle_grid, energy, fourier_modes, solve, velocity
+from attnflow.meanfield import angle_grid, solve, velocity
+from attnflow.measure import energy, fourier_modes
 
 
 def _bumpy(cells: int) -> np.ndarray:

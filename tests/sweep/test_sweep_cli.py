@@ -26,8 +26,9 @@ def test_sweep_then_phase_diagram(toy: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(spec), "--out", str(store), "--workers", "2", "--quiet"])
     # Runs above beta = 2.5 fail: the sweep finishes, reports them, and exits with status 1.
     assert result.exit_code == 1, result.output
-    assert "4 done, 2 failed, 0 pending of 6 runs" in result.output
-    assert "RuntimeError: toy failure at beta=3.0" in result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "4 done, 2 failed, 0 pending of 6 runs" in output
+    assert "RuntimeError: toy failure at beta=3.0" in output
     assert sweep.status(store).failed == 2
 
     figure = tmp_path / "curve.png"

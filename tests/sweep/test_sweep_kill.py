@@ -58,4 +58,4 @@ def test_sigkill_then_resume_gives_the_uninterrupted_dataset(toy: str, tmp_path:
 
     uninterrupted = tmp_path / "uninterrupted.zarr"
     sweep.run(SweepSpec.from_dict(raw), uninterrupted, ExecutorConfig(workers=2))
-    xr.testing.assert_identical(sweep.open(store), sweep.open(uninterrupted))
+    xr.testing.assert_identical(sweep.load_results(store), sweep.load_results(uninterrupted))

@@ -22,4 +22,6 @@ def test_ray_executor_matches_the_local_executor(toy: str, tmp_path: Path) -> No
     assert (on_ray.done, on_ray.failed) == (local.done, local.failed) == (8, 4)
     assert [f.swept for f in on_ray.failures] == [f.swept for f in local.failures]
     assert all("toy failure" in f.traceback for f in on_ray.failures)
-    xr.testing.assert_identical(sweep.open(tmp_path / "ray.zarr"), sweep.open(tmp_path / "local.zarr"))
+    xr.testing.assert_identical(
+        sweep.load_results(tmp_path / "ray.zarr"), sweep.load_results(tmp_path / "local.zarr")
+    )

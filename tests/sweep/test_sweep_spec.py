@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attnflow.random import child_int, spawn
 from attnflow.sweep import SpecError, SweepSpec, load_spec
 from conftest import toy_spec
 
@@ -55,7 +56,7 @@ def test_yaml_and_toml_give_the_same_spec(toy: str, tmp_path: Path) -> None:
     )
     from_yaml, from_toml = load_spec(tmp_path / "s.yaml"), load_spec(tmp_path / "s.toml")
     assert from_yaml.to_dict() == from_toml.to_dict()
-    assert from_yaml.seeds == (0, 1, 2)
+    assert from_yaml.seeds == tuple(child_int(child) for child in spawn(0, 3))
     assert from_yaml.measurements[1] == {"name": "curve", "as": "c", "kwargs": {}}
 
 
@@ -75,6 +76,9 @@ def test_yaml_and_toml_give_the_same_spec(toy: str, tmp_path: Path) -> None:
         ({"zip": {"scale": [1.0, 2.0], "mode": ["a"]}}, r"zip: every zipped list must have the same length"),
         ({"seeds": 0}, r"seeds must be a count >= 1"),
         ({"seeds": [1, -2]}, r"seeds: every seed must be an integer >= 0"),
+        ({"params": {"seed": -1}, "seeds": 2}, r"params\.seed must be a non-negative integer"),
+        ({"params": {"seed": 1}, "seeds": [2, 3]}, r"params\.seed: a list of seeds names every seed"),
+        ({"zip": {"seed": [1, 2]}}, r"zip\.seed: set seeds with the top-level 'seeds' key"),
         ({"experiment": "no-such-experiment"}, r"experiment: unknown experiment 'no-such-experiment'"),
         ({"imports": ["no_such_module_anywhere"]}, r"No module named 'no_such_module_anywhere'"),
         ({"simulation": "self-attention"}, r"exactly one of 'experiment: NAME' or 'simulation"),
@@ -95,10 +99,11 @@ def test_bad_experiment_specs_name_the_key(toy: str, changes: dict, pattern: str
 @pytest.mark.parametrize(
     ("spec", "pattern"),
     [
-        ({"grid": {"n": [8, 1]}}, r"\(n=1\).*n must be an integer >= 2"),
+        ({"grid": {"n": [8, 0]}}, r"\(n=0\).*n must be an integer >= 1"),
         ({"grid": {"variant": ["SA", "softmax"]}}, r"variant must be one of"),
         ({"params": {"t_end": -1.0}}, r"t_end must be > 0"),
-        ({"params": {"init": "orthogonal", "n": 8, "d": 4}}, r"init 'orthogonal' needs d >= n"),
+        ({"params": {"start": "orthogonal", "n": 8, "d": 4}}, r"start 'orthogonal' needs d >= n"),
+        ({"params": {"init": "orthogonal"}}, r"params\.init: unknown parameter 'init'"),
         ({"params": {"causal": 1}}, r"causal must be true or false"),
         ({"measurements": ["no_such_measure"]}, r"measurements: unknown measurement 'no_such_measure'"),
         ({"measurements": ["plateaus"]}, r"unknown measurement 'plateaus'"),
@@ -107,6 +112,7 @@ def test_bad_experiment_specs_name_the_key(toy: str, changes: dict, pattern: str
             r"'fraction_close_pairs'.*epsilon",
         ),
         ({"measurements": []}, r"needs at least one measurement"),
+        ({"measurements": [{"name": "fourier_modes", "max_mode": 3}]}, r"'fourier_modes' takes a density"),
         (
             {"measurements": ["fraction_close_pairs"]},
             r"'fraction_close_pairs' needs the argument\(s\) \['eps'\]",

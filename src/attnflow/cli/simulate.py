@@ -1,8 +1,11 @@
-"""``attnflow simulate`` and ``attnflow demo``: run the self-attention particle dynamics."""
+"""``attnflow simulate`` and ``attnflow demo``: run the self-attention particle dynamics.
+
+The flags of ``simulate`` are the flat parameters of :class:`attnflow.Simulation` (the names a sweep grid
+uses), with its defaults and choices; the command builds the Simulation, runs it and saves the result.
+"""
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -11,46 +14,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from attnflow._validate import DTYPES
 from attnflow.dynamics import GEOMETRIES, VARIANTS
+from attnflow.errors import AttnflowError
 from attnflow.integrate import METHODS
+from attnflow.simulation import PARAMETERS, STARTS, WEIGHTS
 
 console = Console()
 
-# The choices of the library itself, so the command line cannot drift from it.
-Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)
-Geometry = Enum("Geometry", {g: g for g in GEOMETRIES}, type=str)
-Method = Enum("Method", {m: m for m in METHODS}, type=str)
+
+def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[Enum]:
+    """The library's own choices as a typer choice type, so the command line cannot drift from it."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Start(str, Enum):
-    uniform = "uniform"
-    orthogonal = "orthogonal"
-    antipodal = "antipodal"
-    file = "file"
-
-
-class Precision(str, Enum):
-    float32 = "float32"
-    float64 = "float64"
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise typer.BadParameter("CUDA is not available on this machine", param_hint="--device")
-    return name
-
-
-def _random_weights(heads: int, d: int, seed: int, dtype, device):
-    """Per-head Gaussian Q, K, V with entries N(0, 1/d): a random layer, reproducible from the seed."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed + 1)
-    draw = [torch.randn(heads, d, d, generator=gen, dtype=torch.float64) / math.sqrt(d) for _ in range(3)]
-    return [w.to(dtype=dtype, device=device) for w in draw]
+Variant = _choices("Variant", VARIANTS)
+Geometry = _choices("Geometry", GEOMETRIES)
+Method = _choices("Method", METHODS)
+Start = _choices("Start", STARTS)
+Weights = _choices("Weights", WEIGHTS)
+Precision = _choices("Precision", list(DTYPES))
 
 
 def _summary(traj, beta: float) -> Table:
@@ -74,73 +57,68 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
         out: Annotated[Path, typer.Option(help="Zarr store to write the Trajectory to.")],
-        n: Annotated[int, typer.Option(min=1, help="Number of tokens.")] = 256,
-        d: Annotated[int, typer.Option(min=1, help="Dimension of the token space.")] = 3,
-        beta: Annotated[float, typer.Option(help="Inverse temperature β (β < 0: repulsive).")] = 1.0,
-        variant: Annotated[Variant, typer.Option(help="Attention normalisation.")] = Variant.SA,
-        geometry: Annotated[
-            Geometry, typer.Option(help="sphere (LayerNorm) or euclidean.")
-        ] = Geometry.sphere,
-        causal: Annotated[bool, typer.Option(help="Token k attends only to tokens j <= k.")] = False,
-        heads: Annotated[int, typer.Option(min=1, help="Number of attention heads.")] = 1,
-        random_weights: Annotated[
-            bool, typer.Option(help="Random per-head Q, K, V (N(0, 1/d) entries) instead of identities.")
-        ] = False,
-        start: Annotated[Start, typer.Option(help="Initial condition.")] = Start.uniform,
-        init_file: Annotated[
+        n: Annotated[int, typer.Option(help="Number of tokens.")] = PARAMETERS["n"],
+        d: Annotated[int, typer.Option(help="Dimension of the token space.")] = PARAMETERS["d"],
+        beta: Annotated[float, typer.Option(help="Inverse temperature β (β < 0: repulsive).")] = PARAMETERS[
+            "beta"
+        ],
+        variant: Annotated[Variant, typer.Option(help="Attention normalisation.")] = PARAMETERS["variant"],
+        geometry: Annotated[Geometry, typer.Option(help="sphere (LayerNorm) or euclidean.")] = PARAMETERS[
+            "geometry"
+        ],
+        causal: Annotated[bool, typer.Option(help="Token k attends only to tokens j <= k.")] = PARAMETERS[
+            "causal"
+        ],
+        heads: Annotated[int, typer.Option(help="Number of attention heads.")] = PARAMETERS["heads"],
+        weights: Annotated[
+            Weights,
+            typer.Option(help="identity Q = K = V, or random per-head Q, K, V with N(0, 1/d) entries."),
+        ] = PARAMETERS["weights"],
+        start: Annotated[Start, typer.Option(help="Initial condition.")] = PARAMETERS["start"],
+        start_file: Annotated[
             Path | None, typer.Option(help="With --start file: a .npy, .pt or Trajectory store.")
-        ] = None,
-        t_end: Annotated[float, typer.Option(help="Final time.")] = 10.0,
-        dt: Annotated[float, typer.Option(help="Step (first trial step for dopri5).")] = 0.1,
-        method: Annotated[Method, typer.Option(help="Integrator.")] = Method.rk4,
-        save_every: Annotated[int, typer.Option(min=1, help="Keep every k-th step.")] = 1,
-        rtol: Annotated[float, typer.Option(help="dopri5 relative tolerance.")] = 1e-6,
-        atol: Annotated[float, typer.Option(help="dopri5 absolute tolerance.")] = 1e-8,
-        seed: Annotated[int, typer.Option(help="Seed of the initial condition and random weights.")] = 0,
-        dtype: Annotated[Precision, typer.Option(help="Floating-point precision.")] = Precision.float32,
-        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+        ] = PARAMETERS["start_file"],
+        t_end: Annotated[float, typer.Option(help="Final time.")] = PARAMETERS["t_end"],
+        dt: Annotated[float, typer.Option(help="Step (first trial step for dopri5).")] = PARAMETERS["dt"],
+        method: Annotated[Method, typer.Option(help="Integrator.")] = PARAMETERS["method"],
+        save_every: Annotated[int, typer.Option(help="Keep every k-th step.")] = PARAMETERS["save_every"],
+        rtol: Annotated[float, typer.Option(help="dopri5 relative tolerance.")] = PARAMETERS["rtol"],
+        atol: Annotated[float, typer.Option(help="dopri5 absolute tolerance.")] = PARAMETERS["atol"],
+        seed: Annotated[
+            int, typer.Option(help="Seed of the start (random weights: its first spawned child).")
+        ] = PARAMETERS["seed"],
+        dtype: Annotated[Precision, typer.Option(help="Floating-point precision.")] = PARAMETERS["dtype"],
+        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = PARAMETERS["device"],
         plot: Annotated[bool, typer.Option(help="Also write figures next to the store.")] = False,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     ) -> None:
         """Simulate self-attention dynamics and save the Trajectory (and figures with --plot)."""
-        import torch
+        from attnflow.simulation import Simulation
 
-        import attnflow as af
-
-        torch_dtype = getattr(torch, dtype.value)
-        dev = _device(device)
+        flat = {
+            "n": n,
+            "d": d,
+            "beta": beta,
+            "variant": variant.value,
+            "geometry": geometry.value,
+            "causal": causal,
+            "heads": heads,
+            "weights": weights.value,
+            "start": start.value,
+            "start_file": None if start_file is None else str(start_file),
+            "t_end": t_end,
+            "dt": dt,
+            "method": method.value,
+            "save_every": save_every,
+            "rtol": rtol,
+            "atol": atol,
+            "seed": seed,
+            "dtype": dtype.value,
+            "device": device,
+        }
         try:
-            if start is Start.uniform:
-                x0 = af.init.uniform_sphere(n, d, seed=seed, dtype=torch_dtype, device=dev)
-            elif start is Start.orthogonal:
-                x0 = af.init.orthogonal(n, d, seed=seed, dtype=torch_dtype, device=dev)
-            elif start is Start.antipodal:
-                x0 = af.init.antipodal_pair(d, dtype=torch_dtype, device=dev)
-            else:
-                if init_file is None:
-                    raise typer.BadParameter("--start file needs --init-file PATH", param_hint="--init-file")
-                x0 = af.init.from_file(
-                    init_file, normalize=geometry is Geometry.sphere, dtype=torch_dtype, device=dev
-                )
-            Q = K = V = None
-            if random_weights:
-                Q, K, V = _random_weights(heads, x0.shape[-1], seed, torch_dtype, dev)
-            field = af.SelfAttention(
-                beta, variant.value, geometry.value, Q=Q, K=K, V=V, causal=causal, heads=heads
-            )
-            traj = af.simulate(
-                field,
-                x0,
-                t_end=t_end,
-                dt=dt,
-                method=method.value,
-                save_every=save_every,
-                rtol=rtol,
-                atol=atol,
-                progress=progress,
-                params={"seed": seed, "start": start.value, "random_weights": random_weights},
-            )
-        except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as err:
+            traj = Simulation.from_flat(flat).run(progress=progress)
+        except (ValueError, TypeError, FileNotFoundError, AttnflowError) as err:
             console.print(f"[red]error:[/red] {err}")
             raise typer.Exit(code=2) from None
         traj = traj.to("cpu")
@@ -158,23 +136,17 @@ def register(app: typer.Typer) -> None:
         t_end: Annotated[float, typer.Option(help="Final time.")] = 30.0,
     ) -> None:
         """Tokens on the sphere S² cluster under self-attention: β = 1 and β = 9, figures and data."""
-        import attnflow as af
+        from attnflow.simulation import Simulation
         from attnflow.viz import animate_cloud, plot_cloud, plot_energy
 
         out.mkdir(parents=True, exist_ok=True)
-        x0 = af.init.uniform_sphere(n, 3, seed=0)
         runs = {}
         for beta in (1.0, 9.0):
             console.print(f"simulating n={n} tokens on S², SA, β={beta:g}, t ∈ [0, {t_end:g}] ...")
-            traj = af.simulate(
-                af.SelfAttention(beta),
-                x0,
-                t_end=t_end,
-                dt=0.05,
-                save_every=4,
-                progress=True,
-                params={"seed": 0, "start": "uniform"},
+            spec = Simulation.from_flat(
+                {"n": n, "d": 3, "beta": beta, "t_end": t_end, "dt": 0.05, "save_every": 4, "seed": 0}
             )
+            traj = spec.run(progress=True)
             path = traj.save(out / f"beta{beta:g}.zarr")
             console.print(_summary(traj, beta))
             console.print(f"trajectory: [bold]{path}[/bold]")

@@ -81,14 +81,14 @@ def phase_diagram(
     from rich.console import Console
 
     from attnflow import sweep as sweep_api
-    from attnflow.sweep.plot import phase_diagram as draw
+    from attnflow.viz import plot_phase_diagram
 
     console = Console(stderr=True)
     try:
-        ds = sweep_api.open(store)
+        ds = sweep_api.load_results(store)
         target = out or store.with_name(f"{store.stem}-{var or 'phase-diagram'}.png")
         fixed = dict(_parse_sel(item) for item in sel)
-        draw(ds, var, x=x, y=y, facet=facet, sel=fixed, contour=contour, path=target)
+        plot_phase_diagram(ds, var, x=x, y=y, facet=facet, sel=fixed, contour=contour, path=target)
     except (KeyError, ValueError, sweep_api.StoreError) as err:
         console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")
         raise typer.Exit(2) from None

@@ -1,38 +1,22 @@
-"""The mean-field limit on the circle: the continuity equation of self-attention and its particles.
+"""The mean-field limit on the circle: the continuity equation of self-attention, particles from a density.
 
 ``solve`` evolves a density ``ρ_t(θ)`` under ``∂_t ρ + ∂_θ(ρ v[ρ]) = 0`` (SA or USA, float64, finite volumes,
-FFT convolutions) and returns a :class:`DensityTrajectory`; the measurements that apply to a density
-(energy, clusters as peaks, Fourier modes) and the Wasserstein-1 distance to particles are in
-:mod:`attnflow.meanfield.measure`; the linear growth rates in :mod:`attnflow.theory.circle`.
+FFT convolutions) and returns a :class:`~attnflow.DensityTrajectory`; ``sample_angles`` and
+``points_on_circle`` start particle runs from a density. Its measurements are those of
+:mod:`attnflow.measure` (``energy`` and ``clusters`` take a density too; ``fourier_modes``,
+``distance_to_particles``, ``wasserstein1_circle`` in :mod:`attnflow.measure.density`), its figures are in
+:mod:`attnflow.viz.density`, its linear growth rates in :mod:`attnflow.theory.circle`.
 """
 
-from attnflow.meanfield.measure import (
-    clusters,
-    distance_to_particles,
-    energy,
-    fourier_modes,
-    particle_angles,
-    points_on_circle,
-    sample_angles,
-    wasserstein1_circle,
-)
-from attnflow.meanfield.plot import draw_density, plot_density
+from attnflow.meanfield.particles import points_on_circle, sample_angles
 from attnflow.meanfield.solver import solve, velocity
 from attnflow.trajectory import DensityTrajectory, angle_grid
 
 __all__ = [
     "DensityTrajectory",
     "angle_grid",
-    "clusters",
-    "distance_to_particles",
-    "draw_density",
-    "energy",
-    "fourier_modes",
-    "particle_angles",
-    "plot_density",
     "points_on_circle",
     "sample_angles",
     "solve",
     "velocity",
-    "wasserstein1_circle",
 ]

@@ -25,38 +25,14 @@ import torch
 from attnflow import progress as _progress
 from attnflow._validate import finite_tensor, one_of, positive_int, positive_number
 from attnflow.errors import StepLimitError
-from attnflow.theory.circle import VARIANTS, growth_rate, nonzero_beta
+from attnflow.measure.density import CircleKernel
+from attnflow.theory.circle import VARIANTS, growth_rate
 from attnflow.trajectory import DensityTrajectory
 
 # Below this fraction of its maximum the FFT potential is round-off; SA's log c is floored there.
 _POTENTIAL_FLOOR = 1e-13
 # The default largest step is this fraction of the fastest linear time scale 1/max_ℓ λ_ℓ.
 _LINEAR_STEP_FRACTION = 0.05
-
-
-class CircleKernel:
-    """The interaction kernel ``k(u) = e^{β cos u}`` on a grid of ``N`` cells, ready for FFT convolutions.
-
-    The kernel is stored scaled by ``e^{−|β|}`` (values in ``(0, 1]``) so that no β overflows; the scale
-    cancels in SA and is put back for USA and the energy.
-
-    Args:
-        beta: inverse temperature ``β ≠ 0``.
-        n_cells: grid size ``N ≥ 3``.
-    """
-
-    def __init__(self, beta: float, n_cells: int) -> None:
-        self.beta = nonzero_beta(beta)
-        self.n_cells = positive_int("n_cells", n_cells, minimum=3)
-        self.cell_width = 2 * math.pi / self.n_cells
-        offsets = torch.arange(self.n_cells, dtype=torch.float64) * self.cell_width
-        self.log_scale = abs(self.beta)
-        self._hat = torch.fft.rfft(torch.exp(self.beta * torch.cos(offsets) - self.log_scale))
-
-    def potential(self, rho: torch.Tensor) -> torch.Tensor:
-        """``e^{−|β|}·c_i = e^{−|β|} Σ_j k(θ_i − θ_j) ρ_j Δθ`` for densities of shape ``(..., N)``."""
-        conv = torch.fft.irfft(torch.fft.rfft(rho) * self._hat, n=self.n_cells)
-        return conv * self.cell_width
 
 
 def interface_velocity(rho: torch.Tensor, kernel: CircleKernel, variant: str) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Clusters of tokens at every state: how many, who belongs where, and how heavy each is."""
+"""Clusters at every state: how many, who belongs where, and how heavy each is (tokens or a density)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from scipy.spatial import cKDTree
 
 from attnflow._validate import check_trajectory, positive_number
 from attnflow.measure._common import states
-from attnflow.trajectory import Trajectory
+from attnflow.measure.density import DEFAULT_PROMINENCE, density_clusters
+from attnflow.trajectory import DensityTrajectory, Trajectory
 
 DEFAULT_TOL = 0.05
 
@@ -42,8 +43,11 @@ def cluster_labels(x: np.ndarray, tol: float = DEFAULT_TOL) -> np.ndarray:
     return relabel[raw]
 
 
-def clusters(traj: Trajectory, tol: float = DEFAULT_TOL) -> xr.Dataset:
-    """Clusters at every state, by single linkage at Euclidean distance ``tol``.
+def clusters(
+    data: Trajectory | DensityTrajectory, tol: float | None = None, prominence: float | None = None
+) -> xr.Dataset:
+    """Clusters at every state: of tokens by single linkage at Euclidean distance ``tol``, of a density as
+    its peaks of relative height ``prominence``.
 
     Two tokens are in the same cluster when a chain of tokens joins them with every step
     ``|x_i − x_j| ≤ tol``. The tolerance is a Euclidean distance in both geometries; on the unit sphere
@@ -51,20 +55,33 @@ def clusters(traj: Trajectory, tol: float = DEFAULT_TOL) -> xr.Dataset:
     most ``2 arcsin(tol/2)`` (the default ``tol = 0.05`` links tokens within 0.05 rad ≈ 2.9°, inner
     product ≥ 0.99875). Choose ``tol`` below the gap between clusters and above their width.
 
+    For a :class:`~attnflow.DensityTrajectory` the clusters are the density's peaks whose prominence is at
+    least ``prominence`` uniform densities (default 0.5), with their arcs' masses
+    (:func:`attnflow.measure.density.density_clusters`).
+
     Args:
-        traj: the token clouds.
-        tol: the linking distance, > 0.
+        data: the token clouds, or the densities.
+        tol: tokens only: the linking distance, > 0 (default :data:`DEFAULT_TOL`).
+        prominence: densities only: the peak threshold in units of the uniform density ``1/(2π)``.
 
     Returns:
-        A ``Dataset`` over the trajectory's axis with ``count`` (number of clusters), ``labels``
-        (``(axis, token)``: cluster index of each token, 0 = the largest cluster) and ``mass``
+        For tokens, a ``Dataset`` over the trajectory's axis with ``count`` (number of clusters),
+        ``labels`` (``(axis, token)``: cluster index of each token, 0 = the largest cluster) and ``mass``
         (``(axis, cluster)``: the fraction of tokens in each cluster, largest first, 0 past ``count``).
+        For a density, ``count`` and ``position``, ``height``, ``mass`` over ``(time, cluster)``.
 
     Raises:
-        ValueError: ``tol`` is not > 0.
+        ValueError: ``tol`` or ``prominence`` is not > 0.
+        TypeError: ``tol`` given for a density or ``prominence`` for tokens.
     """
-    check_trajectory(traj)
-    tol = positive_number("tol", tol)
+    if isinstance(data, DensityTrajectory):
+        if tol is not None:
+            raise TypeError("tol links tokens; the clusters of a density take prominence")
+        return density_clusters(data, DEFAULT_PROMINENCE if prominence is None else prominence)
+    if prominence is not None:
+        raise TypeError("prominence applies to densities; the clusters of tokens take tol")
+    traj = check_trajectory(data, "data")
+    tol = positive_number("tol", DEFAULT_TOL if tol is None else tol)
     labels = np.stack([cluster_labels(x.numpy(), tol) for x in states(traj)])
     counts = labels.max(axis=1) + 1
     masses = np.zeros((traj.n_states, int(counts.max())))

@@ -22,13 +22,14 @@ class Measurement:
     Attributes:
         name: its name in sweep specs.
         function: ``function(data, **kwargs)``.
-        takes: ``"trajectory"`` or ``"density"``: the container it measures.
+        takes: the containers it measures: ``("trajectory",)``, ``("density",)`` or both (a measurement
+            that dispatches on its input, such as ``energy``).
         uses: simulation parameters filled in from the run unless given.
     """
 
     name: str
     function: Callable[..., Any]
-    takes: str = "trajectory"
+    takes: tuple[str, ...] = ("trajectory",)
     uses: tuple[str, ...] = ()
 
     def signature(self) -> inspect.Signature:
@@ -61,14 +62,19 @@ _REGISTRY: dict[str, Measurement] = {}
 
 
 def register(
-    name: str, function: Callable[..., Any], *, takes: str = "trajectory", uses: Sequence[str] = ()
+    name: str,
+    function: Callable[..., Any],
+    *,
+    takes: str | Sequence[str] = "trajectory",
+    uses: Sequence[str] = (),
 ) -> Measurement:
-    """Add a measurement to the registry (names are unique)."""
+    """Add a measurement to the registry (names are unique); ``takes`` is one container kind or several."""
     if name in _REGISTRY:
         raise ValueError(f"a measurement named {name!r} is already registered")
-    if takes not in TAKES:
-        raise ValueError(f"takes must be one of {TAKES}, got {takes!r}")
-    entry = Measurement(name, function, takes, tuple(uses))
+    kinds = (takes,) if isinstance(takes, str) else tuple(takes)
+    if not kinds or any(kind not in TAKES for kind in kinds):
+        raise ValueError(f"takes must be one or more of {TAKES}, got {takes!r}")
+    entry = Measurement(name, function, kinds, tuple(uses))
     _REGISTRY[name] = entry
     return entry
 
@@ -89,7 +95,7 @@ def get(name: str) -> Measurement:
 
 def available(takes: str | None = None) -> list[str]:
     """Registered names (of one ``takes`` kind if given), in registration order."""
-    return [name for name, m in _REGISTRY.items() if takes is None or m.takes == takes]
+    return [name for name, m in _REGISTRY.items() if takes is None or takes in m.takes]
 
 
 __all__ = ["Measurement", "available", "get", "register"]

@@ -2,23 +2,21 @@
 
 A spec (YAML or TOML, see :mod:`attnflow.sweep.spec`) names an experiment or the self-attention
 simulation, the parameters to sweep and the measurements to keep. :func:`run` executes the runs not
-yet in the store; :func:`open` combines the store into one ``xarray.Dataset`` whose dimensions are
-the swept parameters.
+yet in the store; :func:`load_results` (or ``attnflow.load``) combines the store into one
+``xarray.Dataset`` whose dimensions are the swept parameters.
 
 Example:
     >>> from attnflow import sweep
     >>> spec = sweep.load_spec("examples/sweeps/quick-phase.toml")  # doctest: +SKIP
     >>> sweep.run(spec, "runs/phase.zarr", progress=True)  # doctest: +SKIP
-    >>> ds = sweep.open("runs/phase.zarr")  # doctest: +SKIP
+    >>> ds = sweep.load_results("runs/phase.zarr")  # doctest: +SKIP
 """
 
 from attnflow.sweep.executors import EXECUTORS, ExecutorConfig
 from attnflow.sweep.runner import run
 from attnflow.sweep.spec import RunPoint, SpecError, SweepSpec, load_spec
-from attnflow.sweep.store import Failure, StoreError, SweepStatus, SweepStore, open_dataset
-from attnflow.sweep.targets import SIMULATION_DEFAULTS, RunResult, execute, values_to_dataset
-
-open = open_dataset
+from attnflow.sweep.store import Failure, StoreError, SweepStatus, SweepStore, load_results
+from attnflow.sweep.targets import RunResult, execute, values_to_dataset
 
 
 def status(store: str) -> SweepStatus:
@@ -33,7 +31,6 @@ def status(store: str) -> SweepStatus:
 
 __all__ = [
     "EXECUTORS",
-    "SIMULATION_DEFAULTS",
     "ExecutorConfig",
     "Failure",
     "RunPoint",
@@ -44,8 +41,8 @@ __all__ = [
     "SweepStatus",
     "SweepStore",
     "execute",
+    "load_results",
     "load_spec",
-    "open",
     "run",
     "status",
     "values_to_dataset",

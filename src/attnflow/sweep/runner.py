@@ -6,15 +6,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from attnflow import progress as _progress
 from attnflow.sweep.executors import ExecutorConfig, execute_points
 from attnflow.sweep.spec import SweepSpec
 from attnflow.sweep.store import StoreError, SweepStatus, SweepStore, replace_store
@@ -26,7 +18,7 @@ def run(
     executor: ExecutorConfig | None = None,
     retry_failed: bool = False,
     force_new: bool = False,
-    progress: bool = False,
+    progress: _progress.Progress | bool | None = False,
 ) -> SweepStatus:
     """Run every run of ``spec`` that is not yet in ``store``, committing each as it finishes.
 
@@ -39,7 +31,8 @@ def run(
         executor: where to run (default: a local process pool, one worker per core).
         retry_failed: run failed runs again.
         force_new: discard an existing store made from a different spec instead of refusing.
-        progress: show a rich progress bar with ETA and done/failed counts.
+        progress: ``True`` for a progress bar with ETA and done/failed counts, or a
+            :class:`attnflow.progress.Progress` that receives them (``update(finished, done=, failed=)``).
 
     Returns:
         The store's status afterwards.
@@ -72,45 +65,14 @@ def run(
         stored = Counter(statuses.get(point.key) for point in points)
         skip = {"ok"} if retry_failed else {"ok", "failed"}
         todo = [point for point in points if statuses.get(point.key) not in skip]
-        failed = 0 if retry_failed else stored["failed"]
-        with _Progress(enabled=progress, total=spec.n_runs, done=stored["ok"], failed=failed) as bar:
+        done, failed = stored["ok"], 0 if retry_failed else stored["failed"]
+        with _progress.task(progress, "sweep", total=spec.n_runs, unit="runs") as reporter:
+            reporter.update(done + failed, done=done, failed=failed)
             for point, result in execute_points(spec, todo, executor):
                 sweep_store.commit(point, result)
-                bar.advance(result.ok)
+                if result.ok:
+                    done += 1
+                else:
+                    failed += 1
+                reporter.update(done + failed, done=done, failed=failed)
         return sweep_store.status(spec)
-
-
-class _Progress:
-    """A rich progress bar with done/failed counts and ETA (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, total: int, done: int, failed: int) -> None:
-        self.enabled = enabled
-        self.done, self.failed = done, failed
-        self.progress = Progress(
-            TextColumn("[bold]sweep"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task(
-            "sweep", total=total, completed=done + failed, done=done, failed=failed
-        )
-
-    def __enter__(self) -> _Progress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def advance(self, ok: bool) -> None:
-        """Count one finished run."""
-        if ok:
-            self.done += 1
-        else:
-            self.failed += 1
-        self.progress.update(self.task, advance=1, done=self.done, failed=self.failed)

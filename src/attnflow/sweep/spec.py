@@ -5,11 +5,15 @@ A spec is a mapping, usually read from YAML or TOML::
     experiment: equiangular-curve    # a registered experiment ... or: simulation: self-attention
     quick: false                     # experiments only: run at the --quick size
     imports: [my_package.experiments]  # modules imported first (they may register experiments)
-    params: {n: 32}                  # fixed values for every run
+    params: {n: 32, seed: 0}         # fixed values for every run (seed: the base of the replicates)
     grid: {beta: [1, 4, 9], d: [8, 128]}   # every combination (a product)
     zip: {n: [16, 32], t_end: [10, 20]}    # equal-length lists varied together
-    seeds: 4                         # 0..3, or a list of seeds
-    measurements: [pair_fraction]    # what to keep (default: all of an experiment's values)
+    seeds: 4                         # 4 replicates: the children spawn(params.seed, 4); or a list of seeds
+    measurements: [fraction_close_pairs]   # what to keep (default: all of an experiment's values)
+
+Replicates are independent by construction (:func:`attnflow.random.spawn`): ``seeds: k`` runs the seeds
+``child_int(c)`` of the ``k`` children ``c`` of the base seed, so sweeps with different base seeds never
+share a run, where consecutive integers would.
 
 :func:`load_spec` / :meth:`SweepSpec.from_dict` check the whole spec, every run's parameters included,
 before anything runs; every error names the offending key.
@@ -30,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from attnflow.random import check_seed, child_int, spawn
 from attnflow.sweep.targets import resolve_target
 
 TOP_LEVEL_KEYS = (
@@ -80,7 +85,8 @@ class SweepSpec:
         grid: parameter → values; the sweep runs every combination.
         zipped: parameter → values, all of one length; they vary together along one dimension named
             after the first of them.
-        seeds: the seeds (a dimension ``seed``), or ``None`` for no seed dimension.
+        seeds: the seeds of the runs (a dimension ``seed``: the spawned children of the base seed, or
+            the listed seeds), or ``None`` for no seed dimension.
         measurements: what to keep, normalised to ``{"name": ..., "as": ..., "kwargs": {...}}``;
             empty keeps every value an experiment returns.
         name: optional human name.
@@ -158,7 +164,7 @@ class SweepSpec:
         lengths = {key: len(values) for key, values in zipped.items()}
         if len(set(lengths.values())) > 1:
             raise SpecError(f"zip: every zipped list must have the same length, got lengths {lengths}")
-        seeds = _seeds(raw.get("seeds"))
+        seeds = _seeds(raw.get("seeds"), params)
 
         owners: dict[str, str] = {}
         for section, keys in (("params", params), ("grid", grid), ("zip", zipped)):
@@ -166,7 +172,7 @@ class SweepSpec:
                 if key in owners:
                     raise SpecError(f"{section}.{key}: parameter {key!r} is already set in {owners[key]}")
                 owners[key] = section
-                if key == "seed":
+                if key == "seed" and section != "params":
                     raise SpecError(f"{section}.seed: set seeds with the top-level 'seeds' key")
                 if key not in target.parameters:
                     raise SpecError(
@@ -343,14 +349,23 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-def _seeds(value: Any) -> tuple[int, ...] | None:
+def _seeds(value: Any, params: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The seeds of the runs: ``k`` spawned children of ``params.seed`` (default 0), or a list as given."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise SpecError(f"seeds must be a count >= 1 or a list of seeds, got {value!r}")
-        return tuple(range(value))
+        try:
+            base = check_seed(params.get("seed", 0), "params.seed")
+        except TypeError as err:
+            raise SpecError(str(err)) from None
+        return tuple(child_int(child) for child in spawn(base, value))
     if isinstance(value, list) and value:
+        if "seed" in params:
+            raise SpecError(
+                "params.seed: a list of seeds names every seed; a base seed goes with a count (seeds: k)"
+            )
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
             raise SpecError(f"seeds: every seed must be an integer >= 0, got {value!r}")
         if len(set(value)) != len(value):

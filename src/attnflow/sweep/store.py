@@ -2,10 +2,11 @@
 
 Layout::
 
-    STORE/zarr.json          root group; attrs: the normalised spec (``attnflow_sweep``, ``spec``)
+    STORE/zarr.json          root group; attrs: the kind marker (``attnflow_kind: sweep``, format
+                             version), the normalised ``spec`` and the ``seed_policy``
     STORE/runs/<key>/        one Zarr group per finished run: its results, and attrs ``status``
-                             (``"ok"`` or ``"failed"``), ``params``, ``swept``, ``seconds`` and, for a
-                             failure, ``error`` and ``traceback``
+                             (``"ok"`` or ``"failed"``), ``params``, ``swept``, ``seconds``,
+                             ``seed_policy`` and, for a failure, ``error`` and ``traceback``
     STORE/.lock              held (``flock``) by the one process running the sweep
 
 A run is written to a hidden sibling directory and renamed into ``runs/`` in one step, so it is in the
@@ -31,11 +32,11 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from attnflow.io import atomic_write_dir
+from attnflow import io
+from attnflow.random import SEED_POLICY
 from attnflow.sweep.spec import RunPoint, SweepSpec
 from attnflow.sweep.targets import RunResult
 
-FORMAT_VERSION = 1
 _READERS = 16
 
 
@@ -106,10 +107,10 @@ class SweepStore:
 
         def write(tmp: Path) -> None:
             root = zarr.open_group(str(tmp), mode="w")
-            root.attrs.update({"attnflow_sweep": FORMAT_VERSION, "spec": spec.to_dict()})
+            root.attrs.update({**io.marker("sweep"), "spec": spec.to_dict(), "seed_policy": SEED_POLICY})
             (tmp / "runs").mkdir()
 
-        atomic_write_dir(target, write)
+        io.atomic_write_dir(target, write)
         return cls(target)
 
     @classmethod
@@ -124,17 +125,26 @@ class SweepStore:
         if not store.path.exists():
             raise FileNotFoundError(f"no sweep store at {store.path}")
         try:
-            attrs = dict(zarr.open_group(str(store.path), mode="r").attrs)
-        except Exception as err:
+            io.check_kind(store.path, "sweep")
+        except io.StoreFormatError as err:
             raise StoreError(f"{store.path} is not an attnflow sweep store ({err})") from None
-        if attrs.get("attnflow_sweep") != FORMAT_VERSION or "spec" not in attrs or not store.runs.is_dir():
-            raise StoreError(f"{store.path} is not an attnflow sweep store")
+        if "spec" not in zarr.open_group(str(store.path), mode="r").attrs or not store.runs.is_dir():
+            raise StoreError(f"{store.path} is not an attnflow sweep store (no spec or no runs)")
         return store
 
     @property
     def spec_dict(self) -> dict[str, Any]:
         """The normalised spec the store was created with."""
         return dict(zarr.open_group(str(self.path), mode="r").attrs)["spec"]
+
+    @property
+    def seed_policy(self) -> str:
+        """How the store's seeds became random numbers (:data:`attnflow.random.SEED_POLICY`).
+
+        Format-1 stores predate the policy: their ``seeds: k`` meant the seeds ``0..k-1``.
+        """
+        attrs = zarr.open_group(str(self.path), mode="r").attrs
+        return str(attrs.get("seed_policy", "format 1: seeds: k ran the integer seeds 0..k-1"))
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -180,16 +190,13 @@ class SweepStore:
             "params": json.dumps(point.params),
             "swept": json.dumps(point.swept),
             "seconds": result.seconds,
+            "seed_policy": SEED_POLICY,
             "error": result.error,
             "traceback": result.traceback,
         }
         data = (result.data if result.ok else xr.Dataset()).assign_attrs(attrs)
-
-        def write(tmp: Path) -> None:
-            data.to_zarr(tmp, mode="w", consolidated=False)
-
         # The temporary name is hidden (leading dot) so readers never mistake it for a run.
-        atomic_write_dir(self.runs / point.key, write)
+        io.write_dataset(self.runs / point.key, data)
 
     def read_run(self, key: str) -> xr.Dataset:
         """The stored results of one run (loaded into memory; attrs hold its parameters and status)."""
@@ -260,6 +267,7 @@ class SweepStore:
                     coords.setdefault(coord_name, coord)
         attrs = {
             "spec": json.dumps(spec.to_dict()),
+            "seed_policy": self.seed_policy,
             "runs_total": spec.n_runs,
             "runs_done": int((run_status == "ok").sum()),
             "runs_failed": int((run_status == "failed").sum()),
@@ -267,12 +275,13 @@ class SweepStore:
         return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
-def open_dataset(path: str | os.PathLike[str]) -> xr.Dataset:
-    """The combined results of a sweep store as one ``xarray.Dataset``.
+def load_results(path: str | os.PathLike[str]) -> xr.Dataset:
+    """The combined results of a sweep store as one ``xarray.Dataset`` (also ``attnflow.load(path)``).
 
     Its leading dimensions are the swept parameters, in the spec's order (grid keys, the zip
     dimension, ``seed``), followed by each value's own dimensions (e.g. ``time``). Runs that failed or
-    have not run yet are NaN; ``run_status`` says which. ``attrs["spec"]`` holds the spec as JSON.
+    have not run yet are NaN; ``run_status`` says which. ``attrs["spec"]`` holds the spec as JSON and
+    ``attrs["seed_policy"]`` how its seeds became random numbers.
 
     Args:
         path: the store written by :func:`attnflow.sweep.run` / ``attnflow sweep``.

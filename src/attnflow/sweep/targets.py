@@ -9,7 +9,6 @@ traceback).
 from __future__ import annotations
 
 import importlib
-import inspect
 import tempfile
 import time
 import traceback
@@ -22,31 +21,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow._validate import finite_number, one_of, positive_int, positive_number
-from attnflow.dynamics import GEOMETRIES, VARIANTS
-from attnflow.integrate import METHODS
+from attnflow._validate import one_of
+from attnflow.measure import registry
+from attnflow.simulation import PARAMETERS, Simulation
 
 SIMULATIONS = ("self-attention",)
-
-#: Parameters of a ``simulation: self-attention`` sweep and their defaults.
-SIMULATION_DEFAULTS: dict[str, Any] = {
-    "n": 32,
-    "d": 3,
-    "beta": 1.0,
-    "variant": "SA",
-    "geometry": "sphere",
-    "causal": False,
-    "init": "uniform_sphere",
-    "t_end": 10.0,
-    "dt": 0.1,
-    "method": "rk4",
-    "save_every": 1,
-    "dtype": "float32",
-    "device": "cpu",
-    "seed": 0,
-}
-INITS = ("uniform_sphere", "orthogonal")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class Target(Protocol):
@@ -205,123 +184,61 @@ class ExperimentTarget:
 
 @dataclass(frozen=True)
 class SimulationTarget:
-    """The self-attention particle dynamics (:class:`attnflow.dynamics.SelfAttention` + ``simulate``).
+    """The self-attention particle simulation: one :class:`attnflow.Simulation` per run.
 
-    Parameters (defaults in :data:`SIMULATION_DEFAULTS`): ``n``, ``d``, ``beta``, ``variant``,
-    ``geometry``, ``causal``, ``init`` (``uniform_sphere`` or ``orthogonal``), ``t_end``, ``dt``,
-    ``method``, ``save_every``, ``dtype``, ``device``, ``seed``. Measurements are functions of
-    :mod:`attnflow.measure` called on the trajectory; an argument of the function that is also a
-    simulation parameter (``beta``, ``causal``) is filled in from the run unless the spec gives it.
+    Its parameters are the flat names of :data:`attnflow.simulation.PARAMETERS` (with their defaults
+    there): ``n``, ``d``, ``beta``, ``variant``, ``geometry``, ``causal``, ``heads``, ``weights``,
+    ``start``, ``start_file``, ``method``, ``t_end``, ``dt``, ``save_every``, ``rtol``, ``atol``,
+    ``seed``, ``dtype``, ``device``. Measurements are looked up by name in
+    :mod:`attnflow.measure.registry`; the run parameters a measurement declares in ``uses`` (``beta`` for
+    ``energy``) are filled in from the run unless the spec gives them, and nothing else is.
     """
 
     @property
     def parameters(self) -> Sequence[str]:
-        """The simulation's parameter names."""
-        return list(SIMULATION_DEFAULTS)
+        """The simulation's flat parameter names."""
+        return list(PARAMETERS)
 
     def describe(self) -> str:
         """``simulation 'self-attention'``."""
         return "simulation 'self-attention'"
 
     def check_params(self, params: Mapping[str, Any]) -> None:
-        """Check names, types and ranges of one run's parameters."""
-        p = {**SIMULATION_DEFAULTS, **params}
-        unknown = set(p) - set(SIMULATION_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown simulation parameter(s) {sorted(unknown)}")
-        positive_int("n", p["n"], minimum=2)
-        positive_int("d", p["d"], minimum=2)
-        finite_number("beta", p["beta"])
-        one_of("variant", p["variant"], VARIANTS)
-        one_of("geometry", p["geometry"], GEOMETRIES)
-        if not isinstance(p["causal"], bool):
-            raise TypeError(f"causal must be true or false, got {p['causal']!r}")
-        one_of("init", p["init"], INITS)
-        positive_number("t_end", p["t_end"])
-        dt = positive_number("dt", p["dt"])
-        if dt > p["t_end"]:
-            raise ValueError(f"dt must be <= t_end ({p['t_end']!r}), got {dt!r}")
-        one_of("method", p["method"], METHODS)
-        positive_int("save_every", p["save_every"])
-        one_of("dtype", p["dtype"], DTYPES)
-        if not isinstance(p["device"], str):
-            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {p['device']!r}")
-        positive_int("seed", p["seed"], minimum=0)
-        if p["init"] == "orthogonal" and p["d"] < p["n"]:
-            raise ValueError(f"init 'orthogonal' needs d >= n, got n={p['n']}, d={p['d']}")
+        """Check names, types and ranges of one run's parameters (by building its Simulation)."""
+        Simulation.from_flat(params)
 
     def check_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> None:
-        """Each measurement must be a public function of :mod:`attnflow.measure` taking the given args."""
+        """Each measurement must be registered for trajectories and get every argument it needs."""
         if not measurements:
             raise ValueError(
-                "a simulation sweep needs at least one measurement (a function of attnflow.measure)"
+                "a simulation sweep needs at least one measurement; the measurements of a trajectory are "
+                f"{', '.join(registry.available('trajectory'))}"
             )
         for entry in measurements:
-            function = _measurement(entry["name"])
-            signature = inspect.signature(function)
-            try:
-                signature.bind_partial(None, **entry["kwargs"])
-            except TypeError as err:
-                raise TypeError(f"{entry['name']!r}: {err}; its signature is {signature}") from None
-            missing = [
-                name
-                for name, parameter in list(signature.parameters.items())[1:]
-                if parameter.default is inspect.Parameter.empty
-                and name not in entry["kwargs"]
-                and name not in SIMULATION_DEFAULTS
-            ]
-            if missing:
-                raise TypeError(
-                    f"{entry['name']!r} needs the argument(s) {missing}; its signature is {signature}"
-                )
+            _trajectory_measurement(entry["name"]).check_arguments(entry["kwargs"])
 
     def run(self, params: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]]) -> xr.Dataset:
-        """Simulate from the seeded initial condition and take the measurements."""
-        from attnflow import init
-        from attnflow.dynamics import SelfAttention
-        from attnflow.integrate import simulate
-
-        p = {**SIMULATION_DEFAULTS, **params}
-        dtype = DTYPES[p["dtype"]]
-        if p["init"] == "orthogonal":
-            x0 = init.orthogonal(p["n"], p["d"], seed=p["seed"], dtype=dtype)
-        else:
-            x0 = init.uniform_sphere(p["n"], p["d"], seed=p["seed"], dtype=dtype)
-        field = SelfAttention(p["beta"], variant=p["variant"], geometry=p["geometry"], causal=p["causal"])
-        traj = simulate(
-            field,
-            x0.to(p["device"]),
-            t_end=p["t_end"],
-            dt=p["dt"],
-            method=p["method"],
-            save_every=p["save_every"],
-        ).to("cpu")
-        values = {}
-        for entry in measurements:
-            function = _measurement(entry["name"])
-            accepted = inspect.signature(function).parameters
-            implied = {k: p[k] for k in accepted if k in SIMULATION_DEFAULTS and k not in entry["kwargs"]}
-            values[entry["as"]] = function(traj, **implied, **entry["kwargs"])
-        return values_to_dataset(values)
-
-
-def _measurement(name: str) -> Any:
-    from attnflow import measure
-
-    names = [n for n in measure.__all__ if _takes_trajectory(getattr(measure, n))]
-    if name not in names:
-        raise KeyError(
-            f"unknown measurement {name!r}; the measurements of a trajectory are {', '.join(names)}"
+        """Simulate and take the measurements of the trajectory."""
+        simulation = Simulation.from_flat(params)
+        traj = simulation.run().to("cpu")
+        run = simulation.to_flat()
+        return values_to_dataset(
+            {
+                entry["as"]: _trajectory_measurement(entry["name"])(traj, run=run, **entry["kwargs"])
+                for entry in measurements
+            }
         )
-    return getattr(measure, name)
 
 
-def _takes_trajectory(function: Any) -> bool:
-    """Whether ``function`` is a measurement of a Trajectory (its first argument is ``traj``)."""
-    if not callable(function):
-        return False
-    first = next(iter(inspect.signature(function).parameters), None)
-    return first == "traj"
+def _trajectory_measurement(name: str) -> registry.Measurement:
+    """The registered measurement ``name``; it must take a trajectory."""
+    measurement = registry.get(name)
+    if "trajectory" not in measurement.takes:
+        raise ValueError(
+            f"measurement {name!r} takes a {' or '.join(measurement.takes)}, not the trajectory a simulation "
+            f"yields; the measurements of a trajectory are {', '.join(registry.available('trajectory'))}"
+        )
+    return measurement
 
 
 def values_to_dataset(values: Mapping[str, Any]) -> xr.Dataset:

@@ -4,15 +4,18 @@ Every plotting function returns a ``matplotlib.figure.Figure`` and saves it when
 """
 
 from attnflow.viz.clouds import animate_cloud, plot_cloud, plot_trajectories
-from attnflow.viz.paths import plot_kl_history
+from attnflow.viz.density import draw_density, plot_density
 from attnflow.viz.lm import plot_attention_shares, plot_dynamics_fit, plot_lens, plot_trace
+from attnflow.viz.paths import plot_kl_history
 from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
 
 __all__ = [
     "animate_cloud",
+    "draw_density",
     "plot_attention_shares",
     "plot_cloud",
     "plot_cosine_histograms",
+    "plot_density",
     "plot_dynamics_fit",
     "plot_energy",
     "plot_kl_history",

@@ -1,9 +1,10 @@
-"""Curves and maps over time: energy, the energy staircase, cosine histograms, the (t, β) phase diagram."""
+"""Curves and maps: energy, the energy staircase, cosine histograms, and the one phase-diagram plotter."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -15,6 +16,10 @@ from attnflow._validate import check_trajectory, finite_number, positive_number
 from attnflow.measure import DEFAULT_TOL, clusters, cosine_histogram, energy, energy_staircase, plateaus
 from attnflow.trajectory import Trajectory
 from attnflow.viz.figure import axis_label, finish, new_figure, stamp, state_indices
+
+# Maps up to this many cells get their values written in the cells.
+_ANNOTATE_CELLS = 64
+_LABELS = {"beta": "β", "time": "time t", "layer": "layer", "d": "dimension d", "n": "tokens n"}
 
 
 def _beta_of(traj: Trajectory, beta: float | None, label: str) -> float:
@@ -153,54 +158,171 @@ def plot_cosine_histograms(
 
 
 def plot_phase_diagram(
-    maps: Mapping[str, xr.DataArray],
+    data: xr.Dataset | xr.DataArray | Mapping[str, xr.DataArray],
+    var: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    facet: str | None = None,
+    sel: Mapping[str, Any] | None = None,
+    contour: Sequence[float] = (),
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    limits: tuple[float, float] | None = None,
+    label: str | None = None,
     path: str | os.PathLike[str] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Heat maps over ``(t, β)`` (e.g. ``P(⟨x_i,x_j⟩ ≥ 0.999)``) with theory curves on top, one panel each.
+    """The phase-diagram plotter: heat maps over two dimensions (e.g. time × β), one panel per map or facet.
+
+    ``data`` is a sweep's Dataset (:func:`attnflow.sweep.load_results`; draw its ``var``), one
+    DataArray, or several DataArrays by panel title (e.g. ``{"d = 8": p8, "d = 128": p128}``). In each
+    map every dimension other than ``x``, ``y`` and ``facet`` is first fixed by ``sel`` (nearest value
+    for numbers) or else averaged over, ignoring NaN (runs that failed or have not run); the title says
+    what was averaged. Evenly spaced numeric coordinates are drawn to scale, others as equal cells
+    labelled by value; small maps (up to 64 cells) get each cell's value written in it.
 
     Args:
-        maps: ``DataArray``s with dims ``("beta", "time")`` and values in ``[0, 1]``, by panel title.
-        curves: for each panel title, the theory curve as ``(t, beta)`` arrays (drawn white-on-black).
+        data: a Dataset, a DataArray, or DataArrays by panel title.
+        var: the Dataset variable to draw (default: the first besides ``run_status``).
+        x: dimension on the horizontal axis (default: the last dimension not otherwise used).
+        y: dimension on the vertical axis (default: the first dimension not otherwise used).
+        facet: a dimension to split into panels (one map only), or ``None``.
+        sel: fixed values of other dimensions, e.g. ``{"d": 8}``.
+        contour: levels at which to draw contour lines on top (e.g. ``[0.5]`` for a phase boundary).
+        curves: curves drawn on every panel, by legend label, as ``(x values, y values)`` (e.g. a theory
+            curve ``{"theory: γ_β(t) = 1 − δ": (t, beta)}``).
+        limits: the colour range ``(low, high)`` (default: the range of the data).
+        label: the colour bar's label (default: the variable's name).
         path: save the figure there if given.
-        title: the figure title.
+        title: the figure title (default: the variable and what was averaged).
 
     Returns:
         The matplotlib ``Figure``.
 
     Raises:
-        ValueError: a map does not have dims ``("beta", "time")``.
+        KeyError: ``var`` or a named dimension does not exist (the message lists what does).
+        ValueError: ``x``, ``y`` and ``facet`` are not distinct, there are no two dimensions to draw, or
+            ``facet`` is given with several maps.
     """
-    if not maps:
-        raise ValueError("maps must hold at least one heat map")
-    fig = new_figure(3.6 * len(maps) + 0.8, 3.6)
-    axes = fig.subplots(1, len(maps), sharey=True, squeeze=False)[0]
-    image = None
-    for ax, (label, heat) in zip(axes, maps.items(), strict=True):
-        if set(heat.dims) != {"beta", "time"}:
-            raise ValueError(f"maps[{label!r}] must have dims ('beta', 'time'), got {heat.dims}")
-        heat = heat.transpose("beta", "time")
-        image = ax.pcolormesh(
-            heat["time"].values,
-            heat["beta"].values,
-            heat.values,
-            cmap=colormaps["magma"],
-            vmin=0,
-            vmax=1,
-            shading="nearest",
+    maps, name = _maps(data, var)
+    if facet is not None and len(maps) > 1:
+        raise ValueError("facet splits one map into panels; several maps are already one panel each")
+    fixed = dict(sel or {})
+    reference = next(iter(maps.values()))
+    free = [d for d in reference.dims if d not in fixed and d not in (x, facet)]
+    y = y if y is not None else (free[0] if free else None)
+    x = x if x is not None else next((d for d in reversed(free) if d != y), None)
+    if x is None or y is None:
+        raise ValueError(
+            f"{name!r} needs two free dimensions for a heat map; its dimensions are {reference.dims}"
         )
-        if curves and label in curves:
-            t_curve, beta_curve = curves[label]
-            ax.plot(t_curve, beta_curve, color="k", lw=3.0)
-            ax.plot(t_curve, beta_curve, color="w", lw=1.4, label="theory: γ_β(t) = 1 − δ")
+    named = [d for d in (x, y, facet) if d is not None]
+    if len(set(named)) != len(named):
+        raise ValueError(f"x, y and facet must be different dimensions, got {named}")
+    panels: dict[str | None, xr.DataArray] = {}
+    averaged: list[str] = []
+    for key, array in maps.items():
+        what = name if key is None else key
+        for role, dim in [("x", x), ("y", y), ("facet", facet), *((f"sel.{k}", k) for k in fixed)]:
+            if dim is not None and dim not in array.dims:
+                raise KeyError(
+                    f"{role}: {what!r} has no dimension {dim!r}; its dimensions are {', '.join(array.dims)}"
+                )
+        for dim, value in fixed.items():
+            numeric = np.issubdtype(array[dim].dtype, np.number) if dim in array.coords else False
+            array = array.sel({dim: value}, method="nearest" if numeric else None)
+        averaged = [d for d in array.dims if d not in named]
+        array = array.astype(np.float64)
+        array = array.mean(averaged, skipna=True) if averaged else array
+        if facet is None:
+            panels[key] = array
+        else:
+            panels.update(
+                {f"{_LABELS.get(facet, facet)} = {v}": array.sel({facet: v}) for v in array[facet].values}
+            )
+
+    fig = new_figure(3.8 * len(panels) + 0.9, 3.6)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    if limits is None:
+        finite = np.concatenate([p.values[np.isfinite(p.values)] for p in panels.values()])
+        limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    vmin, vmax = limits
+    image = None
+    for ax, (heading, panel) in zip(axes, panels.items(), strict=True):
+        panel = panel.transpose(y, x)
+        xs, ys = _axis_values(panel, x), _axis_values(panel, y)
+        image = ax.pcolormesh(
+            xs, ys, panel.values, cmap=colormaps["viridis"], vmin=vmin, vmax=vmax, shading="nearest"
+        )
+        extent = ax.get_xlim(), ax.get_ylim()
+        if contour and panel.sizes[x] > 1 and panel.sizes[y] > 1:
+            lines = ax.contour(xs, ys, panel.values, levels=sorted(contour), colors="w", linewidths=1.4)
+            ax.clabel(lines, fmt="%g", fontsize=8)
+        for curve_label, (curve_x, curve_y) in (curves or {}).items():
+            ax.plot(curve_x, curve_y, color="k", lw=3.0)
+            ax.plot(curve_x, curve_y, color="w", lw=1.4, label=curve_label)
+        if curves:
             ax.legend(frameon=False, loc="upper left", labelcolor="w")
-        ax.set_xlim(heat["time"].values.min(), heat["time"].values.max())
-        ax.set_ylim(heat["beta"].values.min(), heat["beta"].values.max())
-        ax.set_title(label)
-        ax.set_xlabel("time t")
-    axes[0].set_ylabel("β")
-    fig.colorbar(image, ax=list(axes), label="fraction of pairs")
-    if title:
-        fig.suptitle(title)
+            ax.set_xlim(extent[0])
+            ax.set_ylim(extent[1])
+        for dim, set_ticks in ((x, ax.set_xticks), (y, ax.set_yticks)):
+            if not _evenly_spaced(panel, dim):
+                set_ticks(
+                    np.arange(panel.sizes[dim]),
+                    [f"{v:g}" if _numeric(panel, dim) else str(v) for v in panel[dim].values],
+                )
+        if panel.sizes[x] * panel.sizes[y] <= _ANNOTATE_CELLS:
+            for (j, i), cell in np.ndenumerate(panel.values):
+                if np.isfinite(cell):
+                    colour = "w" if cell < (vmin + vmax) / 2 else "k"
+                    ax.text(xs[i], ys[j], f"{cell:.2g}", ha="center", va="center", fontsize=8, color=colour)
+        ax.set_xlabel(_LABELS.get(x, x))
+        if heading is not None:
+            ax.set_title(heading)
+    axes[0].set_ylabel(_LABELS.get(y, y))
+    fig.colorbar(image, ax=list(axes), label=label if label is not None else (name or ""))
+    suffix = f"(mean over {', '.join(averaged)})" if averaged else ""
+    heading = title or " ".join(part for part in (name, suffix) if part)
+    if heading:
+        fig.suptitle(heading)
     return finish(fig, path)
+
+
+def _maps(
+    data: xr.Dataset | xr.DataArray | Mapping[str, xr.DataArray], var: str | None
+) -> tuple[dict[str | None, xr.DataArray], str | None]:
+    """The maps to draw (by panel title; ``None`` for a single unnamed one) and the variable's name."""
+    if isinstance(data, xr.Dataset):
+        names = [name for name in data.data_vars if name != "run_status"]
+        if not names:
+            raise ValueError("the Dataset holds no variable to draw (a sweep with no finished runs yet)")
+        var = var if var is not None else str(names[0])
+        if var not in names:
+            raise KeyError(f"var: no variable {var!r} in the Dataset; it has {', '.join(map(str, names))}")
+        return {None: data[var]}, var
+    if var is not None:
+        raise ValueError("var selects a variable of a Dataset; pass the DataArray itself instead")
+    if isinstance(data, xr.DataArray):
+        return {None: data}, None if data.name is None else str(data.name)
+    if not data:
+        raise ValueError("data must hold at least one map")
+    for key, array in data.items():
+        if not isinstance(array, xr.DataArray):
+            raise TypeError(f"data[{key!r}] must be an xarray.DataArray, got {type(array).__name__}")
+    return dict(data), None
+
+
+def _numeric(panel: xr.DataArray, dim: str) -> bool:
+    return bool(np.issubdtype(panel[dim].dtype, np.number))
+
+
+def _evenly_spaced(panel: xr.DataArray, dim: str) -> bool:
+    """Numeric coordinates with equal steps (drawn to scale); anything else is drawn as equal cells."""
+    if not _numeric(panel, dim):
+        return False
+    steps = np.diff(panel[dim].values.astype(np.float64))
+    return steps.size == 0 or bool(np.allclose(steps, steps[0], rtol=1e-6))
+
+
+def _axis_values(panel: xr.DataArray, dim: str) -> np.ndarray:
+    """Coordinates along ``dim`` if evenly spaced numbers, else positions (the labels go on the ticks)."""
+    return panel[dim].values if _evenly_spaced(panel, dim) else np.arange(panel.sizes[dim])

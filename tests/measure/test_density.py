@@ -1,4 +1,4 @@
-"""Measurements of densities against closed forms, direct sums and POT."""
+"""Measurements of densities (attnflow.measure on a DensityTrajectory): closed forms, direct sums, POT."""
 
 import math
 
@@ -7,22 +7,18 @@ import ot
 import pytest
 import torch
 from scipy.special import iv
-from scipy.stats import kstest
 
-from attnflow import Trajectory
-from attnflow.meanfield import (
-    DensityTrajectory,
-    angle_grid,
+from attnflow import DensityTrajectory, Trajectory
+from attnflow.meanfield import angle_grid, points_on_circle, sample_angles
+from attnflow.measure import (
     clusters,
     distance_to_particles,
     energy,
     fourier_modes,
     particle_angles,
-    points_on_circle,
-    sample_angles,
+    registry,
     wasserstein1_circle,
 )
-from attnflow.measure import energy as particle_energy
 
 TWO_PI = 2 * math.pi
 
@@ -55,10 +51,10 @@ def test_energy_agrees_with_the_particle_energy_of_samples() -> None:
     beta, n = 2.0, 3000
     theta = angle_grid(256).numpy()
     dens = _states(1 + 0.8 * np.cos(theta))
-    angles = sample_angles(dens.density[0], n, torch.Generator().manual_seed(0))
+    angles = sample_angles(dens.density[0], n, seed=0)
     particles = Trajectory(torch.zeros(1), points_on_circle(angles)[None])
     # E over the empirical law = E[ρ] + O(n^-1/2) (sampling) + O(e^β/n) (the diagonal).
-    assert particle_energy(particles, beta).values[0] == pytest.approx(energy(dens, beta).values[0], rel=0.02)
+    assert energy(particles, beta).values[0] == pytest.approx(energy(dens, beta).values[0], rel=0.02)
 
 
 def test_fourier_modes_read_the_amplitude_of_each_mode() -> None:
@@ -130,19 +126,6 @@ def test_w1_bad_input() -> None:
         wasserstein1_circle(np.full(10, 1 / TWO_PI), [np.nan])
 
 
-def test_sampling_follows_the_piecewise_constant_law_and_is_reproducible() -> None:
-    theta = angle_grid(32).numpy()
-    rho = 1 + 0.9 * np.cos(theta)
-    cdf_edges = np.concatenate([[0], np.cumsum(rho)]) / rho.sum()
-    edges = np.linspace(0, TWO_PI, 33)
-    draws = sample_angles(rho, 5000, torch.Generator().manual_seed(5))
-    assert kstest(draws.numpy(), lambda x: np.interp(x, edges, cdf_edges)).pvalue > 1e-3
-    again = sample_angles(rho, 5000, torch.Generator().manual_seed(5))
-    assert torch.equal(draws, again) and draws.dtype == torch.float64
-    with pytest.raises(ValueError, match="density"):
-        sample_angles(-rho, 3)
-
-
 def test_particle_angles_round_trip_and_distance_to_particles() -> None:
     angles = torch.tensor([[0.1, 3.0, 6.2], [1.0, 2.0, 4.0]], dtype=torch.float64)
     traj = Trajectory(torch.tensor([0.0, 1.0]), points_on_circle(angles))
@@ -156,3 +139,18 @@ def test_particle_angles_round_trip_and_distance_to_particles() -> None:
         distance_to_particles(dens, Trajectory(torch.tensor([0.5]), points_on_circle(angles[:1])))
     with pytest.raises(ValueError, match="d = 2"):
         particle_angles(Trajectory(torch.zeros(1), torch.eye(3)[None]))
+
+
+def test_energy_and_clusters_dispatch_on_the_container_and_are_registered_for_both() -> None:
+    dens = _states(np.ones(60), 1 + 0.9 * np.cos(3 * angle_grid(60).numpy()))
+    with pytest.raises(TypeError, match="tol links tokens"):
+        clusters(dens, tol=0.1)
+    particles = Trajectory(torch.zeros(1), points_on_circle(torch.tensor([[0.0, 0.01, 3.0]])))
+    with pytest.raises(TypeError, match="prominence applies to densities"):
+        clusters(particles, prominence=0.5)
+    assert clusters(particles)["count"].values.tolist() == [2]
+    with pytest.raises(TypeError, match=r"data must be an attnflow\.Trajectory"):
+        energy(np.ones((2, 3)), 1.0)
+    assert {"energy", "clusters", "fourier_modes"} <= set(registry.available("density"))
+    assert "fourier_modes" not in registry.available("trajectory")
+    assert registry.get("energy")(dens, run={"beta": 2.0}).equals(energy(dens, 2.0))

@@ -1,8 +1,11 @@
-"""Measurements of densities on the circle, and the bridge between particles and densities.
+"""Measurements of densities on the circle, and between a density and particles.
 
-The particle measurements of :mod:`attnflow.measure` take a :class:`attnflow.Trajectory`; the ones that make
-sense for a density are here: the interaction energy, clusters as density peaks, the Fourier modes, and
-the Wasserstein-1 distance between a density and a cloud of particles on the circle.
+:func:`attnflow.measure.energy` and :func:`attnflow.measure.clusters` take a
+:class:`~attnflow.DensityTrajectory` as well as a :class:`~attnflow.Trajectory`; for a density they call
+:func:`density_energy` and :func:`density_clusters` here. The Fourier modes of a density, the angles of
+tokens on the circle and the exact Wasserstein-1 distance between a density and particles complete the
+set; :class:`CircleKernel` is the interaction kernel on the grid, shared with the mean-field solver
+(:mod:`attnflow.meanfield`), so that the energy it measures is the one the solver's scheme increases.
 """
 
 from __future__ import annotations
@@ -14,18 +17,45 @@ import torch
 import xarray as xr
 
 from attnflow._validate import finite_tensor, on_sphere, positive_int, positive_number
-from attnflow.meanfield.solver import CircleKernel, float64_tensor
+from attnflow.theory.circle import nonzero_beta
 from attnflow.trajectory import DensityTrajectory, Trajectory, angle_grid
 
 _TWO_PI = 2 * math.pi
+#: A density peak counts as a cluster when its prominence is at least this many uniform densities 1/(2π).
+DEFAULT_PROMINENCE = 0.5
 
 
-def energy(density: DensityTrajectory, beta: float) -> xr.DataArray:
+class CircleKernel:
+    """The interaction kernel ``k(u) = e^{β cos u}`` on a grid of ``N`` cells, ready for FFT convolutions.
+
+    The kernel is stored scaled by ``e^{−|β|}`` (values in ``(0, 1]``) so that no β overflows; the scale
+    cancels in SA and is put back for USA and the energy.
+
+    Args:
+        beta: inverse temperature ``β ≠ 0``.
+        n_cells: grid size ``N ≥ 3``.
+    """
+
+    def __init__(self, beta: float, n_cells: int) -> None:
+        self.beta = nonzero_beta(beta)
+        self.n_cells = positive_int("n_cells", n_cells, minimum=3)
+        self.cell_width = 2 * math.pi / self.n_cells
+        offsets = torch.arange(self.n_cells, dtype=torch.float64) * self.cell_width
+        self.log_scale = abs(self.beta)
+        self._hat = torch.fft.rfft(torch.exp(self.beta * torch.cos(offsets) - self.log_scale))
+
+    def potential(self, rho: torch.Tensor) -> torch.Tensor:
+        """``e^{−|β|}·c_i = e^{−|β|} Σ_j k(θ_i − θ_j) ρ_j Δθ`` for densities of shape ``(..., N)``."""
+        conv = torch.fft.irfft(torch.fft.rfft(rho) * self._hat, n=self.n_cells)
+        return conv * self.cell_width
+
+
+def density_energy(density: DensityTrajectory, beta: float) -> xr.DataArray:
     """The interaction energy ``E_β[ρ] = (1/(2β)) ∬ e^{β cos(θ−φ)} ρ(θ) ρ(φ) dθ dφ`` at each time.
 
     The double integral is the midpoint rule on the grid (``Σ_ij ρ_i k(θ_i−θ_j) ρ_j Δθ²``), evaluated as a
-    circular convolution; it matches ``attnflow.measure.energy`` for particles,
-    ``(1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩}``, when ``ρ`` is their empirical law.
+    circular convolution; it matches the energy of particles, ``(1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩}``, when
+    ``ρ`` is their empirical law. :func:`attnflow.measure.energy` calls it for a DensityTrajectory.
 
     Args:
         density: the densities.
@@ -42,38 +72,14 @@ def energy(density: DensityTrajectory, beta: float) -> xr.DataArray:
     )
 
 
-def fourier_modes(density: DensityTrajectory, max_mode: int) -> xr.DataArray:
-    """The amplitude ``|ρ̂_ℓ| = |Σ_j ρ_j e^{−iℓθ_j} Δθ| / π`` of modes ``ℓ = 1..max_mode`` over time.
-
-    With this normalisation ``ρ = 1/(2π) + ε cos(ℓθ + φ)`` has amplitude ``ε`` at mode ``ℓ``.
-
-    Args:
-        density: the densities.
-        max_mode: the largest mode (< N/2).
-
-    Returns:
-        ``DataArray`` over ``(time, mode)``.
-    """
-    max_mode = positive_int("max_mode", max_mode)
-    if max_mode >= density.n_cells / 2:
-        raise ValueError(f"max_mode must be < N/2 = {density.n_cells / 2:g}, got {max_mode}")
-    coeffs = torch.fft.rfft(density.density, dim=-1)[:, 1 : max_mode + 1]
-    amplitude = coeffs.abs().numpy() * density.cell_width / math.pi
-    return xr.DataArray(
-        amplitude,
-        dims=(density.axis, "mode"),
-        coords={density.axis: density.times.numpy(), "mode": np.arange(1, max_mode + 1)},
-        name="amplitude",
-    )
-
-
-def clusters(density: DensityTrajectory, prominence: float = 0.5) -> xr.Dataset:
+def density_clusters(density: DensityTrajectory, prominence: float = DEFAULT_PROMINENCE) -> xr.Dataset:
     """Clusters as the peaks of the density, with their positions, heights and masses, at each time.
 
     A peak counts if its prominence (its height above the higher of the two minima separating it from a
     higher peak, on the circle) is at least ``prominence/(2π)``, i.e. ``prominence`` times the uniform
     density. The circle is cut at the lowest point between consecutive peaks; a cluster's mass is the
-    mass of its arc. A uniform density has no cluster.
+    mass of its arc. A uniform density has no cluster. :func:`attnflow.measure.clusters` calls it for a
+    DensityTrajectory.
 
     Args:
         density: the densities.
@@ -137,6 +143,31 @@ def _peaks(row: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     return peaks, masses
 
 
+def fourier_modes(density: DensityTrajectory, max_mode: int) -> xr.DataArray:
+    """The amplitude ``|ρ̂_ℓ| = |Σ_j ρ_j e^{−iℓθ_j} Δθ| / π`` of modes ``ℓ = 1..max_mode`` over time.
+
+    With this normalisation ``ρ = 1/(2π) + ε cos(ℓθ + φ)`` has amplitude ``ε`` at mode ``ℓ``.
+
+    Args:
+        density: the densities.
+        max_mode: the largest mode (< N/2).
+
+    Returns:
+        ``DataArray`` over ``(time, mode)``.
+    """
+    max_mode = positive_int("max_mode", max_mode)
+    if max_mode >= density.n_cells / 2:
+        raise ValueError(f"max_mode must be < N/2 = {density.n_cells / 2:g}, got {max_mode}")
+    coeffs = torch.fft.rfft(density.density, dim=-1)[:, 1 : max_mode + 1]
+    amplitude = coeffs.abs().numpy() * density.cell_width / math.pi
+    return xr.DataArray(
+        amplitude,
+        dims=(density.axis, "mode"),
+        coords={density.axis: density.times.numpy(), "mode": np.arange(1, max_mode + 1)},
+        name="amplitude",
+    )
+
+
 def particle_angles(trajectory: Trajectory) -> torch.Tensor:
     """The angles ``atan2(x₂, x₁) ∈ [0, 2π)`` of tokens on the circle, shape ``(T, n)``, float64.
 
@@ -152,37 +183,6 @@ def particle_angles(trajectory: Trajectory) -> torch.Tensor:
     on_sphere("trajectory.x", x.reshape(-1, 2))
     x = x.to(torch.float64)
     return torch.remainder(torch.atan2(x[..., 1], x[..., 0]), _TWO_PI)
-
-
-def points_on_circle(angles: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Unit vectors ``(cos θ, sin θ)`` for angles of shape ``(..., n)``: shape ``(..., n, 2)``."""
-    theta = float64_tensor(angles)
-    return torch.stack([torch.cos(theta), torch.sin(theta)], dim=-1).to(dtype)
-
-
-def sample_angles(
-    density: torch.Tensor | np.ndarray, n: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Draw ``n`` independent angles from a piecewise-constant density on the uniform grid.
-
-    A cell is chosen with probability ``ρ_j Δθ``, then a point uniformly inside it: exactly the law the
-    solver's cell averages describe, so the sampling error is the only distance between the two.
-
-    Args:
-        density: shape ``(N,)``, ≥ 0, positive mass (normalised here).
-        n: number of samples.
-        generator: a seeded ``torch.Generator`` for reproducibility.
-
-    Returns:
-        float64 angles in ``[0, 2π)``, shape ``(n,)``.
-    """
-    rho = finite_tensor("density", float64_tensor(density).reshape(-1))
-    if bool((rho < 0).any()) or float(rho.sum()) <= 0:
-        raise ValueError("density must be ≥ 0 with positive mass")
-    n = positive_int("n", n)
-    cells = torch.multinomial(rho / rho.sum(), n, replacement=True, generator=generator)
-    offsets = torch.rand(n, dtype=torch.float64, generator=generator)
-    return (cells.to(torch.float64) + offsets) * (_TWO_PI / rho.numel())
 
 
 def wasserstein1_circle(

@@ -8,8 +8,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attnflow.meanfield.measure import particle_angles
+from attnflow.measure.density import particle_angles
 from attnflow.trajectory import DensityTrajectory, Trajectory
+from attnflow.viz.figure import finish, new_figure
 
 
 def draw_density(
@@ -65,8 +66,6 @@ def plot_density(
     Returns:
         The matplotlib ``Figure``.
     """
-    from attnflow.viz.figure import finish, new_figure  # attnflow.viz is needed only to draw a figure
-
     fig = new_figure(8, 4)
     ax = fig.add_subplot()
     draw_density(ax, density, particles)
