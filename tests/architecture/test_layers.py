@@ -97,7 +97,6 @@ _PENDING = {
     "attnflow.lm.figures (producers) imports attnflow.viz.figure (viz)",
     "attnflow.meanfield.plot (producers) imports attnflow.viz.figure (viz)",
     "attnflow.paths.models imports the sibling producer attnflow.lm.trace",
-    "attnflow.viz.report (viz) imports attnflow.experiments.base (experiments)",
 }
 
 
