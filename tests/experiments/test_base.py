@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from attnflow.experiments import Citation, Experiment, Verdict, get, register, status_of, unregister
-from attnflow.experiments.base import flatten_values
+from attnflow.experiments.base import flatten_values, key_values
 
 PAPER = Citation(("Ada Lovelace", "Charles Babbage"), "Notes on the engine", 1843, arxiv="1843.00001")
 
 
 def _compute(params):
-    return {"x": params["x"], "nested": {"a": 1.0, "b": [1, 2]}}
+    return {"x": params["x"], "nested": {"a": 1.0, "b": [1, 2]}, "figure": {"curve": [0.0, 1.0, 4.0]}}
 
 
 def _verdict(params, values):
@@ -118,3 +118,27 @@ def test_every_registered_experiment_cites_a_paper():
     for name in experiments.available():
         citation = get(name).citation
         assert citation.arxiv and citation.where, name
+
+
+def test_key_values_leave_out_the_figure_data(toy):
+    values = toy.evaluate().values
+    assert values["figure.curve"] == [0.0, 1.0, 4.0]
+    assert set(key_values(values)) == {"x", "nested.a", "nested.b"}
+
+
+def test_a_sweep_evaluates_without_figures_and_stores_the_verdict(toy):
+    from attnflow.sweep.targets import ExperimentTarget
+
+    def no_figures_in_sweeps(params, values, out):
+        raise AssertionError("a sweep drew figures")
+
+    experiment = Experiment(
+        "sweep-only", "t", PAPER, "c", toy.defaults, toy.quick, _compute, _verdict, no_figures_in_sweeps
+    )
+    ds = ExperimentTarget(experiment, quick=True).run({"x": -2.0}, [])
+    assert set(ds.data_vars) == {"x", "nested.a", "nested.b", "verdict", "agrees"}
+    assert ds["verdict"].item() == "disagrees" and not ds["agrees"].item()
+    kept = ExperimentTarget(experiment, quick=True).run(
+        {}, [{"name": "figure.curve", "as": "curve", "kwargs": {}}]
+    )
+    assert list(kept["curve"].values) == [0.0, 1.0, 4.0]

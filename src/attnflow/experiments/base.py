@@ -4,7 +4,8 @@ An :class:`Experiment` is declarative: a structured :class:`Citation` of the cla
 (full-size defaults and the overrides that make the ``--quick`` size) and three steps:
 
 - ``compute(params) -> values``: the numbers (numbers or numeric arrays by name, nested mappings
-  allowed), including whatever the figures draw;
+  allowed); what only the figures draw (trajectories, curves) goes under ``"figure"``, so that
+  reports and sweeps keep the key numbers alone (:func:`key_values`);
 - ``verdict(params, values) -> Verdict``: the prediction, the measurement and the judgement, from the
   values alone (so a stored sweep can be judged again);
 - ``figures(params, values, out_dir) -> [paths]``: drawn by :mod:`attnflow.viz`, never needed by the
@@ -26,6 +27,9 @@ import numpy as np
 import torch
 
 from attnflow.trajectory import Trajectory
+
+#: The name under which ``compute`` returns what only the figures draw (``values["figure.…"]``).
+FIGURE_DATA = "figure"
 
 #: The three verdicts: the measurement agrees with the prediction within the tolerance, it does not,
 #: or the run cannot tell (too noisy, too small, or outside the claim's assumptions).
@@ -278,6 +282,11 @@ def flatten_values(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any
                 f"got {type(value).__name__}"
             )
     return flat
+
+
+def key_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The (flattened) values without the figure data: what reports and sweeps keep."""
+    return {k: v for k, v in values.items() if not k.startswith(f"{FIGURE_DATA}.")}
 
 
 def trajectory_values(traj: Trajectory) -> dict[str, np.ndarray]:

@@ -82,7 +82,7 @@ def _energy_compute(params: Mapping[str, Any]) -> dict[str, Any]:
         "runs": drops.size * params["seeds"],
         "largest_relative_decrease": float(drops.max()),
         "relative_decrease": drops,
-        "example": shown,
+        "figure": {"example": shown},
     }
 
 
@@ -111,7 +111,8 @@ def _energy_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: P
 
     variant, beta = params["variants"][0], params["betas"][-1]
     shown = {
-        f"{variant}, d = {d}, β = {beta:g}": trajectory_from(values, f"example.d{d}") for d in params["dims"]
+        f"{variant}, d = {d}, β = {beta:g}": trajectory_from(values, f"figure.example.d{d}")
+        for d in params["dims"]
     }
     figures = [out / "energy_staircase.png", out / "cloud.png"]
     plot_energy(
@@ -174,9 +175,7 @@ def _single_cluster_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "final_fraction": fraction[..., -1],
         "time_all_joined": np.where(reached, first_joined, math.inf),
-        "times": times,
-        "fraction": fraction,
-        "example": trajectory_values(example),
+        "figure": {"times": times, "fraction": fraction, "example": trajectory_values(example)},
     }
 
 
@@ -201,19 +200,19 @@ def _single_cluster_figures(params: Mapping[str, Any], values: Mapping[str, Any]
     from attnflow.viz.claims import plot_fraction_in_one_cluster
 
     curves = {
-        f"d = {d}, β = {beta:g}": values["fraction"][j, k]
+        f"d = {d}, β = {beta:g}": values["figure.fraction"][j, k]
         for j, d in enumerate(params["dims"])
         for k, beta in enumerate(params["betas"])
     }
     figures = [out / "fraction_one_cluster.png", out / "cloud.png", out / "cosine_histograms.png"]
     plot_fraction_in_one_cluster(
-        values["times"],
+        values["figure.times"],
         curves,
         1 - params["eps"],
         path=figures[0],
         title=f"{params['seeds']} uniform starts per curve, n = {params['n']}, {params['variant']}",
     )
-    example = trajectory_from(values, "example")
+    example = trajectory_from(values, "figure.example")
     last = float(example.times[-1])
     plot_cloud(
         example,
@@ -261,7 +260,7 @@ def _causal_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "first_token_drift": first_drift,
         "final_max_distance": final_distance,
-        "example": trajectory_values(trajs[0]),
+        "figure": {"example": trajectory_values(trajs[0])},
     }
 
 
@@ -281,7 +280,7 @@ def _causal_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: P
     from attnflow.viz import plot_cloud
     from attnflow.viz.claims import plot_distance_to_first_token
 
-    example = trajectory_from(values, "example")
+    example = trajectory_from(values, "figure.example")
     figures = [out / "distance_to_first_token.png", out / "cloud.png"]
     plot_distance_to_first_token(
         example, path=figures[0], title=f"causal SA, V = I, n = {params['n']}, β = {params['beta']:g}"
@@ -368,7 +367,7 @@ def _cone_compute(params: Mapping[str, Any]) -> dict[str, Any]:
                     residuals[label] = {"scaled_time": t * predicted, "value": residual}
             rates[label] = {"predicted": predicted, "fitted": fitted}
     worst = max(abs(r / v["predicted"] - 1) for v in rates.values() for r in v["fitted"])
-    return {"rates": rates, "largest_relative_error": worst, "residual": residuals}
+    return {"rates": rates, "largest_relative_error": worst, "figure": {"residual": residuals}}
 
 
 def _cone_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
@@ -407,8 +406,8 @@ def _cone_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Pat
             fit = values[f"rates.{label}.fitted"][0]
             predicted = values[f"rates.{label}.predicted"]
             curves[f"{label} (fit {fit:.4g}, theory {predicted:.4g})"] = (
-                values[f"residual.{label}.scaled_time"],
-                values[f"residual.{label}.value"],
+                values[f"figure.residual.{label}.scaled_time"],
+                values[f"figure.residual.{label}.value"],
             )
     figures = [out / "residual.png"]
     plot_collapse_residuals(

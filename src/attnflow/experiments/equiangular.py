@@ -22,15 +22,15 @@ from attnflow.theory.equiangular import hitting_time as equiangular_hitting_time
 from attnflow.theory.equiangular import phase_curve
 
 
-def _curve_check(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Simulate orthogonal starts; the simulated and predicted inner products for every β."""
+def _curve_check(params: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
+    """Simulate orthogonal starts; the largest gap to γ(t), and the curves for every β."""
     from attnflow import init
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
 
     n = params["n"]
     upper = np.triu_indices(n, k=1)
-    curves = {}
+    worst, curves = 0.0, {}
     for k, beta in enumerate(params["curve_betas"]):
         t_end = equiangular_hitting_time(n, beta, 1 - 1e-4, params["variant"])
         # The standard basis (no seed): the start is exactly orthogonal, with no draw to seed.
@@ -46,13 +46,9 @@ def _curve_check(params: Mapping[str, Any]) -> dict[str, Any]:
         t = traj.times.numpy()
         gram = torch.einsum("tid,tjd->tij", traj.x, traj.x).numpy()[:, upper[0], upper[1]]
         gamma = equiangular_gamma(t, n, beta, params["variant"])
-        curves[f"beta{k}"] = {
-            "time": t,
-            "gamma": gamma,
-            "simulated": gram[:, 0],
-            "max_error": float(np.max(np.abs(gram - gamma[:, None]))),
-        }
-    return curves
+        curves[f"beta{k}"] = {"time": t, "gamma": gamma, "simulated": gram[:, 0]}
+        worst = max(worst, float(np.max(np.abs(gram - gamma[:, None]))))
+    return worst, curves
 
 
 def _phase_diagram(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,26 +87,28 @@ def _phase_diagram(params: Mapping[str, Any]) -> dict[str, Any]:
         "betas": betas,
         "theory_time": phase_curve(n, betas, delta, params["variant"]),
         **crossings,
-        "phase_times": times,
-        "phase_fraction": np.array(heats),
-        "theory_curve": {"beta": fine[inside], "time": fine_theory[inside]},
+        "figure": {
+            "phase_times": times,
+            "phase_fraction": np.array(heats),
+            "theory_curve": {"beta": fine[inside], "time": fine_theory[inside]},
+        },
     }
 
 
 def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
-    curves = _curve_check(params)
+    curve_error, curves = _curve_check(params)
     phase = _phase_diagram(params)
     largest = max(params["dims"])
     theory = phase["theory_time"]
     compared = theory <= params["compare_fraction"] * params["t_max"]
     relative = np.abs(phase[f"simulated_time_d{largest}"][compared] / theory[compared] - 1)
     return {
-        "curve_max_error": max(curve["max_error"] for curve in curves.values()),
+        "curve_max_error": curve_error,
         "phase_max_relative_gap": float(np.nanmax(relative))
         if np.all(np.isfinite(relative))
         else float("inf"),
         **phase,
-        "curve": curves,
+        "figure": {**phase["figure"], "curve": curves},
     }
 
 
@@ -148,13 +146,13 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 
     maps = {
         f"d = {d}": xr.DataArray(
-            values["phase_fraction"][j],
+            values["figure.phase_fraction"][j],
             dims=("beta", "time"),
-            coords={"beta": values["betas"], "time": values["phase_times"]},
+            coords={"beta": values["betas"], "time": values["figure.phase_times"]},
         )
         for j, d in enumerate(params["dims"])
     }
-    curve = (values["theory_curve.time"], values["theory_curve.beta"])
+    curve = (values["figure.theory_curve.time"], values["figure.theory_curve.beta"])
     figures = [out / "phase_diagram.png", out / "equiangular_curve.png"]
     plot_phase_diagram(
         maps,
@@ -165,7 +163,7 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
     )
     plot_equiangular_curve(
         {
-            beta: tuple(values[f"curve.beta{k}.{part}"] for part in ("time", "gamma", "simulated"))
+            beta: tuple(values[f"figure.curve.beta{k}.{part}"] for part in ("time", "gamma", "simulated"))
             for k, beta in enumerate(params["curve_betas"])
         },
         path=figures[1],

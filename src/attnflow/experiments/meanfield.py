@@ -91,8 +91,10 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         "mass_error": mass_error,
         "energy_max_relative_drop": energy_drop,
         "min_density": min_density,
-        "density": {"times": pde.times.numpy(), "values": pde.density.numpy()},
-        "particles": trajectory_values(shown),
+        "figure": {
+            "density": {"times": pde.times.numpy(), "values": pde.density.numpy()},
+            "particles": trajectory_values(shown),
+        },
     }
 
 
@@ -152,8 +154,8 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 
     figures = [out / "mean_field_limit.png"]
     plot_mean_field_limit(
-        DensityTrajectory(values["density.times"], values["density.values"]),
-        trajectory_from(values, "particles"),
+        DensityTrajectory(values["figure.density.times"], values["figure.density.values"]),
+        trajectory_from(values, "figure.particles"),
         values["n_particles"],
         values["w1_start"],
         values["w1_end"],

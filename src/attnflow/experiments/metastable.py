@@ -70,7 +70,7 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         "fastest_mode": predicted,
         "count_over_mode": mean / predicted,
         "exponent": loglog_slope(betas, mean) if len(betas) > 1 else float("nan"),
-        "example": examples,
+        "figure": examples,
     }
 
 
@@ -103,7 +103,7 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
     from attnflow.viz.claims import plot_clusters_against_beta
 
     first, last = values["betas"][0], values["betas"][-1]
-    example = trajectory_from(values, "example.last")
+    example = trajectory_from(values, "figure.last")
     figures = [
         out / "clusters_vs_beta.png",
         out / f"cloud_beta{last:g}.png",
@@ -125,7 +125,7 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
     plot_staircase(example, last, tol=params["tol"], path=figures[2])
     plot_trajectories(example, path=figures[3], title=f"token angles, n = {params['n']}, β = {last:g}")
     animate_cloud(
-        trajectory_from(values, "example.first"),
+        trajectory_from(values, "figure.first"),
         figures[4],
         frames=params["gif_frames"],
         title=f"β = {first:g}",

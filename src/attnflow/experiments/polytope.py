@@ -59,7 +59,7 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         "final_speed": worst_motion,
     }
     if shown:
-        values["polytope_d2"] = shown
+        values["figure"] = {"polytope_d2": shown}
     return values
 
 
@@ -84,12 +84,12 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
 def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
     from attnflow.viz.claims import plot_polytope
 
-    if "polytope_d2.z" not in values:
+    if "figure.polytope_d2.z" not in values:
         return []
     figures = [out / "polytope_d2.png"]
     plot_polytope(
-        values["polytope_d2.z"],
-        values["polytope_d2.limits"],
+        values["figure.polytope_d2.z"],
+        values["figure.polytope_d2.limits"],
         path=figures[0],
         title=f"rescaled tokens z = e^(−t) x, n = {params['n']}, V = I",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow import progress as _progress
-from attnflow.experiments.base import Experiment, ExperimentResult, available, get
+from attnflow.experiments.base import Experiment, ExperimentResult, available, get, key_values
 from attnflow.viz.report import RunRecord, format_value, write_report
 
 DOCS_HEADER = """# Reproducing the claims
@@ -47,7 +47,7 @@ def record_of(result: ExperimentResult, quick: bool) -> RunRecord:
         measured=verdict.measured,
         tolerance=verdict.tolerance,
         notes=verdict.notes,
-        values=result.values,
+        values=key_values(result.values),
         figures=result.figures,
     )
 

@@ -154,8 +154,9 @@ class ExperimentTarget:
     """A registered :class:`~attnflow.experiments.Experiment`; a run stores its values and its verdict.
 
     A run calls ``experiment.evaluate`` (compute and verdict, never the figures) and stores the kept
-    values plus ``verdict`` (``"agrees"``, ``"disagrees"`` or ``"inconclusive"``) and ``agrees`` (a
-    boolean, so that averaging over replicates gives the fraction that agree).
+    values (by default all but the figure data, see :func:`attnflow.experiments.base.key_values`) plus
+    ``verdict`` (``"agrees"``, ``"disagrees"`` or ``"inconclusive"``) and ``agrees`` (a boolean, so
+    that averaging over replicates gives the fraction that agree).
     """
 
     experiment: Any
@@ -189,16 +190,18 @@ class ExperimentTarget:
         Raises:
             KeyError: a requested measurement is not among the experiment's values.
         """
+        from attnflow.experiments.base import key_values
+
         evaluation = self.experiment.evaluate(quick=self.quick, overrides=params)
-        values = evaluation.values
+        values = key_values(evaluation.values)
         if measurements:
-            missing = [m["name"] for m in measurements if m["name"] not in values]
+            missing = [m["name"] for m in measurements if m["name"] not in evaluation.values]
             if missing:
                 raise KeyError(
                     f"experiment {self.experiment.name!r} returned no value(s) {missing}; "
                     f"it returns {', '.join(sorted(values))}"
                 )
-            values = {m["as"]: values[m["name"]] for m in measurements}
+            values = {m["as"]: evaluation.values[m["name"]] for m in measurements}
         verdict = evaluation.verdict
         return values_to_dataset({**values, "verdict": verdict.status, "agrees": verdict.agrees})
 
