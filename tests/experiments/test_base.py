@@ -45,7 +45,7 @@ def toy():
 def test_citation_renders_the_paper_and_the_place():
     cited = PAPER.at("Note G", note="the first program")
     assert cited.paper == "Lovelace & Babbage (1843). Notes on the engine. arXiv:1843.00001"
-    assert str(cited) == cited.paper + " Note G. (the first program)"
+    assert str(cited) == cited.paper + "; Note G (the first program)"
     assert cited.to_dict()["where"] == "Note G" and PAPER.where == ""
     with pytest.raises(ValueError, match="author"):
         Citation((), "untitled", 2000)

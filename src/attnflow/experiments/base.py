@@ -75,7 +75,7 @@ class Citation:
 
     def __str__(self) -> str:
         """The paper, the place in it and the note: the form shown in reports and docs."""
-        text = self.paper + (f" {self.where}." if self.where else "")
+        text = self.paper + (f"; {self.where}" if self.where else "")
         return text + (f" ({self.note})" if self.note else "")
 
     def to_dict(self) -> dict[str, Any]:
