@@ -1,24 +1,61 @@
-"""The experiment contract: parameter resolution, value checks, the registry."""
+"""The experiment contract: citations, parameter resolution, compute → verdict → figures, the registry."""
 
 import numpy as np
 import pytest
 
-from attnflow.experiments import Experiment, Outcome, get, register, unregister
+from attnflow.experiments import Citation, Experiment, Verdict, get, register, status_of, unregister
+from attnflow.experiments.base import flatten_values, key_values
+
+PAPER = Citation(("Ada Lovelace", "Charles Babbage"), "Notes on the engine", 1843, arxiv="1843.00001")
 
 
-def _runner(params, out):
-    return Outcome(
-        "p", "m", params["x"] > 0, "t", values={"x": params["x"], "nested": {"a": 1.0, "b": [1, 2]}}
-    )
+def _compute(params):
+    return {"x": params["x"], "nested": {"a": 1.0, "b": [1, 2]}, "figure": {"curve": [0.0, 1.0, 4.0]}}
+
+
+def _verdict(params, values):
+    return Verdict(status_of(values["x"] > 0), "p", "m", "t")
+
+
+def _figures(params, values, out):
+    path = out / "figure.txt"
+    path.write_text(str(values["x"]))
+    return [path]
 
 
 @pytest.fixture
 def toy():
     experiment = register(
-        Experiment("base-toy", "toy", "tests", "claim", {"x": 1.0, "k": 3, "on": True}, {"k": 1}, _runner)
+        Experiment(
+            "base-toy",
+            "toy",
+            PAPER.at("Note G"),
+            "claim",
+            {"x": 1.0, "k": 3, "on": True},
+            {"k": 1},
+            _compute,
+            _verdict,
+            _figures,
+        )
     )
     yield experiment
     unregister("base-toy")
+
+
+def test_citation_renders_the_paper_and_the_place():
+    cited = PAPER.at("Note G", note="the first program")
+    assert cited.paper == "Lovelace & Babbage (1843). Notes on the engine. arXiv:1843.00001"
+    assert str(cited) == cited.paper + "; Note G (the first program)"
+    assert cited.to_dict()["where"] == "Note G" and PAPER.where == ""
+    with pytest.raises(ValueError, match="author"):
+        Citation((), "untitled", 2000)
+
+
+def test_verdict_has_three_statuses():
+    assert Verdict("agrees", "p", "m", "t").agrees
+    assert not Verdict("inconclusive", "p", "m", "t").agrees
+    with pytest.raises(ValueError, match="status"):
+        Verdict("maybe", "p", "m", "t")
 
 
 def test_params_resolve_defaults_quick_and_overrides(toy):
@@ -41,16 +78,27 @@ def test_bad_overrides(toy, overrides, error, message):
         toy.params(overrides=overrides)
 
 
-def test_run_flattens_nested_values(toy, tmp_path):
-    result = get("base-toy").run(tmp_path, overrides={"x": -1.0})
-    assert result.outcome.verdict == "disagrees"
-    assert result.outcome.values["nested.a"] == 1.0
-    np.testing.assert_array_equal(result.outcome.values["nested.b"], [1, 2])
+def test_evaluate_flattens_values_and_draws_no_figures(toy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evaluation = get("base-toy").evaluate(overrides={"x": -1.0})
+    assert evaluation.verdict.status == "disagrees"
+    assert evaluation.values["nested.a"] == 1.0
+    np.testing.assert_array_equal(evaluation.values["nested.b"], [1, 2])
+    assert not list(tmp_path.iterdir())
 
 
-def test_non_numeric_values_are_refused():
+def test_run_adds_the_figures(toy, tmp_path):
+    result = toy.run(tmp_path / "out")
+    assert result.verdict.agrees and result.figures == [tmp_path / "out" / "figure.txt"]
+    assert result.figures[0].read_text() == "1.0"
+
+
+def test_non_numeric_values_and_non_verdicts_are_refused(toy):
     with pytest.raises(TypeError, match=r"values\['label'\]"):
-        Outcome("p", "m", True, "t", values={"label": "text"})
+        flatten_values({"label": "text"})
+    broken = Experiment("t", "t", PAPER, "c", {"x": 1.0}, {}, _compute, lambda params, values: True)
+    with pytest.raises(TypeError, match="Verdict"):
+        broken.evaluate()
 
 
 def test_registry_rejects_duplicates_and_unknown_names(toy):
@@ -59,4 +107,38 @@ def test_registry_rejects_duplicates_and_unknown_names(toy):
     with pytest.raises(KeyError, match="unknown experiment"):
         get("no-such-experiment")
     with pytest.raises(ValueError, match="unknown parameters"):
-        Experiment("bad", "t", "s", "c", {"x": 1}, {"y": 2}, _runner)
+        Experiment("bad", "t", PAPER, "c", {"x": 1}, {"y": 2}, _compute, _verdict)
+    with pytest.raises(TypeError, match="Citation"):
+        Experiment("bad", "t", "free text", "c", {"x": 1}, {}, _compute, _verdict)
+
+
+def test_every_registered_experiment_cites_a_paper():
+    from attnflow import experiments
+
+    for name in experiments.available():
+        citation = get(name).citation
+        assert citation.arxiv and citation.where, name
+
+
+def test_key_values_leave_out_the_figure_data(toy):
+    values = toy.evaluate().values
+    assert values["figure.curve"] == [0.0, 1.0, 4.0]
+    assert set(key_values(values)) == {"x", "nested.a", "nested.b"}
+
+
+def test_a_sweep_evaluates_without_figures_and_stores_the_verdict(toy):
+    from attnflow.sweep.targets import ExperimentTarget
+
+    def no_figures_in_sweeps(params, values, out):
+        raise AssertionError("a sweep drew figures")
+
+    experiment = Experiment(
+        "sweep-only", "t", PAPER, "c", toy.defaults, toy.quick, _compute, _verdict, no_figures_in_sweeps
+    )
+    ds = ExperimentTarget(experiment, quick=True).run({"x": -2.0}, [])
+    assert set(ds.data_vars) == {"x", "nested.a", "nested.b", "verdict", "agrees"}
+    assert ds["verdict"].item() == "disagrees" and not ds["agrees"].item()
+    kept = ExperimentTarget(experiment, quick=True).run(
+        {}, [{"name": "figure.curve", "as": "curve", "kwargs": {}}]
+    )
+    assert list(kept["curve"].values) == [0.0, 1.0, 4.0]

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from attnflow._docs import update_section
 from attnflow.cli import app
-from attnflow.cli.reproduce import parse_overrides, reproduce
+from attnflow.cli.reproduce import parse_overrides
+from attnflow.experiments import reproduce
 
 CLUSTERING = [
     "energy-monotone",
@@ -29,32 +30,70 @@ pytestmark = pytest.mark.xdist_group("clustering-reproduce")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    records = reproduce(CLUSTERING, quick=True, out_dir=out, docs=out / "docs" / "reproduce.md")
-    return out, {r.experiment.name: r for r in records}
+    progress = _Progress()
+    records = reproduce(
+        CLUSTERING, out=out, quick=True, progress=progress, docs=out / "docs" / "reproduce.md"
+    )
+    return out, {r.name: r for r in records}, progress
+
+
+class _Progress:
+    """Records what reproduce reports."""
+
+    def __init__(self):
+        self.events = []
+
+    def start(self, description, total, unit=""):
+        self.events.append(("start", description, total))
+
+    def update(self, completed, **fields):
+        self.events.append(("update", completed, fields))
+
+    def finish(self):
+        self.events.append(("finish",))
 
 
 @pytest.mark.parametrize("name", CLUSTERING)
 def test_quick_verdict_agrees(run, name):
-    _, records = run
+    _, records, _ = run
     record = records[name]
     assert record.error is None, record.error
-    assert record.outcome.agrees, f"{name}: {record.outcome.measured} (tolerance: {record.outcome.tolerance})"
-    assert record.outcome.figures
-    for figure in record.outcome.figures:
+    assert record.status == "agrees", f"{name}: {record.measured} (tolerance: {record.tolerance})"
+    assert record.figures
+    for figure in record.figures:
         with Image.open(figure) as image:
             assert image.format in ("PNG", "GIF") and image.size[0] > 200
 
 
 def test_results_json_and_docs_sections(run):
-    out, _ = run
+    out, _, _ = run
     results = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in results] == CLUSTERING
     assert {r["size"] for r in results} == {"quick"}
+    assert {r["paper"] for r in results} == {
+        "Geshkovski, Letrouit, Polyanskiy & Rigollet (2023). A mathematical perspective on Transformers. "
+        "arXiv:2312.10794",
+        "Geshkovski, Letrouit, Polyanskiy & Rigollet (2023). The emergence of clusters in self-attention "
+        "dynamics. arXiv:2305.05465",
+        "Karagodin, Polyanskiy & Rigollet (2024). Clustering in Causal Attention Masking. arXiv:2411.04990",
+        "Bruno, Pasqualotto & Agazzi (2024). Emergence of meta-stable clustering in mean-field transformer "
+        "models. arXiv:2410.23228",
+    }
     doc = (out / "docs" / "reproduce.md").read_text()
     for name in CLUSTERING:
         assert doc.count(f"<!-- BEGIN reproduce:{name} -->") == 1
         assert (out / "docs" / "figures" / "reproduce" / f"{name}.png").exists()
     assert doc.startswith("# Reproducing the claims")
+    assert "*Source:* Karagodin, Polyanskiy & Rigollet (2024)" in doc
+
+
+def test_progress_reports_each_experiment(run):
+    _, _, progress = run
+    assert progress.events[0] == ("start", "reproduce", len(CLUSTERING))
+    finished = [e for e in progress.events if e[0] == "update" and "verdict" in e[2]]
+    assert [e[2]["experiment"] for e in finished] == CLUSTERING
+    assert [e[1] for e in finished] == list(range(1, len(CLUSTERING) + 1))
+    assert progress.events[-1] == ("finish",)
 
 
 @pytest.mark.browser
@@ -62,8 +101,8 @@ def test_report_renders_in_headless_chromium(run):
     browser = shutil.which("chromium")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
-    out, records = run
-    figures = sum(len(r.outcome.figures) for r in records.values())
+    out, records, _ = run
+    figures = sum(len(r.figures) for r in records.values())
     page = (out / "report.html").read_text()
     # A probe copy reports, after load, how many images the browser decoded and how many rows it laid out.
     probe = out / "probe.html"
@@ -80,7 +119,8 @@ def test_report_renders_in_headless_chromium(run):
     dom = subprocess.run(
         [*command, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert f"decoded={figures} of {figures} rows={len(CLUSTERING) + 1}" in dom  # one source header row
+    papers = len({r.paper for r in records.values()})
+    assert f"decoded={figures} of {figures} rows={len(CLUSTERING) + papers}" in dom  # a header row per paper
     assert int(dom.split("height=")[1].split("<")[0]) > 3000
 
 
@@ -139,17 +179,22 @@ def test_cli_exit_status_follows_the_verdict(tmp_path):
 def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
     from attnflow.experiments import base
 
-    def broken(params, out):
+    def broken(params):
         raise RuntimeError("boom")
 
-    def fine(params, out):
-        return base.Outcome("p", "m", True, "t")
+    def fine(params):
+        return {"x": params["x"]}
 
-    for name, runner in (("test-broken", broken), ("test-fine", fine)):
-        experiment = base.Experiment(name, name, "tests", "a claim", {"x": 1}, {}, runner)
+    def inconclusive(params, values):
+        return base.Verdict("inconclusive", "p", "m", "t")
+
+    paper = base.Citation(("A. Tester",), "Tests", 2024)
+    for name, compute in (("test-broken", broken), ("test-fine", fine)):
+        experiment = base.Experiment(name, name, paper, "a claim", {"x": 1}, {}, compute, inconclusive)
         monkeypatch.setitem(base._REGISTRY, name, experiment)
-    records = reproduce(["test-broken", "test-fine"], out_dir=tmp_path, docs=tmp_path / "doc.md")
-    assert [r.verdict for r in records] == ["error", "agrees"]
+    records = reproduce(["test-broken", "test-fine"], out=tmp_path, docs=tmp_path / "doc.md")
+    assert [r.status for r in records] == ["error", "inconclusive"]
+    assert '<span class="verdict inconclusive">inconclusive</span>' in (tmp_path / "report.html").read_text()
     assert "RuntimeError: boom" in records[0].error
     assert "RuntimeError: boom" in (tmp_path / "report.html").read_text()
     assert "The run failed" in (tmp_path / "doc.md").read_text()

@@ -15,17 +15,17 @@ def test_experiments_are_registered_with_quick_and_full_sizes():
     for name in NAMES:
         assert name in available()
         experiment = get(name)
-        assert experiment.source.startswith("seed 001")
+        assert experiment.citation.arxiv == "2212.14852"  # seed 001
         assert experiment.quick and set(experiment.quick) <= set(experiment.defaults)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_quick_run_gives_prediction_measurement_verdict_and_figures(name, tmp_path: Path):
     result = get(name).run(tmp_path, quick=True)
-    outcome = result.outcome
+    outcome = result.verdict
     assert outcome.prediction and outcome.measured and outcome.tolerance
-    assert outcome.figures and all(f.exists() and f.stat().st_size > 10_000 for f in outcome.figures)
-    values = outcome.values
+    assert result.figures and all(f.exists() and f.stat().st_size > 10_000 for f in result.figures)
+    values = result.values
     for key, value in values.items():
         assert np.isfinite(np.asarray(value, dtype=float)).all(), key
     # The verdict follows the stated tolerance from the reported values.

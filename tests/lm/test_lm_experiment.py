@@ -19,16 +19,16 @@ pytestmark = [
 
 
 def test_context_narrows_paths_measures_windowed_entropy(tmp_path, smollm2):  # the fixture warms the cache
-    import attnflow.experiments  # noqa: F401 - registers every experiment
-    from attnflow.experiments.base import get
+    from attnflow.experiments import get
 
     experiment = get("context-narrows-paths")
     text = "The cat sat on the mat because it was warm and the sun was out."
     params = experiment.params(quick=True, overrides={"texts": [text], "windows": [1, 8], "targets": 3})
-    outcome = experiment.runner(params, tmp_path)
+    values = experiment.compute(params)
     ids = smollm2.tokenizer(text)["input_ids"]
     ends = range(len(ids) - 4, len(ids) - 1)
     for j, m in enumerate((1, 8)):
         expected = np.mean([float(context_entropy(smollm2, ids[e + 1 - m : e + 1])[-1]) for e in ends])
-        assert outcome.values["entropy"][j] == pytest.approx(expected, rel=1e-4)
-    assert outcome.agrees == (outcome.values["drop"] >= params["margin"]) and outcome.figures[0].exists()
+        assert values["entropy"][j] == pytest.approx(expected, rel=1e-4)
+    assert experiment.verdict(params, values).agrees == (values["drop"] >= params["margin"])
+    assert experiment.figures(params, values, tmp_path)[0].exists()

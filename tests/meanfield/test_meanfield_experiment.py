@@ -9,14 +9,13 @@ from attnflow.experiments import get
 def test_mean_field_limit_quick_agrees(tmp_path) -> None:
     experiment = get("mean-field-limit")
     result = experiment.run(tmp_path, quick=True)
-    outcome = result.outcome
-    assert outcome.agrees, outcome.notes
-    values = outcome.values
+    assert result.verdict.agrees, result.verdict.notes
+    values = result.values
     assert abs(values["w1_exponent"] + 0.5) <= 0.15
     np.testing.assert_allclose(values["rate_fitted"], values["rate_theory"], rtol=0.02)
     assert values["mass_error"] <= 1e-12 and values["min_density"] >= 0
-    assert [p.name for p in outcome.figures] == ["mean_field_limit.png"]
-    assert outcome.figures[0].stat().st_size > 10_000
+    assert [p.name for p in result.figures] == ["mean_field_limit.png"]
+    assert result.figures[0].stat().st_size > 10_000
 
 
 def test_mean_field_limit_parameters_are_validated() -> None:

@@ -5,20 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import attnflow.experiments.paths  # noqa: F401 - registers the experiments
-from attnflow.experiments.base import get
+from attnflow.experiments import get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["paths-learned", "context-narrows", "in-context", "mixers-compared"])
 def test_quick_run(name: str, tmp_path) -> None:
     result = get(name).run(tmp_path, quick=True)
-    outcome = result.outcome
-    assert outcome.figures and all(f.exists() and f.stat().st_size > 0 for f in outcome.figures)
+    outcome = result.verdict
+    assert result.figures and all(f.exists() and f.stat().st_size > 0 for f in result.figures)
     assert outcome.prediction and outcome.measured and outcome.tolerance
-    for key, value in outcome.values.items():
+    for key, value in result.values.items():
         assert np.all(np.isfinite(np.asarray(value, dtype=float))) or key == "reverse_kl_path", key
-    values = outcome.values
+    values = result.values
     if name == "paths-learned":
         assert outcome.agrees == (values["final_ratio"] <= 0.25 and values["spearman"] <= -0.8)
         assert values["kl_next"][-1] < values["kl_next"][0]

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from attnflow.experiments import Experiment, Outcome, available, register
+from attnflow.experiments import Citation, Experiment, Verdict, available, register, status_of
 
 NAME = "sweep-toy"
 #: While a file of this name exists in the working directory, no run fails (so a retry can succeed).
 HEAL_MARKER = "sweep-toy-heal"
 
 
-def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
+def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     beta, scale = params["beta"], params["scale"]
     if beta > params["fail_above"] and not Path(HEAL_MARKER).exists():
         raise RuntimeError(f"toy failure at beta={beta}")
@@ -32,24 +32,24 @@ def _run(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     time.sleep(params["pause"])
     t = np.linspace(0.0, 1.0, params["points"])
     noise = np.random.default_rng(params["seed"]).normal()
-    return Outcome(
-        prediction="square = beta² · scale",
-        measured=f"{beta**2 * scale:g}",
-        agrees=beta <= 2.0,
-        tolerance="exact",
-        values={
-            "square": beta**2 * scale,
-            "noise": noise,
-            "curve": xr.DataArray(beta * t, dims="time", coords={"time": t}),
-            "pair": np.array([beta, -beta]),
-        },
+    return {
+        "square": beta**2 * scale,
+        "noise": noise,
+        "curve": xr.DataArray(beta * t, dims="time", coords={"time": t}),
+        "pair": np.array([beta, -beta]),
+    }
+
+
+def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    return Verdict(
+        status_of(params["beta"] <= 2.0), "square = beta² · scale", f"{values['square']:g}", "exact"
     )
 
 
 TOY = Experiment(
     name=NAME,
     title="sweep test experiment",
-    source="tests",
+    citation=Citation(("A. Tester",), "Sweep tests", 2024),
     claim="square = beta² · scale",
     defaults={
         "beta": 1.0,
@@ -61,7 +61,8 @@ TOY = Experiment(
         "points": 5,
     },
     quick={"scale": 2.0},
-    runner=_run,
+    compute=_compute,
+    verdict=_verdict,
 )
 
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from attnflow.experiments.base import Experiment, Outcome
 from attnflow.viz import plot_cloud
 from attnflow.viz.report import RunRecord, write_report
 
@@ -36,45 +35,77 @@ class _Collector(HTMLParser):
 
 
 def _records(tmp_path: Path, circle_traj) -> list[RunRecord]:
-    def runner(params, out):
-        plot_cloud(circle_traj, path=out / "cloud.png")
-        return Outcome(
-            "x → 0", f"x = {params['x']}", params["x"] < 1, "|x| < 1", {"x": params["x"]}, [out / "cloud.png"]
+    def record(name, paper, x, status):
+        plot_cloud(circle_traj, path=tmp_path / name / "cloud.png")
+        return RunRecord(
+            name=name,
+            title=f"title {name}",
+            paper=paper,
+            citation=f"{paper} Theorem 1.",
+            claim=f"claim <{name}>",
+            params={"x": x},
+            quick=True,
+            seconds=1.0,
+            status=status,
+            prediction="x → 0",
+            measured=f"x = {x}",
+            tolerance="|x| < 1",
+            values={"x": x},
+            figures=[tmp_path / name / "cloud.png"],
         )
 
-    def make(name, source):
-        return Experiment(name, f"title {name}", source, f"claim <{name}>", {"x": 0.5}, {}, runner)
+    return [
+        record("a", "paper 002", 0.5, "agrees"),
+        record("b", "paper 001", 2.0, "disagrees"),
+        record("c", "paper 002", 0.1, "inconclusive"),
+        RunRecord(
+            "d",
+            "title d",
+            "paper 001",
+            "paper 001.",
+            "claim <d>",
+            {"x": 0.5},
+            False,
+            0.0,
+            "error",
+            error="Traceback: boom",
+        ),
+    ]
 
-    records = []
-    for name, source, x in (("a", "seed 002", 0.5), ("b", "seed 001", 2.0), ("c", "seed 002", 0.1)):
-        result = make(name, source).run(tmp_path / name, overrides={"x": x})
-        records.append(RunRecord.from_result(result, quick=True))
-    records.append(
-        RunRecord(make("d", "seed 001"), {"x": 0.5}, False, 0.0, tmp_path / "d", error="Traceback: boom")
-    )
-    return records
 
-
-def test_report_is_self_contained_with_a_claims_table_grouped_by_source(tmp_path, circle_traj):
+def test_report_is_self_contained_with_a_claims_table_grouped_by_paper(tmp_path, circle_traj):
     page = write_report(_records(tmp_path, circle_traj), tmp_path)
+    text = page.read_text()
     parsed = _Collector()
-    parsed.feed(page.read_text())
+    parsed.feed(text)
     # Figures are embedded as data URIs: the page needs no other file.
     assert len(parsed.images) == 3 and all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert {"claims", "a", "b", "c", "d"} <= set(parsed.ids)
     cells = parsed.cells
-    # Sources group the table: both seed 002 rows follow their header, then seed 001's.
+    # Papers group the table: both paper 002 rows follow their header, then paper 001's.
     assert (
-        cells.index("seed 002")
+        cells.index("paper 002")
         < cells.index("a")
         < cells.index("c")
-        < cells.index("seed 001")
+        < cells.index("paper 001")
         < cells.index("b")
     )
     assert "claim <a>" in cells  # text is escaped, not parsed as a tag
+    assert "paper 002 Theorem 1." in text  # the full citation in the section
+    # The three verdicts and the error each have their own badge.
+    for status in ("agrees", "disagrees", "inconclusive", "error"):
+        assert f'<span class="verdict {status}">{status}</span>' in text
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [r["verdict"] for r in results] == ["agrees", "disagrees", "agrees", "error"]
+    assert [r["verdict"] for r in results] == ["agrees", "disagrees", "inconclusive", "error"]
     assert results[0]["figures"] == ["a/cloud.png"] and results[3]["error"] == "Traceback: boom"
+    assert results[0]["citation"] == "paper 002 Theorem 1."
+
+
+def test_records_check_their_status():
+    with pytest.raises(ValueError, match="status"):
+        RunRecord("a", "t", "p", "c", "claim", {}, True, 0.0, "maybe")
+    with pytest.raises(ValueError, match="error"):
+        RunRecord("a", "t", "p", "c", "claim", {}, True, 0.0, "error")
 
 
 def test_report_needs_records(tmp_path):

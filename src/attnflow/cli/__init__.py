@@ -1,17 +1,15 @@
 """The ``attnflow`` command line.
 
-Every public module of this package defines a ``register(app)`` function that adds its commands;
-they are all collected here. Heavy imports (transformers, ray) stay inside the command bodies so
-that ``attnflow --help`` is fast.
+Every command module of this package defines a ``register(app)`` function that adds its commands;
+each is imported and registered here by name. Heavy imports (transformers, ray) stay inside the
+command bodies so that ``attnflow --help`` is fast.
 """
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from attnflow._plugins import import_submodules
+from attnflow.cli import paths, reproduce, simulate, sweep, trace
 
 app = typer.Typer(
     name="attnflow",
@@ -21,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-for _module in import_submodules(sys.modules[__name__]):
+for _module in (paths, reproduce, simulate, sweep, trace):
     _module.register(app)
 
 

@@ -1,22 +1,73 @@
-"""Named experiments that check the source documents' claims, each with a verdict.
+"""Named experiments that check the papers' claims, each with a verdict.
 
-Every public module of this package defines experiments and adds them with :func:`register`;
-importing the package imports them all, so :func:`available` lists every experiment.
+Every experiment module defines :class:`Experiment` objects; this package registers them, by name,
+in the order below, so :func:`available` lists every experiment. Experiments of your own (e.g. a
+sweep spec's ``imports``) call :func:`register`.
 """
 
-import sys
-
-from attnflow._plugins import import_submodules
 from attnflow.experiments.base import (
+    STATUSES,
+    Citation,
+    Evaluation,
     Experiment,
     ExperimentResult,
-    Outcome,
+    Verdict,
     available,
     get,
     register,
+    status_of,
     unregister,
 )
+from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
+from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
+from attnflow.experiments.inference import (
+    ATTENTION_CONDITIONAL_MEAN,
+    ERM_GENERALISATION,
+    SSL_CONDITION_NUMBER,
+)
+from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
+from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
+from attnflow.experiments.metastable import METASTABLE_CLUSTERS
+from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
+from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
+from attnflow.experiments.reproduction import reproduce, write_docs
 
-__all__ = ["Experiment", "ExperimentResult", "Outcome", "available", "get", "register", "unregister"]
+#: The registered experiments of attnflow, in the order ``attnflow reproduce`` runs them.
+EXPERIMENTS = (
+    ENERGY_MONOTONE,
+    SINGLE_CLUSTER,
+    CAUSAL_COLLAPSE,
+    CONE_COLLAPSE,
+    EQUIANGULAR_CURVE,
+    ATTENTION_CONDITIONAL_MEAN,
+    ERM_GENERALISATION,
+    SSL_CONDITION_NUMBER,
+    CONTEXT_NARROWS_PATHS,
+    MEAN_FIELD_LIMIT,
+    METASTABLE_CLUSTERS,
+    PATHS_LEARNED,
+    CONTEXT_NARROWS,
+    IN_CONTEXT,
+    MIXERS_COMPARED,
+    EUCLIDEAN_POLYTOPE,
+)
 
-import_submodules(sys.modules[__name__])
+for _experiment in EXPERIMENTS:
+    register(_experiment)
+
+__all__ = [
+    "EXPERIMENTS",
+    "STATUSES",
+    "Citation",
+    "Evaluation",
+    "Experiment",
+    "ExperimentResult",
+    "Verdict",
+    "available",
+    "get",
+    "register",
+    "reproduce",
+    "status_of",
+    "unregister",
+    "write_docs",
+]

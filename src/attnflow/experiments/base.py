@@ -1,9 +1,17 @@
-"""Experiments: a claim from a source, a runnable check of it, and a verdict.
+"""Experiments: a claim from a paper, a computation that checks it, a verdict, and figures apart.
 
-An :class:`Experiment` is declarative: its parameters with full-size defaults, the overrides that make
-the ``--quick`` size, and a runner. The runner receives the resolved parameters and an output directory
-(for figures) and returns an :class:`Outcome`: the prediction, the measured value, the verdict with its
-tolerance, the figures and the key numbers (``values``, which sweeps store and docs quote).
+An :class:`Experiment` is declarative: a structured :class:`Citation` of the claim, typed parameters
+(full-size defaults and the overrides that make the ``--quick`` size) and three steps:
+
+- ``compute(params) -> values``: the numbers (numbers or numeric arrays by name, nested mappings
+  allowed); what only the figures draw (trajectories, curves) goes under ``"figure"``, so that
+  reports and sweeps keep the key numbers alone (:func:`key_values`);
+- ``verdict(params, values) -> Verdict``: the prediction, the measurement and the judgement, from the
+  values alone (so a stored sweep can be judged again);
+- ``figures(params, values, out_dir) -> [paths]``: drawn by :mod:`attnflow.viz`, never needed by the
+  verdict.
+
+:meth:`Experiment.evaluate` runs the first two (what sweeps call); :meth:`Experiment.run` adds the figures.
 """
 
 from __future__ import annotations
@@ -11,77 +19,158 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from attnflow.trajectory import Trajectory
+
+#: The name under which ``compute`` returns what only the figures draw (``values["figure.…"]``).
+FIGURE_DATA = "figure"
+
+#: The three verdicts: the measurement agrees with the prediction within the tolerance, it does not,
+#: or the run cannot tell (too noisy, too small, or outside the claim's assumptions).
+STATUSES = ("agrees", "disagrees", "inconclusive")
 
 
-@dataclass
-class Outcome:
-    """What one run of an experiment found.
+@dataclass(frozen=True)
+class Citation:
+    """Where a claim comes from: a paper and the place in it.
 
     Attributes:
+        authors: the authors' full names, in the paper's order.
+        title: the paper's title.
+        year: the year of its first version.
+        arxiv: its arXiv identifier (``"2312.10794"``), or ``None``.
+        where: the theorem, figure or section that states the claim (generic where not checked).
+        note: anything a reader needs to find or interpret the claim in the paper.
+    """
+
+    authors: tuple[str, ...]
+    title: str
+    year: int
+    arxiv: str | None = None
+    where: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "authors", tuple(self.authors))
+        if not self.authors or not self.title:
+            raise ValueError("a citation needs at least one author and a title")
+
+    def at(self, where: str, note: str = "") -> Citation:
+        """The same paper, at another place (``where``) with its own ``note``."""
+        return replace(self, where=where, note=note)
+
+    @property
+    def paper(self) -> str:
+        """The paper alone: ``Surname, Surname & Surname (year). Title. arXiv:id``."""
+        surnames = [name.split()[-1] for name in self.authors]
+        names = surnames[0] if len(surnames) == 1 else ", ".join(surnames[:-1]) + " & " + surnames[-1]
+        arxiv = f" arXiv:{self.arxiv}" if self.arxiv else ""
+        return f"{names} ({self.year}). {self.title}.{arxiv}"
+
+    def __str__(self) -> str:
+        """The paper, the place in it and the note: the form shown in reports and docs."""
+        text = self.paper + (f"; {self.where}" if self.where else "")
+        return text + (f" ({self.note})" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able mapping."""
+        return {
+            "authors": list(self.authors),
+            "title": self.title,
+            "year": self.year,
+            "arxiv": self.arxiv,
+            "where": self.where,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one evaluation.
+
+    Attributes:
+        status: ``"agrees"``, ``"disagrees"`` or ``"inconclusive"`` (see :data:`STATUSES`).
         prediction: the theory's prediction, with numbers where it has them.
         measured: the measured value, formatted for a person.
-        agrees: the verdict: whether the measurement agrees with the prediction within ``tolerance``.
         tolerance: how agreement was judged (a number and what it bounds).
-        values: key numbers (numbers or numeric arrays) by name; sweeps store these. Nested
-            mappings are flattened to dotted names.
-        figures: paths of the figures written (PNG, or GIF for animations).
         notes: anything a reader needs to interpret the numbers.
     """
 
+    status: str
     prediction: str
     measured: str
-    agrees: bool
     tolerance: str
-    values: dict[str, Any] = field(default_factory=dict)
-    figures: list[Path] = field(default_factory=list)
     notes: str = ""
 
     def __post_init__(self) -> None:
-        self.values = _flatten_values(self.values)
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
 
     @property
-    def verdict(self) -> str:
-        """``"agrees"`` or ``"disagrees"``."""
-        return "agrees" if self.agrees else "disagrees"
+    def agrees(self) -> bool:
+        """Whether the measurement agrees with the prediction."""
+        return self.status == "agrees"
 
 
-def _flatten_values(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings become dotted names (``{"rates": {"SA": 1.0}}`` → ``{"rates.SA": 1.0}``).
+def status_of(agrees: bool) -> str:
+    """``"agrees"`` or ``"disagrees"``: the status of a check that can only pass or fail."""
+    return "agrees" if agrees else "disagrees"
 
-    Every leaf must be a number or a numeric array, the forms that sweeps store and reports print.
+
+@dataclass
+class Evaluation:
+    """What :meth:`Experiment.evaluate` found: the parameters, the values and the verdict.
+
+    Attributes:
+        params: the resolved parameters.
+        values: the values by (dotted) name, numbers or numeric arrays.
+        verdict: the verdict.
+        seconds: wall-clock time of compute and verdict.
     """
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten_values(value, f"{name}."))
-        elif np.asarray(value).dtype.kind in "biuf":
-            flat[name] = value
-        else:
-            raise TypeError(
-                f"Outcome.values[{name!r}] must be a number, a numeric array or a mapping of them, "
-                f"got {type(value).__name__}"
-            )
-    return flat
+
+    params: dict[str, Any]
+    values: dict[str, Any]
+    verdict: Verdict
+    seconds: float
 
 
 @dataclass
 class ExperimentResult:
-    """An :class:`Outcome` together with the experiment and parameters that produced it."""
+    """An :class:`Evaluation` of an experiment together with the figures drawn from it.
+
+    Attributes:
+        experiment: the experiment.
+        params: the resolved parameters.
+        values: the values by (dotted) name.
+        verdict: the verdict.
+        figures: paths of the figures written (PNG, or GIF for animations).
+        seconds: wall-clock time of compute, verdict and figures.
+        out_dir: the folder of the figures.
+    """
 
     experiment: Experiment
     params: dict[str, Any]
-    outcome: Outcome
+    values: dict[str, Any]
+    verdict: Verdict
+    figures: list[Path]
     seconds: float
     out_dir: Path
 
 
-Runner = Callable[[Mapping[str, Any], Path], Outcome]
+Compute = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+Judge = Callable[[Mapping[str, Any], Mapping[str, Any]], Verdict]
+Draw = Callable[[Mapping[str, Any], Mapping[str, Any], Path], list[Path]]
+
+
+def no_figures(params: Mapping[str, Any], values: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """The ``figures`` step of an experiment that draws nothing."""
+    return []
 
 
 @dataclass(frozen=True)
@@ -91,22 +180,30 @@ class Experiment:
     Attributes:
         name: short kebab-case name used on the command line (``attnflow reproduce NAME``).
         title: one-line human title.
-        source: where the claim comes from (e.g. ``"seed 002: particles"``).
+        citation: where the claim comes from.
         claim: the claim in one or two sentences.
-        defaults: parameters at full size.
+        defaults: parameters at full size; their types are the parameters' types.
         quick: overrides of ``defaults`` for the ``--quick`` size (tests use it; seconds, not minutes).
-        runner: ``runner(params, out_dir) -> Outcome``.
+        compute: ``compute(params) -> values``.
+        verdict: ``verdict(params, values) -> Verdict``, from the (flattened) values.
+        figures: ``figures(params, values, out_dir) -> [paths]``.
     """
 
     name: str
     title: str
-    source: str
+    citation: Citation
     claim: str
     defaults: Mapping[str, Any]
     quick: Mapping[str, Any]
-    runner: Runner
+    compute: Compute
+    verdict: Judge
+    figures: Draw = no_figures
 
     def __post_init__(self) -> None:
+        if not isinstance(self.citation, Citation):
+            raise TypeError(
+                f"experiment {self.name!r}: citation must be a Citation, got {type(self.citation).__name__}"
+            )
         unknown = set(self.quick) - set(self.defaults)
         if unknown:
             raise ValueError(
@@ -117,8 +214,8 @@ class Experiment:
         """Resolve parameters: defaults, then the quick size if asked, then ``overrides``.
 
         Raises:
-            ValueError: an override names a parameter the experiment does not have, or has a value
-                of a different type than the default.
+            ValueError: an override names a parameter the experiment does not have.
+            TypeError: an override has a value of a different type than the default.
         """
         resolved = dict(self.defaults)
         if quick:
@@ -132,19 +229,76 @@ class Experiment:
             resolved[key] = _coerce(self.name, key, value, self.defaults[key])
         return resolved
 
+    def evaluate(self, quick: bool = False, overrides: Mapping[str, Any] | None = None) -> Evaluation:
+        """Compute the values and the verdict (no figures): what sweeps run.
+
+        Raises:
+            TypeError: ``compute`` returned a value that is not numeric, or ``verdict`` no Verdict.
+        """
+        params = self.params(quick=quick, overrides=overrides)
+        start = time.perf_counter()
+        values = flatten_values(self.compute(params))
+        verdict = self.verdict(params, values)
+        if not isinstance(verdict, Verdict):
+            raise TypeError(
+                f"experiment {self.name!r}: verdict must return a Verdict, got {type(verdict).__name__}"
+            )
+        return Evaluation(params, values, verdict, time.perf_counter() - start)
+
     def run(
         self,
         out_dir: str | Path,
         quick: bool = False,
         overrides: Mapping[str, Any] | None = None,
     ) -> ExperimentResult:
-        """Run with resolved parameters, writing figures under ``out_dir``."""
-        params = self.params(quick=quick, overrides=overrides)
+        """Evaluate, then draw the figures under ``out_dir``."""
+        evaluation = self.evaluate(quick=quick, overrides=overrides)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        outcome = self.runner(params, out)
-        return ExperimentResult(self, params, outcome, time.perf_counter() - start, out)
+        figures = [Path(f) for f in self.figures(evaluation.params, evaluation.values, out)]
+        seconds = evaluation.seconds + time.perf_counter() - start
+        return ExperimentResult(
+            self, evaluation.params, evaluation.values, evaluation.verdict, figures, seconds, out
+        )
+
+
+def flatten_values(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings become dotted names (``{"rates": {"SA": 1.0}}`` → ``{"rates.SA": 1.0}``).
+
+    Raises:
+        TypeError: a leaf is not a number or a numeric array (the forms sweeps store and reports print).
+    """
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_values(value, f"{name}."))
+        elif np.asarray(value).dtype.kind in "biuf":
+            flat[name] = value
+        else:
+            raise TypeError(
+                f"values[{name!r}] must be a number, a numeric array or a mapping of them, "
+                f"got {type(value).__name__}"
+            )
+    return flat
+
+
+def key_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The (flattened) values without the figure data: what reports and sweeps keep."""
+    return {k: v for k, v in values.items() if not k.startswith(f"{FIGURE_DATA}.")}
+
+
+def trajectory_values(traj: Trajectory) -> dict[str, np.ndarray]:
+    """A trajectory as values (``{"times": …, "x": …}``) for a figure step to redraw."""
+    return {"times": traj.times.numpy(), "x": traj.x.cpu().numpy()}
+
+
+def trajectory_from(values: Mapping[str, Any], name: str) -> Trajectory:
+    """The trajectory stored by :func:`trajectory_values` under ``name`` in flattened values."""
+    return Trajectory(
+        torch.as_tensor(np.asarray(values[f"{name}.times"])), torch.as_tensor(np.asarray(values[f"{name}.x"]))
+    )
 
 
 def _coerce(experiment: str, key: str, value: Any, default: Any) -> Any:
@@ -177,7 +331,7 @@ _REGISTRY: dict[str, Experiment] = {}
 
 
 def register(experiment: Experiment) -> Experiment:
-    """Add an experiment to the registry used by ``attnflow reproduce`` and sweeps."""
+    """Add an experiment to the registry used by :func:`attnflow.experiments.reproduce` and sweeps."""
     if experiment.name in _REGISTRY:
         raise ValueError(f"an experiment named {experiment.name!r} is already registered")
     _REGISTRY[experiment.name] = experiment

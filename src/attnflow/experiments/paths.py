@@ -1,7 +1,7 @@
-"""Seed 000 on path worlds: training learns the path law, context narrows it, and mixers compared.
+"""Path worlds: training learns the path law, context narrows it, and mixers compared.
 
 Each experiment trains small models (:mod:`attnflow.paths`) on a world whose path law is exact and
-compares the model's law with the truth. Heavy imports happen inside the runners.
+compares the model's law with the truth. Heavy imports happen inside the steps.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.experiments.base import Experiment, Verdict, status_of
+from attnflow.experiments.papers import EMBEDDING_SPACE_MOVEMENT
 
 if TYPE_CHECKING:
     import numpy as np
 
     from attnflow.paths import TrainResult, World
-
-_SOURCE = "seed 000: decoding as random walks over paths"
 
 _COMMON: dict[str, Any] = {
     "world": "hmm",
@@ -74,41 +73,32 @@ def _train(
     return world, result, eval_paths(world, config)
 
 
-def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
+def _paths_learned_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import numpy as np
     from scipy.stats import spearmanr
-
-    from attnflow.viz.figure import finish, new_figure
 
     _, result, _ = _train(params, model_samples=params["model_samples"])
     history = result.evaluations
     steps = np.array([e.step for e in history])
     kl_next = np.array([e.kl_next for e in history])
-    kl_path = np.array([e.kl_path for e in history])
-    kl_path_se = np.array([e.kl_path_stderr for e in history])
-    reverse = np.array([e.reverse_kl_path for e in history])
-    rho = float(spearmanr(steps, kl_next).statistic) if len(steps) > 2 else float("nan")
-    ratio = float(kl_next[-1] / kl_next[0])
-    agrees = bool(ratio <= params["max_final_ratio"] and rho <= -0.8)
+    return {
+        "steps": steps,
+        "kl_next": kl_next,
+        "kl_path": np.array([e.kl_path for e in history]),
+        "kl_path_stderr": np.array([e.kl_path_stderr for e in history]),
+        "reverse_kl_path": np.array([e.reverse_kl_path for e in history]),
+        "final_ratio": float(kl_next[-1] / kl_next[0]),
+        "spearman": float(spearmanr(steps, kl_next).statistic) if len(steps) > 2 else float("nan"),
+        "world_entropy": history[-1].world_entropy,
+        "final_loss": history[-1].loss,
+    }
 
-    fig = new_figure(10, 4)
-    axes = fig.subplots(1, 2)
-    axes[0].semilogy(steps, kl_next, "o-", label="next token, KL(world‖model) per token")
-    axes[0].set(xlabel="training step", ylabel="KL (nats)", title="Next-token law")
-    axes[0].legend()
-    axes[1].errorbar(
-        steps, kl_path, yerr=2 * kl_path_se, fmt="o-", capsize=3, label="KL(world‖model), ±2 s.e."
-    )
-    if np.isfinite(reverse).any():
-        axes[1].plot(steps, reverse, "s--", label="KL(model‖world), model samples")
-    axes[1].set(xlabel="training step", ylabel=f"KL over whole paths of {params['seq_len']} tokens (nats)")
-    axes[1].set_yscale("symlog", linthresh=0.1)  # Monte Carlo estimates near 0 may be negative
-    axes[1].set_title("Whole-path law (Monte Carlo over paths)")
-    axes[1].legend()
-    fig.suptitle(f"{params['architecture']} on the {params['world']} world: the path law is learned")
-    figure = out_dir / "paths-learned.png"
-    finish(fig, figure)
-    return Outcome(
+
+def _paths_learned_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    kl_next, kl_path, kl_path_se = values["kl_next"], values["kl_path"], values["kl_path_stderr"]
+    ratio, rho = values["final_ratio"], values["spearman"]
+    return Verdict(
+        status=status_of(bool(ratio <= params["max_final_ratio"] and rho <= -0.8)),
         prediction=(
             "training moves the model's path law towards the world's: KL(world‖model) falls with steps"
         ),
@@ -116,22 +106,9 @@ def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
             f"next-token KL {kl_next[0]:.3f} → {kl_next[-1]:.4f} nats/token (ratio {ratio:.3f}, Spearman ρ "
             f"{rho:.2f}); whole-path KL {kl_path[0]:.2f} → {kl_path[-1]:.2f} ± {kl_path_se[-1]:.2f} nats"
         ),
-        agrees=agrees,
         tolerance=(
             f"final next-token KL ≤ {params['max_final_ratio']} × initial and Spearman ρ(step, KL) ≤ −0.8"
         ),
-        values={
-            "steps": steps,
-            "kl_next": kl_next,
-            "kl_path": kl_path,
-            "kl_path_stderr": kl_path_se,
-            "reverse_kl_path": reverse,
-            "final_ratio": ratio,
-            "spearman": rho,
-            "world_entropy": history[-1].world_entropy,
-            "final_loss": history[-1].loss,
-        },
-        figures=[figure],
         notes=(
             "KL(world‖model) over whole paths is a Monte Carlo mean over held-out world paths of "
             "log p_world − log q_model, both exact per path; the per-token sum of next-token KLs "
@@ -141,37 +118,55 @@ def _run_paths_learned(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     )
 
 
-def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
+def _paths_learned_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_path_law_learning
+
+    figures = [out / "paths-learned.png"]
+    plot_path_law_learning(
+        values["steps"],
+        values["kl_next"],
+        values["kl_path"],
+        values["kl_path_stderr"],
+        values["reverse_kl_path"],
+        params["seq_len"],
+        title=f"{params['architecture']} on the {params['world']} world: the path law is learned",
+        path=figures[0],
+    )
+    return figures
+
+
+def _context_narrows_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import numpy as np
 
+    from attnflow.measure.fits import entropy
     from attnflow.paths import MarkovChain
-    from attnflow.viz.figure import finish, new_figure
+    from attnflow.random import numpy_generator, spawn
 
     world, result, _ = _train(params)
     final = result.evaluations[-1]
     h_world = final.world_entropy_by_position
     h_model = final.model_entropy_by_position
+    (unigram_seed,) = spawn(params["seed"], 1)
     unigram = MarkovChain.fit(
-        world.sample(4000, params["seq_len"], seed=params["seed"] + 7), world.vocab_size, 0
+        world.sample(4000, params["seq_len"], seed=numpy_generator(unigram_seed)), world.vocab_size, 0
     )
-    h_unigram = float(-(unigram.transition * np.log(unigram.transition)).sum())
-    world_drop = float(h_world[0] - h_world[-1])
-    model_drop = float(h_model[0] - h_model[-1])
-    gap = float(np.abs(h_model - h_world).mean())
-    agrees = bool(world_drop > 0 and model_drop >= 0.5 * world_drop and gap <= params["max_gap"])
+    return {
+        "world_entropy": h_world,
+        "model_entropy": h_model,
+        "unigram_entropy": float(entropy(unigram.transition)),
+        "world_drop": float(h_world[0] - h_world[-1]),
+        "model_drop": float(h_model[0] - h_model[-1]),
+        "mean_gap": float(np.abs(h_model - h_world).mean()),
+    }
 
-    fig = new_figure(6, 4)
-    ax = fig.add_subplot()
-    positions = np.arange(len(h_world))
-    ax.plot(positions, h_world, "o-", label="world (exact law)")
-    ax.plot(positions, h_model, "s--", label=f"trained {params['architecture']}")
-    ax.axhline(h_unigram, color="grey", ls=":", label="no context (unigram)")
-    ax.set(xlabel="context length (tokens)", ylabel="next-token entropy (nats)")
-    ax.set_title("Context narrows the paths")
-    ax.legend()
-    figure = out_dir / "context-narrows.png"
-    finish(fig, figure)
-    return Outcome(
+
+def _context_narrows_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    h_world, h_model = values["world_entropy"], values["model_entropy"]
+    world_drop, model_drop, gap = values["world_drop"], values["model_drop"], values["mean_gap"]
+    return Verdict(
+        status=status_of(
+            bool(world_drop > 0 and model_drop >= 0.5 * world_drop and gap <= params["max_gap"])
+        ),
         prediction=(
             "context narrows the set of paths: next-token entropy falls with context length, for the world "
             "and for a model that learned its path law"
@@ -180,21 +175,11 @@ def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
             f"world entropy {h_world[0]:.3f} → {h_world[-1]:.3f} nats, model {h_model[0]:.3f} → "
             f"{h_model[-1]:.3f} nats; mean |model − world| {gap:.3f} nats"
         ),
-        agrees=agrees,
         tolerance=(
             f"the world's entropy falls, the model's falls by at least half as much, and the curves "
             f"differ by "
             f"≤ {params['max_gap']} nats on average"
         ),
-        values={
-            "world_entropy": h_world,
-            "model_entropy": h_model,
-            "unigram_entropy": h_unigram,
-            "world_drop": world_drop,
-            "model_drop": model_drop,
-            "mean_gap": gap,
-        },
-        figures=[figure],
         notes=(
             "Entropies are averaged over the contexts of the held-out world paths (eval_paths of them), so "
             "wiggles in both curves are sampling noise. For the default stationary HMM the exact "
@@ -203,34 +188,51 @@ def _run_context_narrows(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     )
 
 
-def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
-    import numpy as np
+def _context_narrows_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_entropy_by_context
 
+    figures = [out / "context-narrows.png"]
+    plot_entropy_by_context(
+        values["world_entropy"],
+        values["model_entropy"],
+        values["unigram_entropy"],
+        params["architecture"],
+        path=figures[0],
+    )
+    return figures
+
+
+def _in_context_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.paths import context_use
-    from attnflow.viz.figure import finish, new_figure
+    from attnflow.random import numpy_generator, spawn
 
     world, result, held_out = _train(params)
-    reference = world.sample(params["fit_paths"], params["seq_len"], seed=params["seed"] + 11)
+    (reference_seed,) = spawn(params["seed"], 1)
+    reference = world.sample(params["fit_paths"], params["seq_len"], seed=numpy_generator(reference_seed))
     use = context_use(result.model, world, held_out, reference)
-    late = slice(use.late_from, None)
-    bayes, fixed, flat, model = use.bayes_loss, use.fixed_loss, use.unigram_loss, use.model_loss
-    gain, gain_se, headroom, captured = use.gain, use.gain_stderr, use.headroom, use.captured
-    uses_context = bool(gain > 2 * gain_se)
-    agrees = not uses_context
+    bayes, fixed, model = use.bayes_loss, use.fixed_loss, use.model_loss
+    return {
+        "bayes_loss": bayes,
+        "fixed_chain_loss": fixed,
+        "unigram_loss": use.unigram_loss,
+        "model_loss": model,
+        "gain": use.gain,
+        "gain_stderr": use.gain_stderr,
+        "headroom": use.headroom,
+        "captured": use.captured,
+        "excess_vs_bayes": model - bayes,
+        "excess_vs_fixed": model - fixed,
+        "late_from": use.late_from,
+    }
 
-    fig = new_figure(6.5, 4)
-    ax = fig.add_subplot()
-    positions = np.arange(params["seq_len"])
-    ax.plot(positions, flat, ":", color="grey", label="unigram")
-    ax.plot(positions, fixed, "-", label="best fixed chain (context-free)")
-    ax.plot(positions, model, "s--", label=f"trained {params['architecture']}")
-    ax.plot(positions, bayes, "o-", label="Bayes in-context predictor (exact)")
-    ax.set(xlabel="position in the path", ylabel="cross-entropy (nats/token)")
-    ax.set_title("In-context world: does the model use the context?")
-    ax.legend()
-    figure = out_dir / "in-context.png"
-    finish(fig, figure)
-    return Outcome(
+
+def _in_context_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    late = slice(int(values["late_from"]), None)
+    bayes, fixed, model = values["bayes_loss"], values["fixed_chain_loss"], values["model_loss"]
+    gain, gain_se = values["gain"], values["gain_stderr"]
+    uses_context = bool(gain > 2 * gain_se)
+    return Verdict(
+        status=status_of(not uses_context),
         prediction=(
             "literal reading of seed 000: no learning in context, so a trained model predicts no better than "
             "the best fixed (context-free) path law, which here is a fixed first-order chain"
@@ -238,25 +240,11 @@ def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
         measured=(
             f"late-context loss: model {model[late].mean():.3f}, fixed chain {fixed[late].mean():.3f}, Bayes "
             f"{bayes[late].mean():.3f} nats/token; the model gains {gain:.3f} ± {gain_se:.3f} nats over the "
-            f"fixed chain, {captured:.0%} of the in-context headroom"
+            f"fixed chain, {values['captured']:.0%} of the in-context headroom"
         ),
-        agrees=agrees,
         tolerance=(
             "the model's gain over the fixed chain in the second half of the path is within 2 s.e. of 0"
         ),
-        values={
-            "bayes_loss": bayes,
-            "fixed_chain_loss": fixed,
-            "unigram_loss": flat,
-            "model_loss": model,
-            "gain": gain,
-            "gain_stderr": gain_se,
-            "headroom": headroom,
-            "captured": captured,
-            "excess_vs_bayes": model - bayes,
-            "excess_vs_fixed": model - fixed,
-        },
-        figures=[figure],
         notes=(
             "Every path draws its own transition matrix from a Dirichlet prior, so the best fixed "
             "chain cannot "
@@ -272,12 +260,25 @@ def _run_in_context(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     )
 
 
-def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
-    import numpy as np
+def _in_context_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_in_context_losses
+
+    figures = [out / "in-context.png"]
+    plot_in_context_losses(
+        values["unigram_loss"],
+        values["fixed_chain_loss"],
+        values["model_loss"],
+        values["bayes_loss"],
+        params["architecture"],
+        path=figures[0],
+    )
+    return figures
+
+
+def _mixers_compared_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import torch
 
     from attnflow.paths import AGGREGATING_MIXERS, MIXERS, mixer_shares
-    from attnflow.viz.figure import finish, new_figure
 
     rows = {}
     for mixer in MIXERS:
@@ -294,45 +295,29 @@ def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
             "aggregation_share": share if mixer in AGGREGATING_MIXERS else 0.0,
             "world_entropy": final.world_entropy,
         }
-    kls = np.array([rows[m]["kl_next"] for m in MIXERS])
-    best = float(kls.min())
-    bound = max(params["kl_factor"] * best, best + params["kl_slack"])
-    agrees = bool((kls <= bound).all())
-
-    fig = new_figure(10, 4)
-    axes = fig.subplots(1, 2)
-    axes[0].bar(MIXERS, kls, color=["C0" if m in AGGREGATING_MIXERS else "C2" for m in MIXERS])
-    axes[0].axhline(bound, color="k", ls=":", label="agreement bound")
-    axes[0].set(ylabel="next-token KL(world‖model) (nats/token)", title="Fit to the exact law")
-    axes[0].legend()
-    mixer_part = np.array([rows[m]["mixer_share"] for m in MIXERS])
-    axes[1].bar(MIXERS, mixer_part, label="mixer (across tokens)")
-    axes[1].bar(MIXERS, 1 - mixer_part, bottom=mixer_part, label="MLP filter (per token)")
-    axes[1].set(ylabel="share of residual-update norm", title="Aggregation (attention) vs filtering")
-    axes[1].legend()
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=20)
-    fig.suptitle(f"Four sequence mixers on the {params['world']} world")
-    figure = out_dir / "mixers-compared.png"
-    finish(fig, figure)
-    table = ", ".join(
-        f"{m} {rows[m]['kl_next']:.4f} (mixer share {rows[m]['mixer_share']:.2f})" for m in MIXERS
-    )
+    best = float(min(rows[m]["kl_next"] for m in MIXERS))
     values: dict[str, Any] = {f"{m}_{k}": v for m in MIXERS for k, v in rows[m].items()}
-    values["bound"] = bound
-    return Outcome(
+    values["bound"] = max(params["kl_factor"] * best, best + params["kl_slack"])
+    return values
+
+
+def _mixers_compared_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    from attnflow.paths import MIXERS
+
+    table = ", ".join(
+        f"{m} {values[f'{m}_kl_next']:.4f} (mixer share {values[f'{m}_mixer_share']:.2f})" for m in MIXERS
+    )
+    return Verdict(
+        status=status_of(all(values[f"{m}_kl_next"] <= values["bound"] for m in MIXERS)),
         prediction=(
             "every sequence model composes data-independent filtering and data-dependent aggregation; "
             "attention's aggregation is a potentially redundant association bias, so data-independent mixers "
             "fit this world about as well"
         ),
         measured=f"next-token KL: {table}",
-        agrees=agrees,
         tolerance=(
             f"every mixer's KL ≤ max({params['kl_factor']} × best, best + {params['kl_slack']}) nats/token"
         ),
-        values=values,
-        figures=[figure],
         notes=(
             "Same width, depth, data and steps for all four. The mixer share is Σ‖mixer update‖ / "
             "Σ(‖mixer‖ + "
@@ -343,54 +328,78 @@ def _run_mixers_compared(params: Mapping[str, Any], out_dir: Path) -> Outcome:
     )
 
 
-register(
-    Experiment(
-        name="paths-learned",
-        title="Training learns the path law: KL(world ‖ model) falls",
-        source=_SOURCE,
-        claim="LM training learns a probability distribution over all possible paths (token sequences).",
-        defaults={**_COMMON, "model_samples": 64, "max_final_ratio": 0.25},
-        quick={**_QUICK_COMMON, "model_samples": 8},
-        runner=_run_paths_learned,
+def _mixers_compared_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.paths import AGGREGATING_MIXERS, MIXERS
+    from attnflow.viz.claims import plot_mixers_compared
+
+    figures = [out / "mixers-compared.png"]
+    plot_mixers_compared(
+        MIXERS,
+        [values[f"{m}_kl_next"] for m in MIXERS],
+        values["bound"],
+        [values[f"{m}_mixer_share"] for m in MIXERS],
+        [m in AGGREGATING_MIXERS for m in MIXERS],
+        title=f"Four sequence mixers on the {params['world']} world",
+        path=figures[0],
     )
+    return figures
+
+
+PATHS_LEARNED = Experiment(
+    name="paths-learned",
+    title="Training learns the path law: KL(world ‖ model) falls",
+    citation=EMBEDDING_SPACE_MOVEMENT.at(
+        "abstract: “LM training learns a probability distribution over all possible paths”"
+    ),
+    claim="LM training learns a probability distribution over all possible paths (token sequences).",
+    defaults={**_COMMON, "model_samples": 64, "max_final_ratio": 0.25},
+    quick={**_QUICK_COMMON, "model_samples": 8},
+    compute=_paths_learned_compute,
+    verdict=_paths_learned_verdict,
+    figures=_paths_learned_figures,
 )
 
-register(
-    Experiment(
-        name="context-narrows",
-        title="Context narrows the paths: next-token entropy vs context length",
-        source=_SOURCE,
-        claim="Context only narrows the subset of paths sampled during decoding.",
-        defaults={**_COMMON, "max_gap": 0.05},
-        quick={**_QUICK_COMMON, "max_gap": 0.1},
-        runner=_run_context_narrows,
-    )
+CONTEXT_NARROWS = Experiment(
+    name="context-narrows",
+    title="Context narrows the paths: next-token entropy vs context length",
+    citation=EMBEDDING_SPACE_MOVEMENT.at(
+        "abstract: “context only narrows the subset of paths sampled during decoding”"
+    ),
+    claim="Context only narrows the subset of paths sampled during decoding.",
+    defaults={**_COMMON, "max_gap": 0.05},
+    quick={**_QUICK_COMMON, "max_gap": 0.1},
+    compute=_context_narrows_compute,
+    verdict=_context_narrows_verdict,
+    figures=_context_narrows_figures,
 )
 
-register(
-    Experiment(
-        name="in-context",
-        title="In-context world: model vs the Bayes and the best context-free predictors",
-        source=_SOURCE,
-        claim="No learning can take place in context; context only narrows the subset of paths sampled.",
-        defaults={**_COMMON, "world": "in-context", "vocab_size": 6, "steps": 3000, "fit_paths": 4000},
-        quick={**_QUICK_COMMON, "steps": 200, "fit_paths": 1000},
-        runner=_run_in_context,
-    )
+IN_CONTEXT = Experiment(
+    name="in-context",
+    title="In-context world: model vs the Bayes and the best context-free predictors",
+    citation=EMBEDDING_SPACE_MOVEMENT.at("abstract: “No learning can take place in-context”"),
+    claim="No learning can take place in context; context only narrows the subset of paths sampled.",
+    defaults={**_COMMON, "world": "in-context", "vocab_size": 6, "steps": 3000, "fit_paths": 4000},
+    quick={**_QUICK_COMMON, "steps": 200, "fit_paths": 1000},
+    compute=_in_context_compute,
+    verdict=_in_context_verdict,
+    figures=_in_context_figures,
 )
 
-register(
-    Experiment(
-        name="mixers-compared",
-        title="Attention, linear attention, SSM and convolution on one world",
-        source=_SOURCE,
-        claim=(
-            "Sequence models are compositions of filtering (data independent) and aggregation (data "
-            "dependent); "
-            "attention contributes a potentially redundant association bias."
-        ),
-        defaults={**_COMMON, "steps": 1000, "kl_factor": 2.0, "kl_slack": 0.01},
-        quick={**_QUICK_COMMON, "steps": 100, "eval_every": 0, "kl_slack": 0.03},
-        runner=_run_mixers_compared,
-    )
+MIXERS_COMPARED = Experiment(
+    name="mixers-compared",
+    title="Attention, linear attention, SSM and convolution on one world",
+    citation=EMBEDDING_SPACE_MOVEMENT.at(
+        "abstract: filtering (data independent) and aggregation (data dependent); attention's "
+        "“potentially redundant association-bias”"
+    ),
+    claim=(
+        "Sequence models are compositions of filtering (data independent) and aggregation (data "
+        "dependent); "
+        "attention contributes a potentially redundant association bias."
+    ),
+    defaults={**_COMMON, "steps": 1000, "kl_factor": 2.0, "kl_slack": 0.01},
+    quick={**_QUICK_COMMON, "steps": 100, "eval_every": 0, "kl_slack": 0.03},
+    compute=_mixers_compared_compute,
+    verdict=_mixers_compared_verdict,
+    figures=_mixers_compared_figures,
 )

@@ -1,4 +1,4 @@
-"""Seed 002 in Euclidean space: with V = I the rescaled tokens converge to the vertices of a polytope.
+"""Euclidean space with V = I: the rescaled tokens converge to the vertices of a polytope.
 
 Without the sphere constraint and with ``V = I``, ``ẋ_i = Σ_j A_ij x_j`` (softmax ``A``) makes every token
 grow like ``e^t``. In the rescaled variables ``z_i = e^{−t} x_i``, ``ż_i = Σ_j A_ij (z_j − z_i)`` with
@@ -15,47 +15,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments._clustering import SOURCE
-from attnflow.experiments.base import Experiment, Outcome, register
+from attnflow.experiments.base import Experiment, Verdict, status_of
+from attnflow.experiments.papers import EMERGENCE_OF_CLUSTERS
 from attnflow.measure.fits import is_extreme_point
 
 
-def _polytope_figure(z: np.ndarray, limits: np.ndarray, path: Path, title: str) -> None:
-    from scipy.spatial import ConvexHull
-
-    from attnflow.viz.figure import finish, new_figure
-
-    fig = new_figure(5.2, 5.0)
-    ax = fig.add_subplot()
-    for i in range(z.shape[1]):
-        ax.plot(z[:, i, 0], z[:, i, 1], color="0.6", lw=0.7)
-    ax.plot(z[0, :, 0], z[0, :, 1], "o", ms=3, color="tab:blue", label="z_i(0) = x_i(0)")
-    if limits.shape[0] >= 3:
-        hull = ConvexHull(limits)
-        ring = np.append(hull.vertices, hull.vertices[0])
-        ax.fill(limits[ring, 0], limits[ring, 1], color="tab:orange", alpha=0.12, lw=0)
-        ax.plot(limits[ring, 0], limits[ring, 1], color="tab:orange", lw=1.2, label="hull of the limits")
-    ax.plot(limits[:, 0], limits[:, 1], "*", ms=12, color="tab:red", label="limits of z_i")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
-    ax.set_title(title)
-    ax.legend(frameon=False, fontsize=8)
-    finish(fig, path)
-
-
-def _polytope(params: Mapping[str, Any], out: Path) -> Outcome:
+def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
     from attnflow.measure import cluster_labels
+    from attnflow.random import torch_generator
 
     field = SelfAttention(beta=params["beta"], variant="SA", geometry="euclidean")
-    runs, extreme, total, worst_motion = 0, 0, 0, 0.0
+    extreme, total, worst_motion = 0, 0, 0.0
     limit_counts: dict[str, list[int]] = {}
-    figures = []
+    shown: dict[str, np.ndarray] = {}
     for d in params["dims"]:
-        gen = torch.Generator().manual_seed(params["seed"])
-        x0 = torch.randn(params["seeds"], params["n"], d, generator=gen, dtype=torch.float64)
+        # Gaussian starts in R^d, which no Simulation start draws; the root seed for every d.
+        x0 = torch.randn(
+            params["seeds"], params["n"], d, generator=torch_generator(params["seed"]), dtype=torch.float64
+        )
         trajs = simulate(
             field, x0, t_end=params["t_end"], dt=params["dt"], method="rk4", save_every=params["save_every"]
         )
@@ -70,55 +49,73 @@ def _polytope(params: Mapping[str, Any], out: Path) -> Outcome:
             flags = [is_extreme_point(limits, q, atol=params["limit_tol"]) for q in range(limits.shape[0])]
             extreme += sum(flags)
             total += len(flags)
-            runs += 1
             limit_counts[f"d={d}"].append(int(limits.shape[0]))
             if d == 2 and k == 0:
-                figures.append(out / "polytope_d2.png")
-                _polytope_figure(
-                    z, limits, figures[-1], f"rescaled tokens z = e^(−t) x, n = {params['n']}, V = I"
-                )
+                shown = {"z": z, "limits": limits}
+    values: dict[str, Any] = {
+        "distinct_limits": limit_counts,
+        "extreme": extreme,
+        "total": total,
+        "final_speed": worst_motion,
+    }
+    if shown:
+        values["figure"] = {"polytope_d2": shown}
+    return values
+
+
+def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    extreme, total, worst_motion = values["extreme"], values["total"], values["final_speed"]
+    runs = params["seeds"] * len(params["dims"])
     motion_tol = params["motion_tolerance"]
-    return Outcome(
+    return Verdict(
+        status=status_of(extreme == total and worst_motion <= motion_tol),
         prediction="every limit of z_i = e^{−t} x_i is an extreme point (vertex) of the convex hull of the "
         "limits",
         measured=f"{extreme} of {total} distinct limits are extreme points ({runs} runs); the largest "
         f"final speed of z is {worst_motion:.2g}",
-        agrees=extreme == total and worst_motion <= motion_tol,
         tolerance=f"all limits extreme (linear-programming test; limits closer than "
         f"{params['limit_tol']:g} merged); "
         f"converged: final speed |ż| ≤ {motion_tol:g}",
-        values={
-            "distinct_limits": limit_counts,
-            "extreme": extreme,
-            "total": total,
-            "final_speed": worst_motion,
-        },
-        figures=figures,
         notes="Softmax (SA) normalisation, Q = K = I: with unnormalised weights e^{β⟨x_i,x_j⟩} the Euclidean "
         "dynamics blow up in finite time, since the tokens' norms grow.",
     )
 
 
-register(
-    Experiment(
-        name="euclidean-polytope",
-        title="Euclidean dynamics with V = I: rescaled tokens converge to the vertices of a polytope",
-        source=SOURCE,
-        claim="In R^d with V = I, the rescaled tokens z_i = e^{−tV} x_i converge, and their limits lie on "
-        "the boundary of a convex polytope: each is an extreme point of the hull of the limits.",
-        defaults={
-            "n": 32,
-            "dims": [2, 3],
-            "beta": 1.0,
-            "seeds": 8,
-            "seed": 0,
-            "t_end": 15.0,
-            "dt": 0.01,
-            "save_every": 20,
-            "limit_tol": 1e-3,
-            "motion_tolerance": 1e-3,
-        },
-        quick={"n": 16, "seeds": 3, "t_end": 12.0, "dt": 0.02, "save_every": 10},
-        runner=_polytope,
+def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims import plot_polytope
+
+    if "figure.polytope_d2.z" not in values:
+        return []
+    figures = [out / "polytope_d2.png"]
+    plot_polytope(
+        values["figure.polytope_d2.z"],
+        values["figure.polytope_d2.limits"],
+        path=figures[0],
+        title=f"rescaled tokens z = e^(−t) x, n = {params['n']}, V = I",
     )
+    return figures
+
+
+EUCLIDEAN_POLYTOPE = Experiment(
+    name="euclidean-polytope",
+    title="Euclidean dynamics with V = I: rescaled tokens converge to the vertices of a polytope",
+    citation=EMERGENCE_OF_CLUSTERS.at("the case V = I_d: convergence of the rescaled tokens to a polytope"),
+    claim="In R^d with V = I, the rescaled tokens z_i = e^{−tV} x_i converge, and their limits lie on "
+    "the boundary of a convex polytope: each is an extreme point of the hull of the limits.",
+    defaults={
+        "n": 32,
+        "dims": [2, 3],
+        "beta": 1.0,
+        "seeds": 8,
+        "seed": 0,
+        "t_end": 15.0,
+        "dt": 0.01,
+        "save_every": 20,
+        "limit_tol": 1e-3,
+        "motion_tolerance": 1e-3,
+    },
+    quick={"n": 16, "seeds": 3, "t_end": 12.0, "dt": 0.02, "save_every": 10},
+    compute=_compute,
+    verdict=_verdict,
+    figures=_figures,
 )

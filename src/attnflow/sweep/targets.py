@@ -9,12 +9,10 @@ traceback).
 from __future__ import annotations
 
 import importlib
-import tempfile
 import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -132,9 +130,12 @@ def execute(
 
 @dataclass(frozen=True)
 class ExperimentTarget:
-    """A registered :class:`~attnflow.experiments.Experiment`; a run stores its ``outcome.values``.
+    """A registered :class:`~attnflow.experiments.Experiment`; a run stores its values and its verdict.
 
-    Besides the kept values every run stores ``agrees``, the experiment's verdict.
+    A run calls ``experiment.evaluate`` (compute and verdict, never the figures) and stores the kept
+    values (by default all but the figure data, see :func:`attnflow.experiments.base.key_values`) plus
+    ``verdict`` (``"agrees"``, ``"disagrees"`` or ``"inconclusive"``) and ``agrees`` (a boolean, so
+    that averaging over replicates gives the fraction that agree).
     """
 
     experiment: Any
@@ -163,23 +164,25 @@ class ExperimentTarget:
                 )
 
     def run(self, params: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]]) -> xr.Dataset:
-        """Run the experiment in a scratch directory (its figures are discarded) and keep its values.
+        """Evaluate the experiment (no figures) and keep its values and verdict.
 
         Raises:
             KeyError: a requested measurement is not among the experiment's values.
         """
-        with tempfile.TemporaryDirectory(prefix="attnflow-sweep-") as scratch:
-            outcome = self.experiment.run(Path(scratch), quick=self.quick, overrides=params).outcome
-        values = outcome.values
+        from attnflow.experiments.base import key_values
+
+        evaluation = self.experiment.evaluate(quick=self.quick, overrides=params)
+        values = key_values(evaluation.values)
         if measurements:
-            missing = [m["name"] for m in measurements if m["name"] not in values]
+            missing = [m["name"] for m in measurements if m["name"] not in evaluation.values]
             if missing:
                 raise KeyError(
                     f"experiment {self.experiment.name!r} returned no value(s) {missing}; "
                     f"it returns {', '.join(sorted(values))}"
                 )
-            values = {m["as"]: values[m["name"]] for m in measurements}
-        return values_to_dataset({**values, "agrees": bool(outcome.agrees)})
+            values = {m["as"]: evaluation.values[m["name"]] for m in measurements}
+        verdict = evaluation.verdict
+        return values_to_dataset({**values, "verdict": verdict.status, "agrees": verdict.agrees})
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,17 @@ import html
 import json
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from attnflow.io import atomic_write_text, jsonable
 
-if TYPE_CHECKING:
-    from attnflow.experiments.base import Experiment, ExperimentResult, Outcome
+#: Verdicts a run can end with: the three of an experiment, or ``error`` when it raised.
+STATUSES = ("agrees", "disagrees", "inconclusive", "error")
 
 _MIME = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
@@ -28,10 +28,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
 h1 { font-size: 1.7rem; } h2 { margin-top: 2.4rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
 table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .92rem; }
 th, td { border: 1px solid #d6d6d6; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f5; } tr.source th { background: #e7ecf5; text-align: left; }
+th { background: #f3f3f5; } tr.paper th { background: #e7ecf5; text-align: left; }
 .verdict { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; white-space: nowrap; }
 .agrees { background: #d8f3dc; color: #1b4332; } .disagrees { background: #ffd6d6; color: #7a1212; }
-.error { background: #ffe8b3; color: #6b4500; }
+.inconclusive { background: #e4e4ea; color: #3a3a4a; } .error { background: #ffe8b3; color: #6b4500; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85rem; color: #555; } .meta { color: #555; font-size: .9rem; }
 pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; }
@@ -40,35 +40,49 @@ pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; 
 
 @dataclass
 class RunRecord:
-    """One experiment run for the report: its outcome, or the error that stopped it.
+    """One experiment run as the report shows it: plain text and numbers, no experiment object.
 
     Attributes:
-        experiment: the experiment.
+        name: the experiment's name.
+        title: its one-line title.
+        paper: the cited paper (the report groups runs by it).
+        citation: the full citation: the paper and the place in it.
+        claim: the claim checked.
         params: the resolved parameters it ran with.
         quick: whether it ran at the ``--quick`` size.
         seconds: wall-clock time of the run.
-        out_dir: where its figures were written.
-        outcome: the :class:`Outcome`, or ``None`` if the run raised.
-        error: the error message (with traceback) if the run raised.
+        status: one of :data:`STATUSES`.
+        prediction: the theory's prediction (empty after an error).
+        measured: the measured value (empty after an error).
+        tolerance: how agreement was judged (empty after an error).
+        notes: what a reader needs to interpret the numbers.
+        values: the key numbers by name.
+        figures: paths of the figures written.
+        error: the error message with its traceback, if the run raised.
     """
 
-    experiment: Experiment
+    name: str
+    title: str
+    paper: str
+    citation: str
+    claim: str
     params: dict[str, Any]
     quick: bool
     seconds: float
-    out_dir: Path
-    outcome: Outcome | None = None
+    status: str
+    prediction: str = ""
+    measured: str = ""
+    tolerance: str = ""
+    notes: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
     error: str | None = None
 
-    @classmethod
-    def from_result(cls, result: ExperimentResult, quick: bool) -> RunRecord:
-        """Wrap a finished :class:`ExperimentResult`."""
-        return cls(result.experiment, result.params, quick, result.seconds, result.out_dir, result.outcome)
-
-    @property
-    def verdict(self) -> str:
-        """``"agrees"``, ``"disagrees"`` or ``"error"``."""
-        return "error" if self.outcome is None else self.outcome.verdict
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if (self.status == "error") != (self.error is not None):
+            raise ValueError("a record has an error message exactly when its status is 'error'")
 
 
 def format_value(value: Any) -> str:
@@ -96,25 +110,25 @@ def _relative(path: Path, base: Path) -> str:
 
 def record_json(record: RunRecord, base: Path) -> dict[str, Any]:
     """The machine-readable form of one run (``results.json``); figure paths are relative to ``base``."""
-    exp, out = record.experiment, record.outcome
     entry: dict[str, Any] = {
-        "name": exp.name,
-        "title": exp.title,
-        "source": exp.source,
-        "claim": exp.claim,
+        "name": record.name,
+        "title": record.title,
+        "paper": record.paper,
+        "citation": record.citation,
+        "claim": record.claim,
         "size": "quick" if record.quick else "full",
         "params": jsonable(record.params, strict=True),
         "seconds": round(record.seconds, 3),
-        "verdict": record.verdict,
+        "verdict": record.status,
     }
-    if out is not None:
+    if record.error is None:
         entry.update(
-            prediction=out.prediction,
-            measured=out.measured,
-            tolerance=out.tolerance,
-            notes=out.notes,
-            values=jsonable(out.values, strict=True),
-            figures=[_relative(f, base) for f in out.figures],
+            prediction=record.prediction,
+            measured=record.measured,
+            tolerance=record.tolerance,
+            notes=record.notes,
+            values=jsonable(record.values, strict=True),
+            figures=[_relative(f, base) for f in record.figures],
         )
     else:
         entry["error"] = record.error
@@ -129,8 +143,8 @@ def _embed(path: Path) -> str:
     return f"data:{mime};base64,{data}"
 
 
-def _badge(verdict: str) -> str:
-    return f'<span class="verdict {verdict}">{verdict}</span>'
+def _badge(status: str) -> str:
+    return f'<span class="verdict {status}">{status}</span>'
 
 
 def _claims_table(records: Sequence[RunRecord]) -> str:
@@ -138,38 +152,38 @@ def _claims_table(records: Sequence[RunRecord]) -> str:
         "<table id='claims'><thead><tr><th>experiment</th><th>claim</th><th>prediction</th>"
         "<th>measured</th><th>verdict</th><th>tolerance</th></tr></thead><tbody>"
     ]
-    for source, group in _by_source(records).items():
-        rows.append(f"<tr class='source'><th colspan='6'>{html.escape(source)}</th></tr>")
+    for paper, group in _by_paper(records).items():
+        rows.append(f"<tr class='paper'><th colspan='6'>{html.escape(paper)}</th></tr>")
         for r in group:
-            out = r.outcome
-            prediction = html.escape(out.prediction) if out else "—"
-            measured = html.escape(out.measured) if out else "run failed (see its section)"
-            tolerance = html.escape(out.tolerance) if out else "—"
-            name = html.escape(r.experiment.name)
+            failed = r.error is not None
+            prediction = "—" if failed else html.escape(r.prediction)
+            measured = "run failed (see its section)" if failed else html.escape(r.measured)
+            tolerance = "—" if failed else html.escape(r.tolerance)
+            name = html.escape(r.name)
             rows.append(
                 f"<tr><td><a href='#{name}'>{name}</a></td>"
-                f"<td>{html.escape(r.experiment.claim)}</td><td>{prediction}</td><td>{measured}</td>"
-                f"<td>{_badge(r.verdict)}</td><td>{tolerance}</td></tr>"
+                f"<td>{html.escape(r.claim)}</td><td>{prediction}</td><td>{measured}</td>"
+                f"<td>{_badge(r.status)}</td><td>{tolerance}</td></tr>"
             )
     rows.append("</tbody></table>")
     return "\n".join(rows)
 
 
-def _by_source(records: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+def _by_paper(records: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
     groups: dict[str, list[RunRecord]] = {}
     for r in records:
-        groups.setdefault(r.experiment.source, []).append(r)
+        groups.setdefault(r.paper, []).append(r)
     return groups
 
 
 def _section(record: RunRecord) -> str:
-    exp, out = record.experiment, record.outcome
     size = "quick" if record.quick else "full"
     parts = [
-        f"<section id='{html.escape(exp.name)}'><h2>{html.escape(exp.name)}: {html.escape(exp.title)}</h2>",
-        f"<p class='meta'>source: {html.escape(exp.source)} · size: {size} · "
-        f"{record.seconds:.1f} s · {_badge(record.verdict)}</p>",
-        f"<p><strong>Claim.</strong> {html.escape(exp.claim)}</p>",
+        f"<section id='{html.escape(record.name)}'>"
+        f"<h2>{html.escape(record.name)}: {html.escape(record.title)}</h2>",
+        f"<p class='meta'>size: {size} · {record.seconds:.1f} s · {_badge(record.status)}</p>",
+        f"<p><strong>Source.</strong> {html.escape(record.citation)}</p>",
+        f"<p><strong>Claim.</strong> {html.escape(record.claim)}</p>",
         "<table class='params'><tr><th>parameter</th><th>value</th></tr>",
         *(
             f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_value(v))}</td></tr>"
@@ -177,27 +191,27 @@ def _section(record: RunRecord) -> str:
         ),
         "</table>",
     ]
-    if out is None:
-        parts.append(f"<p><strong>The run failed.</strong></p><pre>{html.escape(record.error or '')}</pre>")
+    if record.error is not None:
+        parts.append(f"<p><strong>The run failed.</strong></p><pre>{html.escape(record.error)}</pre>")
     else:
         parts += [
             "<table class='outcome'>",
-            f"<tr><th>prediction</th><td>{html.escape(out.prediction)}</td></tr>",
-            f"<tr><th>measured</th><td>{html.escape(out.measured)}</td></tr>",
-            f"<tr><th>tolerance</th><td>{html.escape(out.tolerance)}</td></tr>",
-            f"<tr><th>verdict</th><td>{_badge(out.verdict)}</td></tr>",
+            f"<tr><th>prediction</th><td>{html.escape(record.prediction)}</td></tr>",
+            f"<tr><th>measured</th><td>{html.escape(record.measured)}</td></tr>",
+            f"<tr><th>tolerance</th><td>{html.escape(record.tolerance)}</td></tr>",
+            f"<tr><th>verdict</th><td>{_badge(record.status)}</td></tr>",
             "</table>",
         ]
-        if out.notes:
-            parts.append(f"<p><strong>Notes.</strong> {html.escape(out.notes)}</p>")
-        if out.values:
+        if record.notes:
+            parts.append(f"<p><strong>Notes.</strong> {html.escape(record.notes)}</p>")
+        if record.values:
             parts.append("<table class='values'><tr><th>value</th><th></th></tr>")
             parts += [
                 f"<tr><td>{html.escape(k)}</td><td>{html.escape(format_value(v))}</td></tr>"
-                for k, v in out.values.items()
+                for k, v in record.values.items()
             ]
             parts.append("</table>")
-        for figure in out.figures:
+        for figure in record.figures:
             figure = Path(figure)
             parts.append(
                 f"<figure><img src='{_embed(figure)}' alt='{html.escape(figure.stem)}'>"
@@ -212,11 +226,12 @@ def write_report(
 ) -> Path:
     """Write ``report.html`` (self-contained: CSS inline, figures as data URIs) and ``results.json``.
 
-    The page opens with a table of claims grouped by source (prediction, measured value, verdict,
-    tolerance), followed by a section per experiment with its parameters, values and figures.
+    The page opens with a table of claims grouped by the cited paper (prediction, measured value,
+    verdict, tolerance), followed by a section per experiment with its citation, parameters, values
+    and figures. The verdicts ``agrees``, ``disagrees``, ``inconclusive`` and ``error`` each have a badge.
 
     Args:
-        records: the runs, in the order to show them (grouped by source in the table).
+        records: the runs, in the order to show them (grouped by paper).
         out_dir: the folder to write into (the experiments' figure folders are usually below it).
         title: the page title.
 
@@ -232,7 +247,7 @@ def write_report(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    counts = {v: sum(r.verdict == v for r in records) for v in ("agrees", "disagrees", "error")}
+    counts = {status: sum(r.status == status for r in records) for status in STATUSES}
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     page = "\n".join(
@@ -247,7 +262,7 @@ def write_report(
             f"torch {torch.__version__}).</p>",
             "<h2>Claims</h2>",
             _claims_table(records),
-            *(_section(r) for group in _by_source(records).values() for r in group),
+            *(_section(r) for group in _by_paper(records).values() for r in group),
             "</body></html>",
         ]
     )
