@@ -140,7 +140,7 @@ def _context_narrows_compute(params: Mapping[str, Any]) -> dict[str, Any]:
 
     from attnflow.measure.fits import entropy
     from attnflow.paths import MarkovChain
-    from attnflow.random import numpy_generator, spawn
+    from attnflow.random import spawn
 
     world, result, _ = _train(params)
     final = result.evaluations[-1]
@@ -148,7 +148,7 @@ def _context_narrows_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     h_model = final.model_entropy_by_position
     (unigram_seed,) = spawn(params["seed"], 1)
     unigram = MarkovChain.fit(
-        world.sample(4000, params["seq_len"], seed=numpy_generator(unigram_seed)), world.vocab_size, 0
+        world.sample(4000, params["seq_len"], seed=unigram_seed), world.vocab_size, 0
     )
     return {
         "world_entropy": h_world,
@@ -204,11 +204,11 @@ def _context_narrows_figures(params: Mapping[str, Any], values: Mapping[str, Any
 
 def _in_context_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.paths import context_use
-    from attnflow.random import numpy_generator, spawn
+    from attnflow.random import spawn
 
     world, result, held_out = _train(params)
     (reference_seed,) = spawn(params["seed"], 1)
-    reference = world.sample(params["fit_paths"], params["seq_len"], seed=numpy_generator(reference_seed))
+    reference = world.sample(params["fit_paths"], params["seq_len"], seed=reference_seed)
     use = context_use(result.model, world, held_out, reference)
     bayes, fixed, model = use.bayes_loss, use.fixed_loss, use.model_loss
     return {
