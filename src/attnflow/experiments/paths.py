@@ -147,9 +147,7 @@ def _context_narrows_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     h_world = final.world_entropy_by_position
     h_model = final.model_entropy_by_position
     (unigram_seed,) = spawn(params["seed"], 1)
-    unigram = MarkovChain.fit(
-        world.sample(4000, params["seq_len"], seed=unigram_seed), world.vocab_size, 0
-    )
+    unigram = MarkovChain.fit(world.sample(4000, params["seq_len"], seed=unigram_seed), world.vocab_size, 0)
     return {
         "world_entropy": h_world,
         "model_entropy": h_model,
