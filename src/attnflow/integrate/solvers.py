@@ -84,40 +84,23 @@ def simulate(
     dt: float | None = None,
     method: str = "rk4",
     save_every: int = 1,
-    *,
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
-    max_steps: int = 10_000_000,
-    progress: _progress.Progress | bool | None = False,
-    params: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Trajectory | list[Trajectory]:
     """Run a simulation: ``simulate(spec)`` for a :class:`attnflow.Simulation`, or
     ``simulate(field, x0, t_end, dt, ...)`` for a vector field and a start (see :func:`integrate` for
-    the arguments).
+    the arguments and the keyword options ``rtol``, ``atol``, ``max_steps``, ``progress``, ``params``).
     """
     from attnflow.simulation import Simulation
 
     if isinstance(field, Simulation):
-        if x0 is not None or t_end is not None or dt is not None:
+        if x0 is not None or t_end is not None or dt is not None or set(options) - {"progress"}:
             raise TypeError(
                 "simulate(spec) takes a Simulation alone: its start and integrator are in the spec"
             )
-        return field.run(progress=progress)
+        return field.run(progress=options.get("progress", False))
     if x0 is None or t_end is None or dt is None:
         raise TypeError("simulate(field, x0, t_end, dt) needs x0, t_end and dt (or pass a Simulation)")
-    return integrate(
-        field,
-        x0,
-        t_end,
-        dt,
-        method,
-        save_every,
-        rtol=rtol,
-        atol=atol,
-        max_steps=max_steps,
-        progress=progress,
-        params=params,
-    )
+    return integrate(field, x0, t_end, dt, method, save_every, **options)
 
 
 def integrate(
