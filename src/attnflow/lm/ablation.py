@@ -24,6 +24,7 @@ from attnflow.lm._arch import submodule
 from attnflow.lm.models import LanguageModel, as_language_model
 from attnflow.lm.recording import Recording, causal_recording
 from attnflow.lm.walk import next_token_log_probs
+from attnflow.measure.fits import kl_from_log
 
 PATTERNS = ("uniform", "identity")
 _IMPLEMENTATION = "attnflow_ablation"
@@ -184,7 +185,7 @@ def _ablation_scores(
     targets = ids[1:, None].cpu()
     loss = float(-intact[:-1].gather(-1, targets).mean())
     ablated_loss = float(-ablated[:-1].gather(-1, targets).mean())
-    kl = float((intact.exp() * (intact - ablated)).sum(-1).mean())
+    kl = float(kl_from_log(intact, ablated).mean())
     return {"loss": loss, "ablated_loss": ablated_loss, "delta_loss": ablated_loss - loss, "kl": kl}
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from attnflow.lm.models import LanguageModel
 from attnflow.lm.recording import Recording, as_recording, causal_recording, layer_token_coords
-from attnflow.measure.fits import entropy_from_log
+from attnflow.measure.fits import entropy_from_log, kl_from_log
 
 
 def _token_strings(lm: LanguageModel, ids: torch.Tensor) -> np.ndarray:
@@ -56,13 +56,12 @@ def logit_lens(
     norm = lm.final_norm if lm.final_norm is not None else nn.Identity()
     # The model's own last-layer log-probs come first: every other layer is compared with them.
     log_final = torch.log_softmax(rec.logits.double().cpu(), dim=-1)
-    p_final = log_final.exp()
     final_top = log_final.argmax(-1)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("top_id", "top_prob", "entropy", "kl", "rank")}
     for h in rec.residual[:-1]:
         log_p = torch.log_softmax(head(norm(h)).double().cpu(), dim=-1)
-        _collect(out, log_p, p_final, log_final, final_top)
-    _collect(out, log_final, p_final, log_final, final_top)
+        _collect(out, log_p, log_final, final_top)
+    _collect(out, log_final, log_final, final_top)
     top_id = torch.stack(out["top_id"])
     return xr.Dataset(
         {
@@ -81,7 +80,6 @@ def logit_lens(
 def _collect(
     out: dict[str, list[torch.Tensor]],
     log_p: torch.Tensor,
-    p_final: torch.Tensor,
     log_final: torch.Tensor,
     final_top: torch.Tensor,
 ) -> None:
@@ -89,7 +87,7 @@ def _collect(
     out["top_id"].append(top_id)
     out["top_prob"].append(top_logp.exp())
     out["entropy"].append(entropy_from_log(log_p))
-    out["kl"].append((p_final * (log_final - log_p)).sum(-1).clamp_min(0.0))
+    out["kl"].append(kl_from_log(log_final, log_p))
     at_final_top = log_p.gather(-1, final_top[:, None])
     out["rank"].append((log_p > at_final_top).sum(-1))
 

@@ -134,6 +134,24 @@ def entropy_from_log(log_law: np.ndarray | object, axis: int = -1):
     return -np.where(p > 0, p * log_law, 0.0).sum(axis=axis)
 
 
+def kl_from_log(log_p: np.ndarray | object, log_q: np.ndarray | object, axis: int = -1):
+    """``KL(p ‖ q) = Σ p (log p − log q)`` in nats from log-probabilities (NumPy or torch); ``0 log 0 = 0``.
+
+    Rounding can make a KL of two nearly equal laws slightly negative; it is clamped at 0.
+    """
+    import torch
+
+    if isinstance(log_p, torch.Tensor):
+        p = log_p.exp()
+        terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
+        return terms.sum(axis).clamp_min(0.0)
+    log_p = np.asarray(log_p, dtype=np.float64)
+    p = np.exp(log_p)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(p > 0, p * (log_p - np.asarray(log_q, dtype=np.float64)), 0.0)
+    return np.maximum(terms.sum(axis=axis), 0.0)
+
+
 def is_extreme_point(points: np.ndarray, index: int, atol: float = 1e-9) -> bool:
     """Whether ``points[index]`` is an extreme point of the convex hull of ``points`` (a linear programme).
 
@@ -161,6 +179,7 @@ __all__ = [
     "fit_loglog_slope",
     "fit_slope",
     "is_extreme_point",
+    "kl_from_log",
     "line_fit",
     "log_slope",
     "loglog_slope",

@@ -21,7 +21,7 @@ from torch import nn
 from attnflow import progress as _progress
 from attnflow._validate import finite_number, positive_int, positive_number
 from attnflow.io import atomic_write_bytes
-from attnflow.measure.fits import entropy, entropy_from_log
+from attnflow.measure.fits import entropy, entropy_from_log, kl_from_log
 from attnflow.paths.models import ModelConfig, build_model, eval_mode, next_token_log_probs, with_bos
 from attnflow.paths.worlds import World
 from attnflow.random import SEED_POLICY, Seed, spawn, torch_generator
@@ -196,7 +196,8 @@ def evaluate(
     law = world.next_token_law(paths) if world_law is None else world_law
     log_q = model_log_law(model, paths, world.vocab_size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kl = np.where(law > 0, law * (np.log(law) - log_q), 0.0).sum(axis=-1)
+        with np.errstate(divide="ignore"):
+            kl = kl_from_log(np.log(law), log_q)
     picked_world = np.log(_picked(law, paths))
     picked_model = _picked(log_q, paths)
     path_gap = (picked_world - picked_model).sum(axis=1)
