@@ -18,15 +18,12 @@ from __future__ import annotations
 import math
 import threading
 
+import numba
 import numpy as np
 import torch
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-import numba
-
-#: Largest query/key and value dimension the fused kernel accepts; above it SDPA's matrix products win.
-MAX_DIM = 16
 # Keys per tile: a tile of scores and the tiles of keys and values it meets stay in the L1 cache.
 _TILE = 512
 # A row whose shifted sum is below e^{-30} had a loose shift: it is recomputed with its exact maximum.
@@ -35,6 +32,11 @@ _TRUSTED = math.exp(-30.0)
 _ROWS_PER_TASK = 64
 # numba's workqueue threading layer must not be entered by two Python threads at once.
 _LOCK = threading.Lock()
+# Without TBB numba picks GNU OpenMP, which a forked child cannot use once its parent has: "forksafe"
+# picks TBB, a fork-safe OpenMP or numba's workqueue instead. A user's own choice
+# (NUMBA_THREADING_LAYER) is kept.
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "forksafe"
 
 
 @intrinsic
@@ -209,7 +211,7 @@ def fused_attention(
     q_np = q.detach().contiguous().numpy()
     kt = k.detach().transpose(-1, -2).contiguous().numpy()
     vt = v.detach().transpose(-1, -2).contiguous().numpy()
-    out = np.empty(q.shape[:-1] + (v.shape[-1],), dtype=q_np.dtype)
+    out = np.empty((*q.shape[:-1], v.shape[-1]), dtype=q_np.dtype)
     threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     with _LOCK:
         numba.set_num_threads(threads)
