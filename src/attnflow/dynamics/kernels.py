@@ -60,7 +60,7 @@ def _exp(x):  # pragma: no cover - replaced by the compiled overloads below
     raise NotImplementedError
 
 
-@overload(_exp, inline="always", fastmath=True)
+@overload(_exp, inline="always")
 def _exp_typed(x):
     """The float32 or float64 ``e^x`` (``x ≤ 0``) chosen by the argument's type at compile time.
 
