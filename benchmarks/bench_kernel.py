@@ -122,7 +122,7 @@ def main() -> None:
         "",
         *table(results["main"]),
         "",
-        'Where `backend="auto"` switches (it uses the kernel from n = 512 and for d ≤ 16):',
+        'Where `backend="auto"` switches (it uses the kernel from n = 512 tokens and for d ≤ 8):',
         "",
         *table(results["crossover"]),
         "",

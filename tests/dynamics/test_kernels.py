@@ -7,7 +7,7 @@ import torch
 
 from attnflow import SelfAttention, init, simulate
 from attnflow.dynamics import kernels
-from attnflow.dynamics.attention import FUSED_MAX_DIM, FUSED_MIN_TOKENS
+from attnflow.dynamics.attention import FUSED_AUTO_MAX_DIM, FUSED_MAX_DIM, FUSED_MIN_TOKENS
 
 EPS32 = torch.finfo(torch.float32).eps
 
@@ -119,7 +119,10 @@ def test_auto_backend_chooses_fused_where_it_applies():
     assert auto.backend_for(big.double().expand(2, -1, -1)) == "fused"
     assert SelfAttention(1.0, variant="USA").backend_for(big) == "fused"
     assert auto.backend_for(big[: FUSED_MIN_TOKENS - 1]) == "sdpa"
-    assert auto.backend_for(init.uniform_sphere(FUSED_MIN_TOKENS, FUSED_MAX_DIM + 1, seed=0)) == "sdpa"
+    assert auto.backend_for(init.uniform_sphere(FUSED_MIN_TOKENS, FUSED_AUTO_MAX_DIM, seed=0)) == "fused"
+    assert auto.backend_for(init.uniform_sphere(FUSED_MIN_TOKENS, FUSED_AUTO_MAX_DIM + 1, seed=0)) == "sdpa"
+    forced = SelfAttention(1.0, backend="fused")
+    assert forced.backend_for(init.uniform_sphere(8, FUSED_MAX_DIM, seed=0)) == "fused"
     assert auto.backend_for(big.half()) == "sdpa"
     assert SelfAttention(1.0, variant="sinkhorn").backend_for(big) == "sdpa"
     assert SelfAttention(1.0, backend="sdpa").backend_for(big) == "sdpa"

@@ -26,8 +26,10 @@ BACKENDS = ("auto", "sdpa", "fused")
 #: ``backend="auto"`` uses the fused kernel from this many tokens on (below it SDPA is as fast; see
 #: docs/benchmarks.md, "fused kernel").
 FUSED_MIN_TOKENS = 512
-#: The fused kernel takes query/key and value dimensions up to this; above it SDPA's matrix products win.
+#: The fused kernel takes query/key and value dimensions up to this (``backend="fused"``) ...
 FUSED_MAX_DIM = 16
+#: ... and ``backend="auto"`` up to this: at 16 SDPA's matrix products already win (docs/benchmarks.md).
+FUSED_AUTO_MAX_DIM = 8
 
 #: A weight that is fixed (a tensor) or changes with time (a function of t returning a tensor).
 Weight = torch.Tensor | Callable[[float], torch.Tensor]
@@ -104,8 +106,9 @@ class SelfAttention:
         backend: ``"sdpa"`` (torch: SDPA for SA, the blocked log-domain path otherwise), ``"fused"``
             (the compiled small-d kernel of :mod:`attnflow.dynamics.kernels`: SA or USA, CPU, float32
             or float64, query/key and value dimensions ≤ ``FUSED_MAX_DIM``, no autograd) or ``"auto"``:
-            the fused kernel where it applies and ``n ≥ FUSED_MIN_TOKENS``, torch otherwise (also
-            whenever autograd records the step). :meth:`backend_for` tells which one a state gets.
+            the fused kernel where it applies, ``n ≥ FUSED_MIN_TOKENS`` and the dimensions are
+            ≤ ``FUSED_AUTO_MAX_DIM``, torch otherwise (also whenever autograd records the step).
+            :meth:`backend_for` tells which one a state gets.
 
     Notes:
         ``"SA"`` goes through :func:`torch.nn.functional.scaled_dot_product_attention`, fused and
@@ -269,8 +272,8 @@ class SelfAttention:
             return "sdpa"
         reason = _fused_unsupported(q, k, v)
         if reason is None:
-            n = q.shape[-2]
-            return "fused" if self.backend == "fused" or n >= FUSED_MIN_TOKENS else "sdpa"
+            faster = q.shape[-2] >= FUSED_MIN_TOKENS and max(q.shape[-1], v.shape[-1]) <= FUSED_AUTO_MAX_DIM
+            return "fused" if self.backend == "fused" or faster else "sdpa"
         if self.backend == "fused":
             raise ValueError(f"backend='fused' cannot evaluate this state: {reason}; use backend='auto'")
         return "sdpa"
