@@ -22,6 +22,14 @@ from attnflow._validate import finite_number, finite_tensor, one_of, positive_in
 
 VARIANTS = ("SA", "USA", "sinkhorn")
 GEOMETRIES = ("sphere", "euclidean")
+BACKENDS = ("auto", "sdpa", "fused")
+#: ``backend="auto"`` uses the fused kernel from this many tokens on (below it SDPA is as fast; see
+#: docs/benchmarks.md, "fused kernel").
+FUSED_MIN_TOKENS = 512
+#: The fused kernel takes query/key and value dimensions up to this (``backend="fused"``) ...
+FUSED_MAX_DIM = 16
+#: ... and ``backend="auto"`` up to this: at 16 SDPA's matrix products already win (docs/benchmarks.md).
+FUSED_AUTO_MAX_DIM = 8
 
 #: A weight that is fixed (a tensor) or changes with time (a function of t returning a tensor).
 Weight = torch.Tensor | Callable[[float], torch.Tensor]
@@ -95,6 +103,12 @@ class SelfAttention:
         feedforward: optional :class:`FeedForward` term added inside the projection.
         sinkhorn_iters: maximum Sinkhorn iterations (``variant="sinkhorn"``).
         sinkhorn_tol: stop once every row and column sum is within this of 1.
+        backend: ``"sdpa"`` (torch: SDPA for SA, the blocked log-domain path otherwise), ``"fused"``
+            (the compiled small-d kernel of :mod:`attnflow.dynamics.kernels`: SA or USA, CPU, float32
+            or float64, query/key and value dimensions ≤ ``FUSED_MAX_DIM``, no autograd) or ``"auto"``:
+            the fused kernel where it applies, ``n ≥ FUSED_MIN_TOKENS`` and the dimensions are
+            ≤ ``FUSED_AUTO_MAX_DIM``, torch otherwise (also whenever autograd records the step).
+            :meth:`backend_for` tells which one a state gets.
 
     Notes:
         ``"SA"`` goes through :func:`torch.nn.functional.scaled_dot_product_attention`, fused and
@@ -118,11 +132,15 @@ class SelfAttention:
         feedforward: FeedForward | None = None,
         sinkhorn_iters: int = 200,
         sinkhorn_tol: float = 1e-6,
+        backend: str = "auto",
     ) -> None:
         self.beta = finite_number("beta", beta)
         self.variant = one_of("variant", variant, VARIANTS)
         self.geometry = one_of("geometry", geometry, GEOMETRIES)
         self.causal = bool(causal)
+        self.backend = one_of("backend", backend, BACKENDS)
+        if self.backend == "fused" and self.variant == "sinkhorn":
+            raise ValueError("backend='fused' supports variant 'SA' or 'USA', not 'sinkhorn'")
         if self.causal and self.variant == "sinkhorn":
             raise ValueError(
                 "causal=True cannot be combined with variant='sinkhorn': the only doubly stochastic "
@@ -155,6 +173,7 @@ class SelfAttention:
         extras += ["causal=True"] if self.causal else []
         extras += ["feedforward=..."] if self.feedforward is not None else []
         extras += ["time-dependent weights"] if self.time_dependent else []
+        extras += [f"backend={self.backend!r}"] if self.backend != "auto" else []
         tail = ", ".join(extras)
         return f"SelfAttention(beta={self.beta:g}, variant={self.variant!r}, geometry={self.geometry!r}" + (
             f", {tail})" if tail else ")"
@@ -179,6 +198,7 @@ class SelfAttention:
             "K": weight(self.K),
             "V": weight(self.V),
             "feedforward": self.feedforward is not None,
+            "backend": self.backend,
         }
 
     def check_state(self, x: torch.Tensor, name: str = "x") -> None:
@@ -216,7 +236,13 @@ class SelfAttention:
         q, k, v = (_project(w, xb, self.heads if distinct else 1) for w in weights)
         # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
         # takes the blocked path, as USA does.
-        if self.variant == "SA" and not (self.causal and self.beta <= 0):
+        if self._choose_backend(q, k, v) == "fused":
+            from attnflow.dynamics.kernels import fused_attention
+
+            flat = [p.reshape(-1, *p.shape[-2:]) for p in (q, k, v)]
+            mixed = fused_attention(*flat, self.beta, self.causal, softmax=self.variant == "SA")
+            mixed = mixed.reshape(*q.shape[:-1], v.shape[-1])
+        elif self.variant == "SA" and not (self.causal and self.beta <= 0):
             mixed = F.scaled_dot_product_attention(q, k, v, scale=self.beta, is_causal=self.causal)
         elif self.variant in ("SA", "USA"):
             mixed = _blocked_attention(q, k, v, self.beta, self.causal, softmax=self.variant == "SA")
@@ -229,6 +255,29 @@ class SelfAttention:
             drift = drift - (drift * xb).sum(-1, keepdim=True) * xb
         return drift if batched else drift.squeeze(0)
 
+    def backend_for(self, x: torch.Tensor, t: float = 0.0) -> str:
+        """``"fused"`` or ``"sdpa"``: the backend that evaluating the field at ``(t, x)`` uses now.
+
+        Raises:
+            ValueError: ``backend="fused"`` was asked for but does not apply to ``x`` (the reason is named).
+        """
+        self.check_state(x)
+        xb = x if x.ndim == 3 else x.unsqueeze(0)
+        weights = [self._weight_at(t, w, xb) for w in (self.Q, self.K, self.V)]
+        return self._choose_backend(*(_project(w, xb, 1) for w in weights))
+
+    def _choose_backend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
+        """The backend for projected queries, keys and values (see ``backend`` in the class doc)."""
+        if self.backend == "sdpa" or self.variant == "sinkhorn":
+            return "sdpa"
+        reason = _fused_unsupported(q, k, v)
+        if reason is None:
+            faster = q.shape[-2] >= FUSED_MIN_TOKENS and max(q.shape[-1], v.shape[-1]) <= FUSED_AUTO_MAX_DIM
+            return "fused" if self.backend == "fused" or faster else "sdpa"
+        if self.backend == "fused":
+            raise ValueError(f"backend='fused' cannot evaluate this state: {reason}; use backend='auto'")
+        return "sdpa"
+
     def _weight_at(self, t: float, weight: Weight | None, x: torch.Tensor) -> torch.Tensor | None:
         """The weight in force at time ``t``, on ``x``'s device and dtype (``None`` is the identity)."""
         if weight is None:
@@ -240,6 +289,21 @@ class SelfAttention:
                 f"({self.heads}, m, {x.shape[-1]})"
             )
         return w
+
+
+def _fused_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None:
+    """Why the fused kernel cannot take these queries, keys and values (``None`` if it can)."""
+    if q.device.type != "cpu":
+        return f"it runs on the CPU, the state is on {q.device}"
+    if q.dtype not in (torch.float32, torch.float64):
+        return f"it computes in float32 or float64, the state is {q.dtype}"
+    if q.shape[-1] > FUSED_MAX_DIM or v.shape[-1] > FUSED_MAX_DIM:
+        return (
+            f"query/key and value dimensions must be <= {FUSED_MAX_DIM}, got {q.shape[-1]} and {v.shape[-1]}"
+        )
+    if torch.is_grad_enabled() and any(p.requires_grad for p in (q, k, v)):
+        return "it has no autograd, and this evaluation records gradients"
+    return None
 
 
 def _project(w: torch.Tensor | None, x: torch.Tensor, heads: int) -> torch.Tensor:
