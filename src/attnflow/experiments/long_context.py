@@ -183,7 +183,7 @@ LONG_CONTEXT_TRANSITION = Experiment(
     "inner products tend to 1 if γ < 1/(1−ρ), to 4ρ/(1+3ρ) at γ = 1/(1−ρ), and to ρ if γ > 1/(1−ρ).",
     defaults={
         "rho": 0.5,
-        "ratios": [0.5, 0.75, 1.0, 1.5, 2.0],
+        "ratios": [0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0],
         "sizes": [256, 512, 1024, 2048, 4096],
     },
     quick={"sizes": [64, 128, 256, 512]},

@@ -49,6 +49,8 @@ def plot_long_context_transition(
         right.loglog(sizes, distance, "o", color=lines[i], label=f"γ/γ_c = {ratio:g}")
         anchor = distance[-1] * (sizes / sizes[-1]) ** exponents[i]
         right.loglog(sizes, anchor, "--", color=lines[i], linewidth=1)
+    right.set_xticks(sizes, [str(int(n)) for n in sizes])
+    right.minorticks_off()
     right.set_xlabel("tokens n")
     right.set_ylabel("|cosine − its n → ∞ limit|")
     right.set_title("dashed: predicted rate n^b", fontsize=9)
