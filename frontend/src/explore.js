@@ -37,8 +37,8 @@ function showEquation() {
   const p = readParams();
   const sum = p.causal ? "\\sum_{j \\le i}" : "\\sum_{j=1}^{n}";
   const norm = p.variant === "USA" ? "\\frac{1}{n}" : "\\frac{1}{Z_i}";
-  const z = p.variant === "USA" ? "" : `,\\quad Z_i = ${sum} e^{\\beta\\langle x_i, x_j\\rangle}`;
-  const tex = `\\dot x_i = P_{x_i}\\Big(${norm} ${sum} e^{\\beta\\langle x_i, x_j\\rangle} x_j\\Big)${z},\\quad \\beta = ${p.beta}`;
+  const z = p.variant === "USA" ? "" : ` \\\\ Z_i &= ${sum} e^{\\beta\\langle x_i, x_j\\rangle}`;
+  const tex = `\\begin{aligned} \\dot x_i &= P_{x_i}\\Big(${norm} ${sum} e^{\\beta\\langle x_i, x_j\\rangle} x_j\\Big)${z} \\\\ \\beta &= ${p.beta}\\end{aligned}`;
   katex.render(tex, $("equation"), { throwOnError: false, displayMode: true });
 }
 
