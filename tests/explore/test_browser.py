@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
-import numpy as np
 import pytest
 from matplotlib import image
 
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_page_streams_clusters_and_draws_them(live_server: str, browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_default_timeout(90_000)  # a loaded CI machine renders slowly in software WebGL
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.goto(live_server)
@@ -28,14 +29,16 @@ def test_the_page_streams_clusters_and_draws_them(live_server: str, browser) -> 
     # Turn β up with the slider, as a user would, then play.
     page.eval_on_selector("#beta", "el => { el.value = 12; el.dispatchEvent(new Event('input')); }")
     assert "\\beta &= 12" in page.evaluate("document.querySelector('#equation annotation').textContent")
-    page.click("#play")
+    page.eval_on_selector("#play", "el => el.click()")
     page.wait_for_function("window.attnflowExplore.received > 20", timeout=90_000)
-    page.click("#pause")
+    page.eval_on_selector("#pause", "el => el.click()")
     last = page.evaluate("window.attnflowExplore.lastFrame")
     assert last["index"] > first["index"] and last["time"] > 0
     assert last["clusters"] != first["clusters"]  # the cluster-count readout moved
     assert page.inner_text("#clusters") == str(last["clusters"])
-    canvas = image.imread(io.BytesIO(page.locator("#cloud canvas").screenshot()), format="png")
+    # The canvas's own pixels (its drawing buffer is preserved), read without a page screenshot.
+    url = page.evaluate("document.querySelector('#cloud canvas').toDataURL('image/png')")
+    canvas = image.imread(io.BytesIO(base64.b64decode(url.split(",", 1)[1])), format="png")
     assert canvas[..., :3].std() > 0.02  # not a blank canvas: points and the sphere were drawn
     assert not errors, errors
     page.close()

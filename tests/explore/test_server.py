@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from attnflow.explore import ParticleSession, check_params, create_app  # noqa: E402
-from attnflow.explore.session import BOUNDS  # noqa: E402
+from attnflow.explore import ParticleSession, check_params, create_app
+from attnflow.explore.session import BOUNDS
 
 
 @pytest.fixture(scope="module")
