@@ -192,33 +192,52 @@ class _SweepView:
     """The sweep store named on the command line: its grid, results and runs."""
 
     def __init__(self, path: Path) -> None:
+        import json
+
         from attnflow.sweep import load_results
 
         self.path = path
         self.results = load_results(path)
+        self.spec = json.loads(self.results.attrs.get("spec", "{}"))
+        # The swept dimensions are those of the per-run status (plus the seeds).
+        self.dims = [d for d in self.results["run_status"].dims if d != "seed"]
 
     def summary(self) -> dict[str, Any]:
+        """The grid's coordinates and every numeric value on it (mean over seeds; the last entry of any
+        further dimension, e.g. the final time of a time series)."""
         import numpy as np
 
         ds = self.results
-        dims = [d for d in ds.dims if d != "seed"]
-        variables = {
-            name: np.asarray(ds[name].mean("seed") if "seed" in ds[name].dims else ds[name], dtype=float)
-            for name in ds.data_vars
-            if ds[name].dtype.kind in "biuf" and set(ds[name].dims) - {"seed"} == set(dims)
-        }
+        values = {}
+        for name, array in ds.data_vars.items():
+            if array.dtype.kind not in "biuf" or not set(self.dims) <= set(array.dims):
+                continue
+            extra = [d for d in array.dims if d not in self.dims and d != "seed"]
+            reduced = array.isel({d: -1 for d in extra})
+            reduced = reduced.mean("seed") if "seed" in reduced.dims else reduced
+            label = name + (f" (last {', '.join(extra)})" if extra else "")
+            grid = np.asarray(reduced.transpose(*self.dims), dtype=float)
+            values[label] = np.where(np.isfinite(grid), grid, None).tolist()
         return {
             "path": str(self.path),
-            "dims": dims,
-            "coords": {d: np.asarray(ds[d]).tolist() for d in dims},
-            "values": {k: np.where(np.isfinite(v), v, None).tolist() for k, v in variables.items()},
+            "dims": self.dims,
+            "coords": {d: np.asarray(ds[d]).tolist() for d in self.dims},
+            "values": values,
         }
 
     def run_params(self, index: int) -> dict[str, Any]:
-        ds = self.results
-        dims = [d for d in ds.dims if d != "seed"]
-        shape = [ds.sizes[d] for d in dims]
+        """The simulation parameters of grid cell ``index`` (row-major over the swept dimensions), with
+        the first replicate's seed: enough to replay the run."""
         import numpy as np
 
+        shape = [self.results.sizes[d] for d in self.dims]
+        if not 0 <= index < int(np.prod(shape)):
+            raise IndexError(f"must be in [0, {int(np.prod(shape)) - 1}], got {index}")
         position = np.unravel_index(index, shape)
-        return {d: np.asarray(ds[d])[k].item() for d, k in zip(dims, position, strict=True)}
+        params = dict(self.spec.get("params", {}))
+        params.update(
+            {d: np.asarray(self.results[d])[k].item() for d, k in zip(self.dims, position, strict=True)}
+        )
+        if "seed" in self.results.dims:
+            params["seed"] = int(self.results["seed"][0])
+        return params
