@@ -8,6 +8,7 @@ from attnflow.viz.density import draw_density, plot_density
 from attnflow.viz.lm import plot_attention_shares, plot_dynamics_fit, plot_lens, plot_trace
 from attnflow.viz.paths import plot_kl_history
 from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
+from attnflow.viz.widget import show
 
 __all__ = [
     "animate_cloud",
@@ -24,4 +25,5 @@ __all__ = [
     "plot_staircase",
     "plot_trace",
     "plot_trajectories",
+    "show",
 ]
