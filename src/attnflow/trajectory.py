@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow.io import StoreFormatError, atomic_write_zarr, check_kind, jsonable, marker
+from attnflow.io import StoreFormatError, jsonable, load_dataset, write_dataset
 
 AXES = ("time", "layer")
 _Self = TypeVar("_Self", bound="States")
@@ -91,13 +91,20 @@ class States:
         raise NotImplementedError
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write to a Zarr store at ``path`` atomically, marked with this class's kind."""
+        """Write to a Zarr store at ``path`` atomically, marked with this class's kind.
+
+        An existing store of the same kind at ``path`` is replaced (readers see the old or the new one
+        whole); anything else there is refused.
+
+        Raises:
+            attnflow.io.StoreExistsError: ``path`` holds user files, a file or a store of another kind.
+        """
         array = self.to_xarray()
-        attrs = {**marker(self.KIND), "axis": self.axis, "params": array.attrs["params"]}
+        attrs = {"axis": self.axis, "params": array.attrs["params"]}
         attrs.update({k: v for k, v in array.attrs.items() if k not in ("params", "axis")})
         variable = array.drop_vars([c for c in array.coords if c not in array.dims])
         variable.attrs = {}
-        return atomic_write_zarr(path, xr.Dataset({self.DATA: variable}, attrs=attrs))
+        return write_dataset(path, xr.Dataset({self.DATA: variable}, attrs=attrs), self.KIND)
 
     @classmethod
     def load(cls: type[_Self], path: str | os.PathLike[str]) -> _Self:
@@ -106,14 +113,14 @@ class States:
         Raises:
             FileNotFoundError: nothing at ``path``.
             StoreFormatError: ``path`` is not a store of this kind.
+            attnflow.io.StoreDamagedError: the store is incomplete or a chunk file is missing.
         """
-        check_kind(path, cls.KIND)
-        with xr.open_zarr(path, consolidated=False) as ds:
-            if cls.DATA not in ds:
-                raise StoreFormatError(f"{path} has no {cls.DATA!r} variable")
-            array = ds[cls.DATA].load()
-            array.attrs = dict(ds.attrs)
-            return cls.from_xarray(array)
+        ds = load_dataset(path, cls.KIND)
+        if cls.DATA not in ds:
+            raise StoreFormatError(f"{path} has no {cls.DATA!r} variable")
+        array = ds[cls.DATA]
+        array.attrs = dict(ds.attrs)
+        return cls.from_xarray(array)
 
 
 @dataclass(frozen=True, eq=False)
