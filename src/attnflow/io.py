@@ -94,7 +94,7 @@ def atomic_write_dir(
     """
     target = Path(path)
     if kind is not None:
-        _check_replaceable(target, kind)
+        check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     if clean_stale:
         remove_stale_temporaries(target)
@@ -105,7 +105,7 @@ def atomic_write_dir(
             _write_manifest(tmp)
         with _lock(target, exclusive=True):
             if kind is not None:
-                _check_replaceable(target, kind)  # another writer may have put something there meanwhile
+                check_replaceable(target, kind)  # another writer may have put something there meanwhile
             replaced = _put_in_place(tmp, target)
         if replaced:
             _remove(tmp)  # after the exchange the temporary name holds the old copy
@@ -172,7 +172,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _check_replaceable(target: Path, kind: str) -> None:
+def check_replaceable(path: str | os.PathLike[str], kind: str) -> None:
+    """Raise :class:`StoreExistsError` unless a save of ``kind`` may write to ``path``.
+
+    It may when nothing is there, an empty directory, or a store of the same ``kind``.
+    """
+    target = Path(path)
     if not os.path.lexists(target):
         return
     if not target.is_dir() or target.is_symlink():
