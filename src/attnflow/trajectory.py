@@ -26,6 +26,10 @@ AXES = ("time", "layer")
 _Self = TypeVar("_Self", bound="States")
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 @dataclass(frozen=True, eq=False)
 class States:
     """Saved states of something that moves, on one increasing axis (the shared base).
@@ -80,8 +84,9 @@ class States:
         return self.data[int(torch.argmin((self.times - float(t)).abs()))]
 
     def numpy(self) -> np.ndarray:
-        """The states as a NumPy array."""
-        return self.data.detach().cpu().numpy()
+        """The states as a NumPy array (bfloat16, which NumPy lacks, as float32: every value exactly)."""
+        data = self.data.detach().cpu()
+        return (data.float() if data.dtype == torch.bfloat16 else data).numpy()
 
     def to_xarray(self) -> xr.DataArray:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -100,7 +105,12 @@ class States:
             attnflow.io.StoreExistsError: ``path`` holds user files, a file or a store of another kind.
         """
         array = self.to_xarray()
-        attrs = {"axis": self.axis, "params": array.attrs["params"]}
+        # The torch dtype is stored so that a bfloat16 run (kept as float32 on disk) comes back bfloat16.
+        attrs = {
+            "axis": self.axis,
+            "params": array.attrs["params"],
+            "torch_dtype": _dtype_name(self.data.dtype),
+        }
         attrs.update({k: v for k, v in array.attrs.items() if k not in ("params", "axis")})
         variable = array.drop_vars([c for c in array.coords if c not in array.dims])
         variable.attrs = {}
@@ -120,7 +130,11 @@ class States:
             raise StoreFormatError(f"{path} has no {cls.DATA!r} variable")
         array = ds[cls.DATA]
         array.attrs = dict(ds.attrs)
-        return cls.from_xarray(array)
+        states = cls.from_xarray(array)
+        saved = getattr(torch, str(ds.attrs.get("torch_dtype", "")), None)
+        if isinstance(saved, torch.dtype) and saved != states.data.dtype:
+            states = replace(states, **{cls.DATA: states.data.to(saved)})
+        return states
 
 
 @dataclass(frozen=True, eq=False)

@@ -129,6 +129,16 @@ def test_a_cache_directory_without_a_kind_is_still_replaced(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == [".model.lock", "model"]
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_trajectories_save_and_come_back_in_their_dtype(tmp_path: Path, dtype) -> None:
+    traj = Trajectory(
+        times=torch.arange(2.0), x=torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0))
+    )
+    traj = traj.to(dtype)
+    back = Trajectory.load(traj.save(tmp_path / "half.zarr"))
+    assert back.x.dtype == dtype and torch.equal(back.x, traj.x)
+
+
 # --- damaged stores are an error, never silent NaN ---------------------------------------------------------
 
 
