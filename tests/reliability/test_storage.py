@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import json
 import os
 import resource
 import shutil
 import signal
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,14 +39,22 @@ def _trajectory(value: float, tokens: int = 50) -> Trajectory:
     return Trajectory(times=torch.arange(3.0), x=torch.full((3, tokens, 4), value), params={"value": value})
 
 
+#: The exit code of a child whose action raised (its traceback goes to stderr).
+CHILD_RAISED = 99
+
+
 def _child(action: Callable[[], object]) -> int:
     """Run ``action`` in a forked child process and return its pid (it never returns into pytest)."""
     pid = os.fork()
     if pid == 0:
+        code = 0
         try:
             action()
+        except BaseException:
+            traceback.print_exc()
+            code = CHILD_RAISED
         finally:
-            os._exit(0)
+            os._exit(code)
     return pid
 
 
@@ -297,6 +307,8 @@ def test_two_sweeps_started_at_once_on_a_new_store_run_each_run_once(tmp_path: P
 
             io.atomic_write_dir = slow_first_write
             runner.execute_points = in_process
+            # Another test may have imported (and unregistered) the toy: registering is idempotent.
+            importlib.import_module("sweep_toy_experiment").ensure_registered()
             with contextlib.suppress(StoreError):
                 sweep.run(SweepSpec.from_dict(raw), store)
             os._exit(len(executed))
@@ -305,5 +317,6 @@ def test_two_sweeps_started_at_once_on_a_new_store_run_each_run_once(tmp_path: P
 
     children = [_child(sweep_in_process(delay)) for delay in (0.2, 1.0)]
     executed = [_wait(pid) for pid in children]
+    assert CHILD_RAISED not in executed, "a sweep raised (its traceback is above)"
     assert sum(executed) == 4, f"runs executed by each sweep: {executed}"
     assert np.isfinite(io.load(store)["square"].values).all()
