@@ -170,6 +170,24 @@ def test_a_missing_chunk_or_manifest_is_an_error_not_nan(tmp_path: Path) -> None
         Trajectory.load(path)
 
 
+def test_format_2_stores_without_a_manifest_still_load(tmp_path: Path) -> None:
+    path = _trajectory(1.0).save(tmp_path / "old.zarr")
+    meta = json.loads((path / "zarr.json").read_text())
+    del meta["attributes"][io.MANIFEST_ATTR]
+    meta["attributes"][io.VERSION_ATTR] = 2
+    (path / "zarr.json").write_text(json.dumps(meta))
+    assert Trajectory.load(path).params == {"value": 1.0}
+
+
+def test_without_an_atomic_exchange_a_save_still_replaces_the_store(tmp_path: Path, monkeypatch) -> None:
+    # Kernels or filesystems without RENAME_EXCHANGE: the old store goes aside, the new one is renamed in.
+    monkeypatch.setattr(io, "_exchange", lambda first, second: False)
+    target = _trajectory(1.0).save(tmp_path / "t.zarr")
+    _trajectory(2.0).save(target)
+    assert Trajectory.load(target).params == {"value": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.zarr.lock", "t.zarr"]
+
+
 # --- kills and races ---------------------------------------------------------------------------------------
 
 
