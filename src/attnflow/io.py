@@ -213,6 +213,8 @@ def _lock(target: Path, exclusive: bool) -> Iterator[None]:
     try:
         handle = open(_lock_path(target), "a")
     except OSError:
+        handle = None
+    if handle is None:
         yield
         return
     with handle:
