@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "steps_per_frame": 2,
     "seed": 0,
 }
-#: Energy and cluster count are measured every this many frames (they cost more than a step at large n).
-MEASURE_EVERY = 5
+#: Energy and cluster count cost more than a step at large n: they are measured on a frame only when
+#: the time spent measuring stays below this share of the time spent stepping (always on the first).
+MEASURE_SHARE = 0.25
 #: Euclidean linking distance of the live cluster count (about 3° on the unit sphere).
 CLUSTER_TOL = 0.05
 
@@ -137,6 +139,8 @@ class ParticleSession:
         self.time = 0.0
         self.index = 0
         self._measured: tuple[float, int] | None = None
+        self._step_seconds = 0.0
+        self._measure_seconds = 0.0
         # A fixed projection for d > 3 (drawn once per session so the picture does not jump).
         d = spec.start.d
         generator = np.random.default_rng(spec.seed)
@@ -167,9 +171,11 @@ class ParticleSession:
         from attnflow.integrate import simulate
 
         spec = self._spec.integrator
+        start = time.perf_counter()
         traj = simulate(
             self.field, self.x, t_end=spec.t_end, dt=spec.dt, method=spec.method, save_every=spec.save_every
         )
+        self._step_seconds += time.perf_counter() - start
         self.x = traj.x[-1]
         self.time += spec.t_end
         self.index += 1
@@ -182,12 +188,14 @@ class ParticleSession:
         from attnflow.trajectory import Trajectory
 
         x = self.x.double()
-        if self._measured is None or self.index % MEASURE_EVERY == 0:
+        if self._measured is None or self._measure_seconds <= MEASURE_SHARE * self._step_seconds:
+            start = time.perf_counter()
             beta = self.params["beta"]
             state = Trajectory(torch.tensor([self.time], dtype=torch.float64), x.unsqueeze(0))
             # E_β of the library's measure (undefined at β = 0, where it carries 1/(2β)).
             energy = float(interaction_energy(state, beta)[0]) if beta != 0 else float("nan")
             self._measured = (energy, int(cluster_labels(x.numpy(), CLUSTER_TOL).max() + 1))
+            self._measure_seconds += time.perf_counter() - start
         energy, count = self._measured
         points = x.numpy()
         if self._basis is not None:
