@@ -238,16 +238,27 @@ class Simulation:
             A :class:`~attnflow.Trajectory`, or a list of them with ``replicates``.
         """
         from attnflow._validate import device_of
-        from attnflow.integrate.solvers import integrate
+        from attnflow.integrate.solvers import check_budget, integrate
 
         dtype = dtype_of(self.dtype)
         device = device_of(self.device)
+        spec = self.integrator
+        if self.start.kind != "file":  # a file's size is known once read; integrate checks it then
+            check_budget(
+                self.start.n,
+                self.start.d,
+                replicates or 1,
+                dtype.itemsize,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                method=spec.method,
+                save_every=spec.save_every,
+            )
         x0 = self.start.build(
             self.seed, dtype, device, normalize=self.field.geometry == "sphere", batch=replicates
         )
         (weights_seed,) = spawn(self.seed, 1)
         vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
-        spec = self.integrator
         return integrate(
             vector_field,
             x0,
