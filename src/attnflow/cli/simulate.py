@@ -16,7 +16,6 @@ from rich.table import Table
 
 from attnflow._validate import DTYPES
 from attnflow.dynamics import GEOMETRIES, VARIANTS
-from attnflow.errors import AttnflowError
 from attnflow.integrate import METHODS
 from attnflow.simulation import PARAMETERS, STARTS, WEIGHTS
 
@@ -116,12 +115,7 @@ def register(app: typer.Typer) -> None:
             "dtype": dtype.value,
             "device": device,
         }
-        try:
-            traj = Simulation.from_flat(flat).run(progress=progress)
-        except (ValueError, TypeError, FileNotFoundError, AttnflowError) as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
-        traj = traj.to("cpu")
+        traj = Simulation.from_flat(flat).run(progress=progress).to("cpu")
         traj.save(out)
         console.print(_summary(traj, beta))
         console.print(f"trajectory: [bold]{out}[/bold]")
