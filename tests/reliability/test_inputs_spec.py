@@ -77,3 +77,9 @@ def test_a_self_referencing_yaml_alias_is_refused(tmp_path: Path) -> None:
     (tmp_path / "loop.yaml").write_text("simulation: self-attention\nparams: {x: &loop [*loop]}\n")
     with pytest.raises(SpecError, match="more than 100000 values"):
         load_spec(tmp_path / "loop.yaml")
+
+
+def test_a_run_over_the_memory_budget_fails_the_target_check() -> None:
+    spec = SweepSpec.from_dict({**BASE, "params": {"t_end": 1e6}, "grid": {"beta": [1.0, 2.0]}})
+    with pytest.raises(SpecError, match=r"\(beta=1\.0\): keeping 10000001 states"):
+        check_target(spec)
