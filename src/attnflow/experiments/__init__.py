@@ -26,6 +26,7 @@ from attnflow.experiments.inference import (
     SSL_CONDITION_NUMBER,
 )
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
+from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
@@ -50,6 +51,7 @@ EXPERIMENTS = (
     IN_CONTEXT,
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
+    LONG_CONTEXT_TRANSITION,
 )
 
 for _experiment in EXPERIMENTS:
