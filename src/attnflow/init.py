@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -203,11 +204,15 @@ def from_file(
             data = torch.load(p, map_location="cpu", weights_only=True)
         else:
             data = Trajectory.load(p).final
-    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+    # What a truncated or foreign file raises depends on where the parser stops (struct.error: a
+    # header cut short inside a pickle); each is a file that does not hold a cloud.
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, struct.error) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"cannot read a token cloud from {p}: {reason}") from None
     if not isinstance(data, torch.Tensor | np.ndarray):
         raise ValueError(f"{p} must hold one array of shape (n, d), got a {type(data).__name__}")
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biuf":
+        raise ValueError(f"{p} must hold a real-valued array, got dtype {data.dtype}")
     return from_tensor(data, normalize=normalize, dtype=dtype, device=device)
 
 

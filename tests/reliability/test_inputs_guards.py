@@ -86,6 +86,7 @@ def test_hidden_markov_log_prob_of_an_impossible_path_is_minus_infinity() -> Non
         ("garbage.npy", b"this is not an array", r"cannot read a token cloud from .*garbage\.npy"),
         ("garbage.pt", b"not a torch file", r"cannot read a token cloud from .*garbage\.pt"),
         ("empty.npy", b"", r"cannot read a token cloud from .*empty\.npy"),
+        ("short.pt", b"junk", r"cannot read a token cloud from .*short\.pt"),
     ],
 )
 def test_a_garbage_start_file_fails_in_one_line(
