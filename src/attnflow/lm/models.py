@@ -335,6 +335,8 @@ def load(
         try:
             config = AutoConfig.from_pretrained(path, **local)
         except (OSError, ValueError) as err:
+            if isinstance(path, Path) and (path / "config.json").is_file():
+                raise ValueError(f"model {name!r} does not load: {_first_line(err)}") from None
             raise ValueError(
                 f"unknown model {name!r}: not one of the short names {', '.join(SHORT_NAMES)}, not a "
                 "directory with a config.json, and not a hub id in the local HuggingFace cache "
