@@ -227,6 +227,31 @@ class Simulation:
         """A copy with some flat parameters changed (validated again)."""
         return Simulation.from_flat({**self.to_flat(), **flat})
 
+    def check_budget(self, replicates: int | None = None) -> None:
+        """Refuse a run over the default work or kept-state memory bounds before anything is drawn.
+
+        See :func:`attnflow.integrate.solvers.check_budget`. A ``file`` start's size is known only once
+        the file is read; :func:`~attnflow.integrate.solvers.integrate` checks it then.
+
+        Raises:
+            ValueError: over a bound; the message gives the estimate and what to change.
+        """
+        from attnflow.integrate.solvers import check_budget
+
+        if self.start.kind == "file":
+            return
+        spec = self.integrator
+        check_budget(
+            self.start.n,
+            self.start.d,
+            replicates or 1,
+            dtype_of(self.dtype).itemsize,
+            t_end=spec.t_end,
+            dt=spec.dt,
+            method=spec.method,
+            save_every=spec.save_every,
+        )
+
     def run(self, progress: Any = False, replicates: int | None = None) -> Any:
         """Draw the start, build the field and integrate.
 
@@ -240,14 +265,15 @@ class Simulation:
         from attnflow._validate import device_of
         from attnflow.integrate.solvers import integrate
 
+        self.check_budget(replicates)
         dtype = dtype_of(self.dtype)
         device = device_of(self.device)
+        spec = self.integrator
         x0 = self.start.build(
             self.seed, dtype, device, normalize=self.field.geometry == "sphere", batch=replicates
         )
         (weights_seed,) = spawn(self.seed, 1)
         vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
-        spec = self.integrator
         return integrate(
             vector_field,
             x0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from attnflow.cli import explore, paths, reproduce, simulate, sweep, trace
+from attnflow.cli._errors import guard_commands
 
 app = typer.Typer(
     name="attnflow",
@@ -21,6 +22,7 @@ app = typer.Typer(
 
 for _module in (explore, paths, reproduce, simulate, sweep, trace):
     _module.register(app)
+guard_commands(app)  # every command: a user's error is one line and exit status 2
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from attnflow._validate import DTYPES
 from attnflow.dynamics import GEOMETRIES, VARIANTS
-from attnflow.errors import AttnflowError
 from attnflow.integrate import METHODS
 from attnflow.simulation import PARAMETERS, STARTS, WEIGHTS
 
@@ -101,15 +100,9 @@ def register(app: typer.Typer) -> None:
 
         # Refuse before the work, not after it: an existing --out is replaced only with --overwrite, and
         # only if it is a trajectory store.
-        try:
-            if not overwrite and out.exists():
-                raise io.StoreExistsError(
-                    f"{out} already exists; pass --overwrite to replace a trajectory store"
-                )
-            io.check_replaceable(out, "trajectory")
-        except io.StoreExistsError as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
+        if not overwrite and out.exists():
+            raise io.StoreExistsError(f"{out} already exists; pass --overwrite to replace a trajectory store")
+        io.check_replaceable(out, "trajectory")
 
         flat = {
             "n": n,
@@ -132,17 +125,8 @@ def register(app: typer.Typer) -> None:
             "dtype": dtype.value,
             "device": device,
         }
-        try:
-            traj = Simulation.from_flat(flat).run(progress=progress)
-        except (ValueError, TypeError, FileNotFoundError, AttnflowError) as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
-        traj = traj.to("cpu")
-        try:
-            traj.save(out)
-        except io.StoreExistsError as err:  # something appeared at --out while simulating
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
+        traj = Simulation.from_flat(flat).run(progress=progress).to("cpu")
+        traj.save(out)
         console.print(_summary(traj, beta))
         console.print(f"trajectory: [bold]{out}[/bold]")
         if plot:
