@@ -25,7 +25,8 @@ import torch
 
 from attnflow import init
 from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
-from attnflow.dynamics import GEOMETRIES, VARIANTS, SelfAttention
+from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS, Normalized, SelfAttention
+from attnflow.dynamics.normalization import ON_SPHERE
 from attnflow.random import SEED_POLICY, Seed, check_seed, spawn, torch_generator
 
 #: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
@@ -36,7 +37,12 @@ WEIGHTS = ("identity", "random")
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """The vector field: self-attention with its options (see :class:`attnflow.SelfAttention`)."""
+    """The vector field: self-attention with its options (see :class:`attnflow.SelfAttention`).
+
+    ``normalization`` and ``residual_scale`` choose a normalisation scheme around the attention
+    (:class:`attnflow.dynamics.Normalized`); the default ``"post"`` with scale 1 is the plain
+    ``SelfAttention`` on the sphere.
+    """
 
     beta: float = 1.0
     variant: str = "SA"
@@ -44,6 +50,8 @@ class FieldSpec:
     causal: bool = False
     heads: int = 1
     weights: str = "identity"
+    normalization: str = "post"
+    residual_scale: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", finite_number("beta", self.beta))
@@ -52,8 +60,15 @@ class FieldSpec:
         _boolean("causal", self.causal)
         positive_int("heads", self.heads)
         one_of("weights", self.weights, WEIGHTS)
+        one_of("normalization", self.normalization, NORMALIZATIONS)
+        object.__setattr__(self, "residual_scale", positive_number("residual_scale", self.residual_scale))
+        if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
+            raise ValueError(
+                "normalization and residual_scale act on tokens with directions on the sphere; "
+                f"they need geometry 'sphere', got {self.geometry!r}"
+            )
 
-    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention:
+    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention | Normalized:
         """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
         Q = K = V = None
         if self.weights == "random":
@@ -64,9 +79,14 @@ class FieldSpec:
                 )
                 for _ in range(3)
             )
-        return SelfAttention(
-            self.beta, self.variant, self.geometry, Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
+        if self.normalization == "post" and self.residual_scale == 1.0:
+            return SelfAttention(
+                self.beta, self.variant, self.geometry, Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
+            )
+        attention = SelfAttention(
+            self.beta, self.variant, "euclidean", Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
         )
+        return Normalized(attention, self.normalization, self.residual_scale)
 
 
 @dataclass(frozen=True)
@@ -243,7 +263,11 @@ class Simulation:
         dtype = dtype_of(self.dtype)
         device = device_of(self.device)
         x0 = self.start.build(
-            self.seed, dtype, device, normalize=self.field.geometry == "sphere", batch=replicates
+            self.seed,
+            dtype,
+            device,
+            normalize=self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE,
+            batch=replicates,
         )
         (weights_seed,) = spawn(self.seed, 1)
         vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
