@@ -130,7 +130,12 @@ class StartSpec:
 
 @dataclass(frozen=True)
 class IntegratorSpec:
-    """How to integrate: the method, horizon, step, saving and the adaptive tolerances."""
+    """How to integrate: the method, horizon, step, saving, the adaptive tolerances and the noise.
+
+    ``noise`` (``κ``) and ``common_noise`` (``κ₀``) add independent and shared Brownian noise
+    (:func:`attnflow.integrate.stochastic.integrate_sde`); a noisy run needs ``method="euler"``, which is
+    then Euler–Maruyama with retraction.
+    """
 
     method: str = "rk4"
     t_end: float = 10.0
@@ -138,6 +143,8 @@ class IntegratorSpec:
     save_every: int = 1
     rtol: float = 1e-6
     atol: float = 1e-8
+    noise: float = 0.0
+    common_noise: float = 0.0
 
     def __post_init__(self) -> None:
         from attnflow.integrate import METHODS
@@ -150,6 +157,20 @@ class IntegratorSpec:
         positive_int("save_every", self.save_every)
         object.__setattr__(self, "rtol", positive_number("rtol", self.rtol))
         object.__setattr__(self, "atol", positive_number("atol", self.atol))
+        for name in ("noise", "common_noise"):
+            value = finite_number(name, getattr(self, name))
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.noisy and self.method != "euler":
+            raise ValueError(
+                f"noise needs method 'euler' (Euler–Maruyama with retraction), got method {self.method!r}"
+            )
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the run is stochastic (``noise`` or ``common_noise`` above 0)."""
+        return self.noise > 0 or self.common_noise > 0
 
 
 # Flat name -> (section, attribute): what a sweep grid or a CLI flag sets.
@@ -174,8 +195,8 @@ class Simulation:
         field: the vector field.
         start: the initial cloud.
         integrator: the integration.
-        seed: the one seed of the run; the start is drawn from it, random weights from its first child
-            (:func:`attnflow.random.spawn`).
+        seed: the one seed of the run; the start is drawn from it, random weights from its first child and
+            the noise of a noisy run from its second (:func:`attnflow.random.spawn`).
         dtype: ``"float32"`` or ``"float64"``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     """
@@ -269,9 +290,26 @@ class Simulation:
             normalize=self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE,
             batch=replicates,
         )
-        (weights_seed,) = spawn(self.seed, 1)
+        # Children by index: the weights keep child 0 whether or not the run is noisy.
+        weights_seed, noise_seed = spawn(self.seed, 2)
         vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
         spec = self.integrator
+        stored = {"simulation": self.to_dict(), "seed": self.seed, "seed_policy": SEED_POLICY}
+        if spec.noisy:
+            from attnflow.integrate.stochastic import integrate_sde
+
+            return integrate_sde(
+                vector_field,
+                x0,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                noise=spec.noise,
+                common_noise=spec.common_noise,
+                seed=noise_seed,
+                save_every=spec.save_every,
+                progress=progress,
+                params=stored,
+            )
         return integrate(
             vector_field,
             x0,
@@ -282,7 +320,7 @@ class Simulation:
             rtol=spec.rtol,
             atol=spec.atol,
             progress=progress,
-            params={"simulation": self.to_dict(), "seed": self.seed, "seed_policy": SEED_POLICY},
+            params=stored,
         )
 
 
