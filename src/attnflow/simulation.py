@@ -52,6 +52,7 @@ class FieldSpec:
     weights: str = "identity"
     normalization: str = "post"
     residual_scale: float = 1.0
+    alibi: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", finite_number("beta", self.beta))
@@ -62,6 +63,9 @@ class FieldSpec:
         one_of("weights", self.weights, WEIGHTS)
         one_of("normalization", self.normalization, NORMALIZATIONS)
         object.__setattr__(self, "residual_scale", positive_number("residual_scale", self.residual_scale))
+        object.__setattr__(self, "alibi", finite_number("alibi", self.alibi))
+        if self.alibi < 0 or (self.alibi and self.variant == "sinkhorn"):
+            raise ValueError(f"alibi must be a slope >= 0 (not with variant 'sinkhorn'), got {self.alibi!r}")
         if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
             raise ValueError(
                 "normalization and residual_scale act on tokens with directions on the sphere; "
@@ -79,13 +83,21 @@ class FieldSpec:
                 )
                 for _ in range(3)
             )
-        if self.normalization == "post" and self.residual_scale == 1.0:
-            return SelfAttention(
-                self.beta, self.variant, self.geometry, Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
-            )
+        plain = self.normalization == "post" and self.residual_scale == 1.0
         attention = SelfAttention(
-            self.beta, self.variant, "euclidean", Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
+            self.beta,
+            self.variant,
+            # A normalisation scheme reads the raw attention output and normalises it itself.
+            self.geometry if plain else "euclidean",
+            Q=Q,
+            K=K,
+            V=V,
+            causal=self.causal,
+            heads=self.heads,
+            alibi=self.alibi,
         )
+        if plain:
+            return attention
         return Normalized(attention, self.normalization, self.residual_scale)
 
 
