@@ -28,6 +28,7 @@ from attnflow.experiments.inference import (
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
+from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
 from attnflow.experiments.reproduction import reproduce, write_docs
@@ -50,6 +51,7 @@ EXPERIMENTS = (
     IN_CONTEXT,
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
+    NORMALIZATION_DECAY,
 )
 
 for _experiment in EXPERIMENTS:

@@ -1,0 +1,51 @@
+"""Figures of the experiments on dynamics beyond the idealised layer: normalisation schemes, noise and
+hardmax attention."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from attnflow.viz.figure import finish, new_figure
+
+
+def plot_normalization_decay(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """``1 − ρ(t)`` per scheme: against ``t`` (log scale) and against ``log t``, with the two laws.
+
+    Args:
+        curves: ``(times, 1 − ρ)`` by scheme name (``"post"``, ``"pre"``, …).
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    fig = new_figure(11, 4.2)
+    linear, loglog = fig.subplots(1, 2)
+    for scheme, (times, spread) in curves.items():
+        positive = (times > 0) & (spread > 0)
+        linear.semilogy(times[positive], spread[positive], label=f"{scheme}-LN")
+        loglog.loglog(times[positive], spread[positive], label=f"{scheme}-LN")
+    for ax, (times, spread) in zip((linear, loglog), (curves.get("post"), curves.get("pre")), strict=True):
+        if times is None:
+            continue
+        anchor = np.searchsorted(times, times[-1] / 2)
+        law = spread[anchor] * (
+            np.exp(-2 * (times - times[anchor])) if ax is linear else (times / times[anchor]) ** -2.0
+        )
+        shown = (times > 0) & (law > spread[spread > 0].min() / 10)
+        ax.plot(times[shown], law[shown], "k--", lw=1, label="e^{−2t}" if ax is linear else "t^{−2}")
+    for ax in (linear, loglog):
+        ax.set_xlabel("time t")
+        ax.set_ylabel("1 − ρ(t)")
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return finish(fig, path)
+
+
+__all__ = ["plot_normalization_decay"]
