@@ -34,3 +34,33 @@ def test_normalization_decay_too_short_is_inconclusive(normalization):
     experiment, evaluation = normalization
     values = {**evaluation.values, "pre_points": 0}
     assert experiment.verdict(evaluation.params, values).status == "inconclusive"
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    experiment = get("noisy-threshold")
+    return experiment, experiment.evaluate(quick=True)
+
+
+def test_noisy_threshold_agrees(noisy):
+    _, evaluation = noisy
+    assert evaluation.verdict.status == "agrees", evaluation.verdict
+    assert evaluation.values["below.rate"] > 0 > evaluation.values["above.rate"]
+
+
+@pytest.mark.parametrize(
+    "rival",
+    [
+        {"threshold_factor": 0.5},  # noise read with generator Δ/2 (κ_# too small by 2)
+        {"threshold_factor": 2.0},  # the paper's coupling convention taken as κ: κ_# too large by 2
+    ],
+)
+def test_noisy_threshold_rejects_rivals(noisy, rival):
+    experiment, evaluation = noisy
+    assert experiment.verdict({**evaluation.params, **rival}, evaluation.values).status == "disagrees"
+
+
+def test_noisy_threshold_without_power_is_inconclusive(noisy):
+    experiment, evaluation = noisy
+    values = {**evaluation.values, "above.rate": float("nan"), "below.rate": 0.0}
+    assert experiment.verdict(evaluation.params, values).status == "inconclusive"

@@ -28,6 +28,7 @@ from attnflow.experiments.inference import (
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
+from attnflow.experiments.noisy import NOISY_THRESHOLD
 from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
@@ -52,6 +53,7 @@ EXPERIMENTS = (
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
     NORMALIZATION_DECAY,
+    NOISY_THRESHOLD,
 )
 
 for _experiment in EXPERIMENTS:

@@ -161,7 +161,7 @@ NORMALIZATION_DECAY = Experiment(
         "t_end_post": 16.0,
         "t_end_pre": 3000.0,
         "dt": 0.05,
-        "save_every": 100,
+        "save_every": 20,
         "u_max": 1e-3,
         "u_min": 1e-10,
         "post_rate": 2.0,

@@ -48,4 +48,29 @@ def plot_normalization_decay(
     return finish(fig, path)
 
 
-__all__ = ["plot_normalization_decay"]
+def plot_mode_growth(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The amplitude of the first mode over time (log scale), with the predicted ``e^{λt}`` dashed.
+
+    Args:
+        curves: ``(times, amplitude, predicted rate λ)`` by legend label.
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    fig = new_figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    for label, (times, amplitude, rate) in curves.items():
+        (line,) = ax.semilogy(times, np.where(amplitude > 0, amplitude, np.nan), label=label)
+        ax.plot(times, amplitude[0] * np.exp(rate * times), "--", color=line.get_color(), lw=1)
+    ax.set_xlabel("time t")
+    ax.set_ylabel("⟨m(t), a⟩, mean over replicates")
+    ax.legend(fontsize="small", title="dashed: e^{λ₁t}, theory")
+    if title:
+        ax.set_title(title)
+    return finish(fig, path)
+
+
+__all__ = ["plot_mode_growth", "plot_normalization_decay"]
