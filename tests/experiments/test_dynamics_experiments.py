@@ -64,3 +64,13 @@ def test_noisy_threshold_without_power_is_inconclusive(noisy):
     experiment, evaluation = noisy
     values = {**evaluation.values, "above.rate": float("nan"), "below.rate": 0.0}
     assert experiment.verdict(evaluation.params, values).status == "inconclusive"
+
+
+def test_hardmax_straight_lines_agrees_and_softmax_rival_disagrees():
+    experiment = get("hardmax-straight-lines")
+    evaluation = experiment.evaluate(quick=True)
+    assert evaluation.verdict.status == "agrees", evaluation.verdict
+    assert evaluation.values["tokens_checked"] > 0
+    # The rival: softmax at β = 5 bends the paths (the β → ∞ limit is what makes them straight).
+    rival = experiment.evaluate(quick=True, overrides={"attention": "softmax", "n": 20, "vertices": 6})
+    assert rival.verdict.status == "disagrees", rival.verdict

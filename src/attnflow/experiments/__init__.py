@@ -20,6 +20,7 @@ from attnflow.experiments.base import (
 )
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
+from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
 from attnflow.experiments.inference import (
     ATTENTION_CONDITIONAL_MEAN,
     ERM_GENERALISATION,
@@ -54,6 +55,7 @@ EXPERIMENTS = (
     EUCLIDEAN_POLYTOPE,
     NORMALIZATION_DECAY,
     NOISY_THRESHOLD,
+    HARDMAX_STRAIGHT_LINES,
 )
 
 for _experiment in EXPERIMENTS:

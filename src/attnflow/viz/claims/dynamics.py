@@ -73,4 +73,40 @@ def plot_mode_growth(
     return finish(fig, path)
 
 
-__all__ = ["plot_mode_growth", "plot_normalization_decay"]
+def plot_hardmax_paths(
+    x0: np.ndarray,
+    path_of_tokens: np.ndarray,
+    target: np.ndarray,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Tokens in the plane with their paths, coloured by the vertex they move to.
+
+    Args:
+        x0: the start, shape ``(n, 2)``.
+        path_of_tokens: the positions over time, shape ``(T, n, 2)``.
+        target: the index of each token's vertex, shape ``(n,)``.
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    from matplotlib import colormaps
+
+    fig = new_figure(5.6, 5.6)
+    ax = fig.add_subplot()
+    colours = colormaps["tab20"]
+    vertices = np.unique(target)
+    for k, vertex in enumerate(vertices):
+        colour = colours(k % 20)
+        for i in np.flatnonzero(target == vertex):
+            ax.plot(path_of_tokens[:, i, 0], path_of_tokens[:, i, 1], color=colour, lw=0.8)
+            ax.plot(*x0[i], "o", color=colour, ms=3)
+        ax.plot(*x0[vertex], "*", color=colour, ms=11, mec="k")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return finish(fig, path)
+
+
+__all__ = ["plot_hardmax_paths", "plot_mode_growth", "plot_normalization_decay"]
