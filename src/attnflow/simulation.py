@@ -15,7 +15,6 @@ traj = simulate(spec)
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,13 +25,15 @@ import torch
 from attnflow import init
 from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
 from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS, Normalized, SelfAttention
+from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, draw_weights
 from attnflow.dynamics.normalization import ON_SPHERE
-from attnflow.random import SEED_POLICY, Seed, check_seed, spawn, torch_generator
+from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
 
 #: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
 STARTS = ("uniform_sphere", "orthogonal", "antipodal_pair", "file")
-#: Attention weights: identities, or per-head Gaussian Q, K, V with N(0, 1/d) entries (a random layer).
-WEIGHTS = ("identity", "random")
+#: Attention weights: identities, or per-head draws of Q, K (and V) from a named ensemble
+#: (:mod:`attnflow.dynamics.ensembles`; ``"random"`` is Gaussian with N(0, 1/d) entries).
+WEIGHTS = ENSEMBLES
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class FieldSpec:
     causal: bool = False
     heads: int = 1
     weights: str = "identity"
+    value: str = "ensemble"
+    resample: float = 0.0
     normalization: str = "post"
     residual_scale: float = 1.0
     alibi: float = 0.0
@@ -61,6 +64,12 @@ class FieldSpec:
         _boolean("causal", self.causal)
         positive_int("heads", self.heads)
         one_of("weights", self.weights, WEIGHTS)
+        one_of("value", self.value, VALUES)
+        object.__setattr__(self, "resample", finite_number("resample", self.resample))
+        if self.resample < 0:
+            raise ValueError(
+                f"resample must be a layer length >= 0 (0: fixed weights), got {self.resample!r}"
+            )
         one_of("normalization", self.normalization, NORMALIZATIONS)
         object.__setattr__(self, "residual_scale", positive_number("residual_scale", self.residual_scale))
         object.__setattr__(self, "alibi", finite_number("alibi", self.alibi))
@@ -74,14 +83,15 @@ class FieldSpec:
 
     def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention | Normalized:
         """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
-        Q = K = V = None
-        if self.weights == "random":
-            generator = torch_generator(seed)
+        if self.resample > 0:
+            layers = ResampledWeights(
+                self.weights, self.value, self.heads, d, seed, self.resample, dtype, device
+            )
+            Q, K, V = layers.Q, layers.K, layers.V
+        else:
             Q, K, V = (
-                (torch.randn(self.heads, d, d, generator=generator, dtype=torch.float64) / math.sqrt(d)).to(
-                    dtype=dtype, device=device
-                )
-                for _ in range(3)
+                None if w is None else w.to(dtype=dtype, device=device)
+                for w in draw_weights(self.weights, self.value, self.heads, d, seed)
             )
         plain = self.normalization == "post" and self.residual_scale == 1.0
         attention = SelfAttention(
