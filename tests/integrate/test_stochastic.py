@@ -117,3 +117,20 @@ def test_common_noise_alone_moves_one_token_like_the_heat_kernel():
 def test_bad_noise_options(flat, message):
     with pytest.raises(ValueError, match=message):
         Simulation.from_flat(flat)
+
+
+def test_cli_runs_a_noisy_pre_ln_simulation(tmp_path):
+    from typer.testing import CliRunner
+
+    from attnflow import load
+    from attnflow.cli import app
+
+    out = tmp_path / "run.zarr"
+    flags = ["--n", "6", "--d", "3", "--t-end", "0.4", "--dt", "0.1", "--method", "euler", "--noise", "0.2"]
+    flags += ["--normalization", "pre", "--weights", "goe", "--value", "-qk", "--alibi", "0.1"]
+    result = CliRunner().invoke(app, ["simulate", "--out", str(out), "--no-progress", *flags])
+    assert result.exit_code == 0, result.output
+    params = load(out).params["simulation"]["field"]
+    assert params["normalization"] == "pre" and params["value"] == "-qk"
+    bad = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "x.zarr"), "--noise", "0.2"])
+    assert bad.exit_code == 2 and "method 'euler'" in bad.output
