@@ -101,3 +101,9 @@ def test_bad_options_name_the_argument(flat, message):
 def test_normalized_needs_euclidean_attention():
     with pytest.raises(ValueError, match="geometry='euclidean'"):
         Normalized(SelfAttention(1.0), "pre")
+
+
+def test_a_token_without_direction_is_refused():
+    field = Normalized(SelfAttention(1.0, geometry="euclidean"), "pre")
+    with pytest.raises(ValueError, match="norm 0"):
+        field.check_state(torch.zeros(3, 2))

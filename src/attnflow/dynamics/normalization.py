@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from attnflow._validate import finite_tensor, one_of, positive_number
+from attnflow._validate import one_of, positive_number
 from attnflow.dynamics.attention import SelfAttention
 
 #: The schemes; ``post`` is the idealised layer of the seed papers (attention, then project).
@@ -82,7 +82,6 @@ class Normalized:
             raise ValueError(f"{name} has dimension d={x.shape[-1]}; directions need d >= 2")
         if bool((x.norm(dim=-1) == 0).any()):
             raise ValueError(f"{name} has a token of norm 0, which has no direction")
-        finite_tensor(name, x)
 
     def __call__(self, t: float, x: torch.Tensor) -> torch.Tensor:
         """The velocity ``ẋ_i`` of every token (shape of ``x``: ``(n, d)`` or ``(batch, n, d)``)."""
