@@ -30,15 +30,19 @@ def plot_normalization_decay(
         positive = (times > 0) & (spread > 0)
         linear.semilogy(times[positive], spread[positive], label=f"{scheme}-LN")
         loglog.loglog(times[positive], spread[positive], label=f"{scheme}-LN")
-    for ax, (times, spread) in zip((linear, loglog), (curves.get("post"), curves.get("pre")), strict=True):
-        if times is None:
+    # The laws, anchored at the middle of the run they describe, drawn over its second half.
+    for ax, scheme in ((linear, "post"), (loglog, "pre")):
+        if scheme not in curves:
             continue
-        anchor = np.searchsorted(times, times[-1] / 2)
-        law = spread[anchor] * (
-            np.exp(-2 * (times - times[anchor])) if ax is linear else (times / times[anchor]) ** -2.0
-        )
-        shown = (times > 0) & (law > spread[spread > 0].min() / 10)
-        ax.plot(times[shown], law[shown], "k--", lw=1, label="e^{−2t}" if ax is linear else "t^{−2}")
+        times, spread = curves[scheme]
+        late = times >= times[-1] / 2
+        anchor = np.argmax(late)
+        if ax is linear:
+            law = spread[anchor] * np.exp(-2 * (times[late] - times[anchor]))
+            ax.set_xlim(0, times[-1])
+        else:
+            law = spread[anchor] * (times[late] / times[anchor]) ** -2.0
+        ax.plot(times[late], law, "k--", lw=1, label="e^{−2t}" if ax is linear else "t^{−2}")
     for ax in (linear, loglog):
         ax.set_xlabel("time t")
         ax.set_ylabel("1 − ρ(t)")
