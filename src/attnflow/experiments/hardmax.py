@@ -149,7 +149,7 @@ HARDMAX_STRAIGHT_LINES = Experiment(
     "with exponential convergence; a discrete layer is a Frank–Wolfe step.",
     defaults={
         "n": 400,
-        "d": 3,
+        "d": 2,
         "vertices": 40,
         "inner_radius": 0.8,
         "t_end": 10.0,
@@ -161,7 +161,7 @@ HARDMAX_STRAIGHT_LINES = Experiment(
         "attention": "hardmax",
         "attention_beta": 5.0,
     },
-    quick={"n": 60, "d": 2, "vertices": 12},
+    quick={"n": 60, "vertices": 12},
     compute=_compute,
     verdict=_verdict,
     figures=_figures,
