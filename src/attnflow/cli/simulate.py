@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from attnflow._validate import DTYPES
-from attnflow.dynamics import GEOMETRIES, VARIANTS
+from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS
+from attnflow.dynamics.ensembles import VALUES
 from attnflow.integrate import METHODS
 from attnflow.simulation import PARAMETERS, STARTS, WEIGHTS
 
@@ -32,6 +33,8 @@ Geometry = _choices("Geometry", GEOMETRIES)
 Method = _choices("Method", METHODS)
 Start = _choices("Start", STARTS)
 Weights = _choices("Weights", WEIGHTS)
+Value = _choices("Value", VALUES)
+Normalization = _choices("Normalization", NORMALIZATIONS)
 Precision = _choices("Precision", list(DTYPES))
 
 
@@ -71,8 +74,21 @@ def register(app: typer.Typer) -> None:
         heads: Annotated[int, typer.Option(help="Number of attention heads.")] = PARAMETERS["heads"],
         weights: Annotated[
             Weights,
-            typer.Option(help="identity Q = K = V, or random per-head Q, K, V with N(0, 1/d) entries."),
+            typer.Option(help="identity Q = K = V, or per-head Q, K from an ensemble (random: N(0, 1/d))."),
         ] = PARAMETERS["weights"],
+        value: Annotated[
+            Value, typer.Option(help="V: ensemble, identity, qk, -qk or gaussian.")
+        ] = PARAMETERS["value"],
+        resample: Annotated[
+            float, typer.Option(help="Redraw the weights every layer of this length (0: fixed).")
+        ] = PARAMETERS["resample"],
+        normalization: Annotated[
+            Normalization, typer.Option(help="post, pre, peri or ngpt (docs/dynamics.md).")
+        ] = PARAMETERS["normalization"],
+        residual_scale: Annotated[
+            float, typer.Option(help="Residual strength (1/sqrt(L): depth-scaled).")
+        ] = PARAMETERS["residual_scale"],
+        alibi: Annotated[float, typer.Option(help="ALiBi slope m: scores − m|i − j|.")] = PARAMETERS["alibi"],
         start: Annotated[Start, typer.Option(help="Initial condition.")] = PARAMETERS["start"],
         start_file: Annotated[
             Path | None, typer.Option(help="With --start file: a .npy, .pt or Trajectory store.")
@@ -83,6 +99,12 @@ def register(app: typer.Typer) -> None:
         save_every: Annotated[int, typer.Option(help="Keep every k-th step.")] = PARAMETERS["save_every"],
         rtol: Annotated[float, typer.Option(help="dopri5 relative tolerance.")] = PARAMETERS["rtol"],
         atol: Annotated[float, typer.Option(help="dopri5 absolute tolerance.")] = PARAMETERS["atol"],
+        noise: Annotated[
+            float, typer.Option(help="Independent noise κ (needs --method euler).")
+        ] = PARAMETERS["noise"],
+        common_noise: Annotated[
+            float, typer.Option(help="Noise κ₀ shared by all tokens (needs --method euler).")
+        ] = PARAMETERS["common_noise"],
         seed: Annotated[
             int, typer.Option(help="Seed of the start (random weights: its first spawned child).")
         ] = PARAMETERS["seed"],
@@ -113,6 +135,11 @@ def register(app: typer.Typer) -> None:
             "causal": causal,
             "heads": heads,
             "weights": weights.value,
+            "value": value.value,
+            "resample": resample,
+            "normalization": normalization.value,
+            "residual_scale": residual_scale,
+            "alibi": alibi,
             "start": start.value,
             "start_file": None if start_file is None else str(start_file),
             "t_end": t_end,
@@ -121,6 +148,8 @@ def register(app: typer.Typer) -> None:
             "save_every": save_every,
             "rtol": rtol,
             "atol": atol,
+            "noise": noise,
+            "common_noise": common_noise,
             "seed": seed,
             "dtype": dtype.value,
             "device": device,
