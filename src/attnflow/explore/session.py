@@ -28,6 +28,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "beta": (-20.0, 100.0),
     "dt": (1e-4, 0.5),
     "steps_per_frame": (1, 50),
+    "noise": (0.0, 5.0),
 }
 #: The parameters a page sends, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -36,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "beta": 4.0,
     "variant": "SA",
     "causal": False,
+    "normalization": "post",
+    "noise": 0.0,
     "method": "rk4",
     "dt": 0.05,
     "steps_per_frame": 2,
@@ -84,6 +87,8 @@ def simulation(params: Mapping[str, Any]) -> Simulation:
             "beta": params["beta"],
             "variant": params["variant"],
             "causal": params["causal"],
+            "normalization": params["normalization"],
+            "noise": params["noise"],
             "method": params["method"],
             "dt": params["dt"],
             "t_end": params["dt"] * steps,
@@ -128,14 +133,8 @@ class ParticleSession:
         """Start again from a fresh draw (with new parameters if given); the first frame."""
         if params is not None:
             self.params = check_params({**self.params, **params})
-        spec = simulation(self.params)
-        self._spec = spec
-        from attnflow.random import spawn
-
-        dtype = torch.float32
-        self.x = spec.start.build(spec.seed, dtype, "cpu", normalize=True)
-        (weights_seed,) = spawn(spec.seed, 1)
-        self.field = spec.field.build(spec.start.d, weights_seed, dtype, "cpu")
+        spec = self._build()
+        self.x = spec.start.build(spec.seed, torch.float32, "cpu", normalize=True)
         self.time = 0.0
         self.index = 0
         self._measured: tuple[float, int] | None = None
@@ -158,13 +157,19 @@ class ParticleSession:
         if redraw:
             raise ValueError(f"changing {', '.join(sorted(redraw))} needs a reset")
         self.params = check_params({**self.params, **params})
-        spec = simulation(self.params)
-        self._spec = spec
+        self._build()
+        self._measured = None
+
+    def _build(self) -> Simulation:
+        """The spec, the field and the noise seed of the current parameters (as ``Simulation.run`` does:
+        the weights from the seed's first child, the noise from its second)."""
         from attnflow.random import spawn
 
-        (weights_seed,) = spawn(spec.seed, 1)
-        self.field = spec.field.build(spec.start.d, weights_seed, self.x.dtype, "cpu")
-        self._measured = None
+        spec = simulation(self.params)
+        self._spec = spec
+        weights_seed, self._noise_seed = spawn(spec.seed, 2)
+        self.field = spec.field.build(spec.start.d, weights_seed, torch.float32, "cpu")
+        return spec
 
     def advance(self) -> Frame:
         """Integrate ``steps_per_frame`` steps with the library's integrator; the new frame."""
@@ -172,9 +177,31 @@ class ParticleSession:
 
         spec = self._spec.integrator
         start = time.perf_counter()
-        traj = simulate(
-            self.field, self.x, t_end=spec.t_end, dt=spec.dt, method=spec.method, save_every=spec.save_every
-        )
+        if spec.noisy:
+            from attnflow.integrate import integrate_sde
+
+            # Frame k's noise is child k of the run's noise seed (spawn(noise_seed, k + 1)[k]).
+            frame_seed = np.random.SeedSequence(
+                self._noise_seed.entropy, spawn_key=(*self._noise_seed.spawn_key, self.index)
+            )
+            traj = integrate_sde(
+                self.field,
+                self.x,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                noise=spec.noise,
+                seed=frame_seed,
+                save_every=spec.save_every,
+            )
+        else:
+            traj = simulate(
+                self.field,
+                self.x,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                method=spec.method,
+                save_every=spec.save_every,
+            )
         self._step_seconds += time.perf_counter() - start
         self.x = traj.x[-1]
         self.time += spec.t_end
@@ -200,5 +227,6 @@ class ParticleSession:
         points = x.numpy()
         if self._basis is not None:
             points = points @ self._basis
-            points /= np.linalg.norm(points, axis=1, keepdims=True).clip(1e-12)
+        # Directions only: with pre-LN, peri-LN or nGPT the norms grow; the picture shows the sphere.
+        points = points / np.linalg.norm(points, axis=1, keepdims=True).clip(1e-12)
         return Frame(self.index, self.time, points, energy, count)
