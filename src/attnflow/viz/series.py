@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -258,10 +258,17 @@ def plot_phase_diagram(
             lines = ax.contour(xs, ys, panel.values, levels=sorted(contour), colors="w", linewidths=1.4)
             ax.clabel(lines, fmt="%g", fontsize=8)
         for curve_label, (curve_x, curve_y) in (curves or {}).items():
-            ax.plot(curve_x, curve_y, color="k", lw=3.0)
-            ax.plot(curve_x, curve_y, color="w", lw=1.4, label=curve_label)
+            # A white line with a black outline reads on every colour of the map, and so does its legend
+            # handle on the page (the legend goes below the maps: a map is data everywhere).
+            ax.plot(
+                curve_x,
+                curve_y,
+                color="w",
+                lw=1.4,
+                label=curve_label if ax is axes[0] else None,
+                path_effects=[patheffects.withStroke(linewidth=3.0, foreground="k")],
+            )
         if curves:
-            ax.legend(frameon=False, loc="upper left", labelcolor="w")
             ax.set_xlim(extent[0])
             ax.set_ylim(extent[1])
         for dim, set_ticks in ((x, ax.set_xticks), (y, ax.set_yticks)):
@@ -280,6 +287,8 @@ def plot_phase_diagram(
             ax.set_title(heading)
     axes[0].set_ylabel(_LABELS.get(y, y))
     fig.colorbar(image, ax=list(axes), label=label if label is not None else (name or ""))
+    if curves:
+        fig.legend(loc="outside lower center", frameon=False, ncols=len(curves))
     suffix = f"(mean over {', '.join(averaged)})" if averaged else ""
     heading = title or " ".join(part for part in (name, suffix) if part)
     if heading:
