@@ -113,11 +113,22 @@ def _local(
                 except BrokenProcessPool as err:
                     raise RuntimeError(
                         "a worker process died (killed, out of memory, or it could not start); the runs in "
-                        "flight were not recorded. Run the same command again to resume."
+                        "flight were not recorded. Run the same command again to resume." + _guard_hint()
                     ) from err
                 yield futures[future], result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _guard_hint() -> str:
+    """What to check when the sweep was started by a script: its workers import it on start-up."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script is None:
+        return ""
+    return (
+        f" Workers start by importing {script}: if it starts the sweep at import, without "
+        "`if __name__ == \"__main__\":` around the call, each worker fails to start."
+    )
 
 
 @contextmanager
