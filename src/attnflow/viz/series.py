@@ -30,6 +30,17 @@ def _beta_of(traj: Trajectory, beta: float | None, label: str) -> float:
     return finite_number("beta", traj.params["beta"])
 
 
+#: The one energy of the claims, E_β = (1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩} (:func:`attnflow.measure.energy`).
+ENERGY = r"energy $E_\beta = \frac{1}{2\beta n^2}\sum_{ij} e^{\beta\langle x_i,x_j\rangle}$"
+#: The same energy rescaled to (0, 1], so runs at different β compare (``measure.energy_staircase``).
+NORMALISED_ENERGY = r"$2\beta e^{-\beta} E_\beta = n^{-2}\sum_{ij} e^{\beta(\langle x_i,x_j\rangle - 1)}$"
+_ENERGY_CAPTION = "the interaction energy E_β = (1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩}"
+_NORMALISED_CAPTION = (
+    "the normalised energy 2β e^{−β} E_β = n^{−2} Σ_ij e^{β(⟨x_i,x_j⟩−1)} (1 when all tokens coincide, "
+    "about 1/k on k equal clusters), the claims' E_β rescaled so runs at different β compare"
+)
+
+
 def plot_energy(
     runs: Trajectory | Mapping[str, Trajectory],
     beta: float | None = None,
@@ -65,11 +76,14 @@ def plot_energy(
         ax.plot(traj.times.numpy(), curve.values, lw=1.6, label=label or f"β = {b:g}")
     first = next(iter(named.values()))
     ax.set_xlabel(axis_label(first))
-    ax.set_ylabel("n⁻² Σ exp(β(⟨xi,xj⟩−1))" if normalised else "energy E_β")
+    ax.set_ylabel(NORMALISED_ENERGY if normalised else ENERGY)
     ax.set_title(title or ("energy staircase" if normalised else "interaction energy E_β"))
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
-    return finish(fig, path)
+    what = _NORMALISED_CAPTION if normalised else _ENERGY_CAPTION
+    return finish(
+        fig, path, caption=f"{ax.get_title()}: {what} against {axis_label(first)}, one curve per run."
+    )
 
 
 def plot_staircase(
@@ -104,13 +118,13 @@ def plot_staircase(
     t = traj.times.numpy()
     fig = new_figure(6.4, 5.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    top.plot(t, steps.values, lw=1.8, label="n⁻² Σ exp(β(⟨xi,xj⟩−1))")
+    top.plot(t, steps.values, lw=1.8, label=NORMALISED_ENERGY)
     top.plot(t, squares.values, "--", lw=1.2, color="k", label=f"Σ m_q² (clusters at tol {tol:g})")
     if traj.n_states >= 3:
         flat = plateaus(steps)
         for start, end in zip(flat["start"].values, flat["end"].values, strict=True):
             top.axvspan(start, end, color="tab:orange", alpha=0.15, lw=0)
-    top.set_ylabel("staircase")
+    top.set_ylabel("normalised energy")
     top.set_title(title or f"energy staircase, β = {b:g}, n = {traj.n_tokens}, d = {traj.dim}")
     top.legend(frameon=False, loc="best")
     top.grid(alpha=0.3)
@@ -119,7 +133,11 @@ def plot_staircase(
     bottom.set_ylabel("clusters")
     bottom.set_xlabel(axis_label(traj))
     bottom.grid(alpha=0.3)
-    return finish(fig, path)
+    caption = (
+        f"{top.get_title()}. Top: {_NORMALISED_CAPTION}, with its plateaus shaded, and Σ m_q² of the "
+        f"clusters found at tolerance {tol:g} (dashed). Bottom: the number of those clusters."
+    )
+    return finish(fig, path, caption=caption)
 
 
 def plot_cosine_histograms(
