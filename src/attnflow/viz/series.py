@@ -114,12 +114,17 @@ def plot_staircase(
     tol = positive_number("tol", tol)
     steps = energy_staircase(traj, b)
     found = clusters(traj, tol=tol)
-    squares = (found["mass"] ** 2).sum("cluster")
+    # Single linkage chains a dense cloud into one "cluster" long before it clusters: counts are shown
+    # only at states where the cloud is separated (see separated_states), elsewhere they are blank.
+    shown = separated_states(traj, found["labels"].values, tol)
+    squares = (found["mass"] ** 2).sum("cluster").values.copy()
+    counts = found["count"].values.astype(np.float64)
+    squares[~shown], counts[~shown] = np.nan, np.nan
     t = traj.times.numpy()
     fig = new_figure(6.4, 5.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     top.plot(t, steps.values, lw=1.8, label=NORMALISED_ENERGY)
-    top.plot(t, squares.values, "--", lw=1.2, color="k", label=f"Σ m_q² (clusters at tol {tol:g})")
+    top.plot(t, squares, "--", lw=1.2, color="k", label=f"Σ m_q² (clusters at tol {tol:g})")
     if traj.n_states >= 3:
         flat = plateaus(steps)
         for start, end in zip(flat["start"].values, flat["end"].values, strict=True):
@@ -128,16 +133,55 @@ def plot_staircase(
     top.set_title(title or f"energy staircase, β = {b:g}, n = {traj.n_tokens}, d = {traj.dim}")
     top.legend(frameon=False, loc="best")
     top.grid(alpha=0.3)
-    bottom.step(t, found["count"].values, where="post", color="tab:green")
+    bottom.step(t, counts, where="post", color="tab:green")
+    for start, end in _runs(t, ~shown):
+        bottom.axvspan(start, end, color="0.85", lw=0)
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("clusters")
     bottom.set_xlabel(axis_label(traj))
     bottom.grid(alpha=0.3)
     caption = (
         f"{top.get_title()}. Top: {_NORMALISED_CAPTION}, with its plateaus shaded, and Σ m_q² of the "
-        f"clusters found at tolerance {tol:g} (dashed). Bottom: the number of those clusters."
+        f"clusters found at tolerance {tol:g} (dashed). Bottom: the number of those clusters, shown "
+        f"only where the cloud is separated (every cluster within {SEPARATION_LINKS} links of its centre; "
+        "grey: single linkage would chain a dense cloud into one cluster there)."
     )
     return finish(fig, path, caption=caption)
+
+
+#: A state's clusters are a result when every cluster lies within this many linking distances of its
+#: centre; a wider one is a single-linkage chain through a cloud that has not separated.
+SEPARATION_LINKS = 2
+
+
+def separated_states(traj: Trajectory, labels: np.ndarray, tol: float) -> np.ndarray:
+    """Whether each state's single-linkage clusters (``labels``, ``(states, tokens)``) are separated.
+
+    Separated means every cluster is compact: each member within ``SEPARATION_LINKS × tol`` of its
+    cluster's mean point. A uniform cloud dense enough that neighbours are closer than ``tol`` is one
+    chain spanning the sphere, far wider than that, so it is not reported as "1 cluster".
+    """
+    x = traj.x.detach().cpu().numpy().astype(np.float64)
+    result = np.empty(x.shape[0], dtype=bool)
+    for i, (cloud, label) in enumerate(zip(x, labels, strict=True)):
+        k = int(label.max()) + 1
+        centres = np.zeros((k, cloud.shape[1]))
+        np.add.at(centres, label, cloud)
+        centres /= np.bincount(label, minlength=k)[:, None]
+        result[i] = np.linalg.norm(cloud - centres[label], axis=1).max() <= SEPARATION_LINKS * tol
+    return result
+
+
+def _runs(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """The spans of ``t`` where ``mask`` holds, each to the next saved time."""
+    spans, start = [], None
+    for i, flag in enumerate(mask):
+        if flag and start is None:
+            start = t[i]
+        if start is not None and (not flag or i == len(mask) - 1):
+            spans.append((start, t[i] if not flag else t[-1]))
+            start = None
+    return spans
 
 
 def plot_cosine_histograms(
