@@ -127,7 +127,7 @@ def _guard_hint() -> str:
         return ""
     return (
         f" Workers start by importing {script}: if it starts the sweep at import, without "
-        "`if __name__ == \"__main__\":` around the call, each worker fails to start."
+        '`if __name__ == "__main__":` around the call, each worker fails to start.'
     )
 
 
