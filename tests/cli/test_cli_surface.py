@@ -41,3 +41,17 @@ def test_experiments_fit_80_columns_with_every_name_whole():
     # The long form adds each full citation and the parameters.
     long = _invoke("experiments", "--long")
     assert long.exit_code == 0 and "arXiv:2312.10794" in long.output and "parameters" in long.output
+
+
+def test_reproduce_writes_docs_only_when_asked_and_names_the_changed_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    small = ["--set", "variants=[SA]", "--set", "n=6", "--set", "seeds=1", "--set", "horizon=20.0"]
+    run = ["reproduce", "cone-collapse", "--quick", "--out", "out", *small]
+    plain = _invoke(*run)
+    assert plain.exit_code == 0, plain.output
+    assert not (tmp_path / "docs").exists() and "docs:" not in plain.output
+    page = tmp_path / "docs" / "reproduce.md"
+    with_docs = _invoke(*run, "--docs", str(page))
+    assert with_docs.exit_code == 0, with_docs.output
+    listed = " ".join(with_docs.output.split())
+    assert f"docs: {page}" in listed and "cone-collapse.png" in listed

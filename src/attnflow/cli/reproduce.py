@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
         if docs is not None:
             changed = [path for path, data in _snapshot(docs).items() if before.get(path) != data]
             listing = ", ".join(str(p) for p in changed) if changed else "nothing changed"
-            console.print(f"docs: {listing}", highlight=False)
+            console.print(f"docs: {listing}", highlight=False, soft_wrap=True)
         if any(r.status != "agrees" for r in records):
             raise typer.Exit(code=1)
 
