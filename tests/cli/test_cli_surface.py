@@ -43,15 +43,11 @@ def test_experiments_fit_80_columns_with_every_name_whole():
     assert long.exit_code == 0 and "arXiv:2312.10794" in long.output and "parameters" in long.output
 
 
-def test_reproduce_writes_docs_only_when_asked_and_names_the_changed_files(tmp_path, monkeypatch):
+def test_reproduce_with_docs_names_the_changed_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     small = ["--set", "variants=[SA]", "--set", "n=6", "--set", "seeds=1", "--set", "horizon=20.0"]
-    run = ["reproduce", "cone-collapse", "--quick", "--out", "out", *small]
-    plain = _invoke(*run)
-    assert plain.exit_code == 0, plain.output
-    assert not (tmp_path / "docs").exists() and "docs:" not in plain.output
     page = tmp_path / "docs" / "reproduce.md"
-    with_docs = _invoke(*run, "--docs", str(page))
-    assert with_docs.exit_code == 0, with_docs.output
-    listed = " ".join(with_docs.output.split())
-    assert f"docs: {page}" in listed and "cone-collapse.png" in listed
+    result = _invoke("reproduce", "cone-collapse", "--quick", "--out", "out", *small, "--docs", str(page))
+    assert result.exit_code == 0, result.output
+    listed = " ".join(result.output.split())
+    assert f"docs: {page}, {page.parent / 'figures' / 'reproduce' / 'cone-collapse.png'}" in listed

@@ -120,11 +120,14 @@ def register(app: typer.Typer) -> None:
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--set") from None
         table = Table(title="claims")
-        for column in ("experiment", "paper", "measured", "verdict"):
-            table.add_column(column)
+        table.add_column("experiment", no_wrap=True)
+        table.add_column("paper", no_wrap=True)
+        table.add_column("measured", ratio=1)
+        table.add_column("verdict", no_wrap=True)
         for r in records:
             measured = last_line(r.error) if r.error is not None else r.measured
-            table.add_row(r.name, r.paper, measured, f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
+            paper = short_citation(experiments.get(r.name).citation)
+            table.add_row(r.name, paper, measured, f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
         console.print(table)
         console.print(f"report: {out / 'report.html'}")
         if docs is not None:

@@ -33,6 +33,8 @@ table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .92re
 th, td { border: 1px solid #d6d6d6; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f5; } tr.paper th { background: #e7ecf5; text-align: left; }
 table.params, table.values { width: auto; max-width: 100%; } td.number { font-variant-numeric: tabular-nums; }
+th, #claims td:first-child { overflow-wrap: normal; }
+#claims td:first-child, table.outcome th { white-space: nowrap; }
 .verdict { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; white-space: nowrap; }
 .agrees { background: #d8f3dc; color: #1b4332; } .disagrees { background: #ffd6d6; color: #7a1212; }
 .inconclusive { background: #e4e4ea; color: #3a3a4a; } .error { background: #ffe8b3; color: #6b4500; }
