@@ -30,7 +30,8 @@ def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "/static/explore.js" in page.text
     assert client.get("/static/explore.js").status_code == 200
-    assert client.get("/static/katex.min.css").status_code == 200
+    assert client.get("/static/katex/katex.min.css").status_code == 200
+    assert client.get("/static/katex/fonts/KaTeX_Main-Regular.woff2").status_code == 200
     config = client.get("/api/config").json()
     assert config["bounds"]["n"] == list(BOUNDS["n"]) and config["sweep"] is False
 

@@ -111,6 +111,8 @@ def create_app(sweep: str | Path | None = None, model: Any = None) -> Starlette:
             Route("/api/sweep/run", sweep_run),
             Route("/api/model", model_trace, methods=["POST"]),
             WebSocketRoute("/ws/particles", particles),
+            # KaTeX's style sheet and fonts: the copy vendored for the report (one copy in the package).
+            Mount("/static/katex", StaticFiles(directory=assets.parent / "katex"), name="katex"),
             Mount("/static", StaticFiles(directory=assets), name="static"),
         ]
     )
