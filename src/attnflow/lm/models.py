@@ -109,8 +109,8 @@ class LanguageModel:
         """One sequence's token ids ``(n,)`` (on the model's device) and one label per token.
 
         Accepted inputs: text (tokenized with the tokenizer's special tokens unless
-        ``special_tokens=False``), a sequence of int ids, or an integer tensor / array of shape ``(n,)``
-        or ``(1, n)``. A batch ``(b, n)`` with ``b > 1`` is refused rather than flattened.
+        ``special_tokens=False``), a sequence of int ids, or an integer tensor / array of shape ``(n,)``.
+        Any 2-D input is a batch (see :meth:`encode_batch`) and is refused here rather than flattened.
 
         Args:
             text_or_ids: the input.
@@ -121,8 +121,8 @@ class LanguageModel:
             ``(ids, labels)``; labels are the decoded token strings (the ids as strings without a tokenizer).
 
         Raises:
-            ValueError: empty input, a batch of several sequences, input longer than the model's
-                context, or ids outside the vocabulary.
+            ValueError: empty input, a batch, input longer than the model's context, or ids outside the
+                vocabulary.
             TypeError: text without a tokenizer, or ids that are not integers.
         """
         if isinstance(text_or_ids, str):
@@ -135,6 +135,11 @@ class LanguageModel:
             tokens = self.tokenizer(text_or_ids, add_special_tokens=special_tokens)["input_ids"]
             ids = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
         else:
+            if is_batch(text_or_ids):
+                raise ValueError(
+                    f"{argument} is a batch of {len(text_or_ids)} sequences; this function reads one "
+                    f"sequence (shape (n,)), so pass one row ({argument}[i]); record and trace take batches"
+                )
             ids = _id_tensor(text_or_ids, argument)
         if ids.numel() == 0:
             raise ValueError(f"{argument} must hold at least one token (got none)")
@@ -147,6 +152,38 @@ class LanguageModel:
         if int(ids.min()) < 0 or int(ids.max()) >= vocab:
             raise ValueError(f"token ids must lie in [0, {vocab - 1}] (the model's vocabulary)")
         return ids.to(self.device), self.token_strings(ids)
+
+    def encode_batch(
+        self, batch: Sequence[str] | Sequence[Sequence[int]] | torch.Tensor, *, argument: str = "text_or_ids"
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[tuple[str, ...], ...]]:
+        """A batch of sequences, right-padded into one ``(b, n_max)`` id tensor for one forward pass.
+
+        Accepted batches: a list of texts, a list of token-id sequences, or a 2-D integer tensor / array
+        ``(b, n)`` (``b`` sequences of ``n`` tokens, no padding). Every sequence is checked as
+        :meth:`encode` checks one. Right padding keeps every real token at its own position, so with
+        the mask a padded pass gives each sequence's states as a pass of that sequence alone.
+
+        Returns:
+            ``(ids, lengths, labels)``: ``ids (b, n_max)`` on the model's device (padding filled with
+            the tokenizer's pad id, else 0), ``lengths (b,)`` the real token counts (CPU), and the labels
+            of each sequence's real tokens.
+
+        Raises:
+            ValueError: an empty batch, or a sequence :meth:`encode` refuses.
+            TypeError: see :meth:`encode`.
+        """
+        if len(batch) == 0:
+            raise ValueError(f"{argument} must hold at least one sequence (got an empty batch)")
+        rows = [
+            self.encode(row, argument=f"{argument}[{i}]")
+            for i, row in enumerate(batch.detach() if isinstance(batch, torch.Tensor) else batch)
+        ]
+        lengths = torch.tensor([len(ids) for ids, _ in rows])
+        pad = getattr(self.tokenizer, "pad_token_id", None) or 0
+        ids = torch.full((len(rows), int(lengths.max())), pad, dtype=torch.long, device=self.device)
+        for i, (row, _) in enumerate(rows):
+            ids[i, : len(row)] = row
+        return ids, lengths, tuple(labels for _, labels in rows)
 
     def token_strings(self, ids: Sequence[int] | torch.Tensor) -> tuple[str, ...]:
         """The decoded string of every token id (the ids as strings without a tokenizer)."""
@@ -168,16 +205,23 @@ def _id_tensor(value: Any, argument: str) -> torch.Tensor:
         return ids.reshape(-1).long()
     if ids.dtype not in _ID_DTYPES:
         raise TypeError(f"{argument} must hold integer token ids, got dtype {ids.dtype}")
-    if ids.ndim == 2 and ids.shape[0] != 1:
-        raise ValueError(
-            f"{argument} has shape {tuple(ids.shape)}, a batch of {ids.shape[0]} sequences; attnflow.lm "
-            f"reads one sequence at a time, so pass one row ({argument}[i])"
-        )
-    if ids.ndim > 2:
-        raise ValueError(
-            f"{argument} must be token ids of shape (n,) or (1, n), got shape {tuple(ids.shape)}"
-        )
+    if ids.ndim > 1:
+        raise ValueError(f"{argument} must be token ids of shape (n,), got shape {tuple(ids.shape)}")
     return ids.reshape(-1).to(device="cpu", dtype=torch.long)
+
+
+def is_batch(value: Any) -> bool:
+    """Whether an input is a batch: a list of texts or of id sequences, or a 2-D tensor / array.
+
+    A 2-D input is always a batch (``(1, n)`` is a batch of one), so a batch is never flattened.
+    """
+    if isinstance(value, str):
+        return False
+    if hasattr(value, "ndim") and hasattr(value, "shape"):
+        return value.ndim == 2
+    if isinstance(value, Sequence) and len(value) > 0:
+        return all(isinstance(row, str | Sequence) or getattr(row, "ndim", 0) >= 1 for row in value)
+    return False
 
 
 def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -> LanguageModel:
