@@ -20,7 +20,7 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
-from attnflow.lm.lens import embedding_lens, logit_lens
+from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
 from attnflow.lm.recording import NORM_PLACEMENTS, Recording, as_recording, record
 from attnflow.lm.trace import decompose, trace
@@ -40,6 +40,7 @@ __all__ = [
     "TraceAnalysis",
     "ablate",
     "analyse",
+    "answer_layer",
     "as_language_model",
     "as_recording",
     "attention_ablated",
