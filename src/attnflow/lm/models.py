@@ -227,10 +227,13 @@ def is_batch(value: Any) -> bool:
 def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -> LanguageModel:
     """Wrap a HuggingFace model (or pass a :class:`LanguageModel` through), checking its family.
 
-    A bare model is put in eval mode (tracing must not apply dropout).
+    A bare model is put in eval mode (tracing must not apply dropout). A TransformerLens
+    ``TransformerBridge`` (TransformerLens 4's replacement of ``HookedTransformer``) is traced through
+    the HuggingFace model it wraps (``original_model``), with its tokenizer.
 
     Args:
-        model: a loaded :class:`LanguageModel` or a HuggingFace ``PreTrainedModel`` of a supported family.
+        model: a loaded :class:`LanguageModel`, a HuggingFace ``PreTrainedModel`` of a supported family,
+            or a TransformerLens ``TransformerBridge`` around one.
         tokenizer: optional tokenizer for a bare ``PreTrainedModel`` (overrides the bundled one).
 
     Returns:
@@ -242,6 +245,14 @@ def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -
     if isinstance(model, LanguageModel):
         family_of(model.model)
         return model if tokenizer is None else LanguageModel(model.model, tokenizer, model.name)
+    wrapped = model.__dict__.get("original_model") if isinstance(model, nn.Module) else None
+    if isinstance(wrapped, nn.Module) and hasattr(wrapped, "config"):
+        # A TransformerLens TransformerBridge (or any wrapper keeping the HuggingFace model as
+        # ``original_model``): record the model it runs, with its tokenizer.
+        family_of(wrapped)
+        wrapped.eval()
+        name = getattr(getattr(model, "cfg", None), "model_name", None) or type(wrapped).__name__
+        return LanguageModel(wrapped, tokenizer or getattr(model, "tokenizer", None), str(name))
     family_of(model)
     model.eval()
     return LanguageModel(model, tokenizer, type(model).__name__)

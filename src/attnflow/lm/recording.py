@@ -454,6 +454,11 @@ def _run(
         final = seen["final"][0]
     else:
         final = residual[:, -1]
+    if patterns and len(output.attentions or ()) != n_layers:
+        raise TypeError(
+            f"patterns=True needs a model that returns its attention weights; {lm.name!r} returned "
+            f"{len(output.attentions or ())} of {n_layers} layers"
+        )
     weights = torch.stack(output.attentions, dim=1) if patterns else None  # (b, L, H, n, n)
     per_head = torch.stack(seen["heads"], dim=1) if heads else None  # (b, L, H, n, d)
     recordings = []
