@@ -26,6 +26,12 @@ from attnflow.experiments.inference import (
     SSL_CONDITION_NUMBER,
 )
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
+from attnflow.experiments.lm_frontier import (
+    CONCEPT_VECTORS,
+    LAYER_COSINES,
+    MASSIVE_ACTIVATIONS_SINKS,
+    SA_STEP_EXPLAINS_LITTLE,
+)
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
@@ -50,6 +56,10 @@ EXPERIMENTS = (
     IN_CONTEXT,
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
+    LAYER_COSINES,
+    SA_STEP_EXPLAINS_LITTLE,
+    MASSIVE_ACTIVATIONS_SINKS,
+    CONCEPT_VECTORS,
 )
 
 for _experiment in EXPERIMENTS:
