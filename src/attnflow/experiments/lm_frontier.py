@@ -202,7 +202,7 @@ LAYER_COSINES = Experiment(
         "bins": 60,
         "alpha": 0.05,
     },
-    quick={"passages": list(PASSAGES[:4])},
+    quick={"passages": list(PASSAGES[:5])},
     compute=_cosines_compute,
     verdict=_cosines_verdict,
     figures=_cosines_figures,
