@@ -150,3 +150,44 @@ def test_concept_verdict(correct, n, status):
         "likelihood_accuracy": 0.5,
     }
     assert experiment.verdict(experiment.params(), values).status == status
+
+
+def test_speed_slope_is_the_within_layer_regression(tiny_text_model_dir):
+    from attnflow.lm import load, record
+
+    experiment = get("normalisation-as-speed")
+    params = experiment.params(overrides={"models": [str(tiny_text_model_dir)], "passages": TEXTS[:2]})
+    values = experiment.evaluate(
+        overrides={"models": [str(tiny_text_model_dir)], "passages": TEXTS[:2]}
+    ).values
+    lm = load(str(tiny_text_model_dir))
+    for i, text in enumerate(TEXTS[:2]):
+        h = record(lm, text).residual.double().numpy()
+        r = np.linalg.norm(h, axis=-1)
+        angle = np.arccos(np.clip((h[1:] * h[:-1]).sum(-1) / (r[1:] * r[:-1]), -1, 1))
+        x, y = np.log(r[:-1]), np.log(angle)
+        # Reference: least squares with one intercept per layer (dummy columns), float64 lstsq.
+        n_layers, n = x.shape
+        design = np.column_stack([x.ravel(), np.kron(np.eye(n_layers), np.ones((n, 1)))])
+        slope = np.linalg.lstsq(design, y.ravel(), rcond=None)[0][0]
+        assert values["model0.slope"][i] == pytest.approx(slope, rel=1e-8)
+    assert values["model0.pre_norm"] == 1.0 and params["width"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("pre_slopes", "post_slopes", "status"),
+    [
+        ([-1.05, -0.95, -1.0, -0.98, -1.02], [0.1, 0.0, -0.1, 0.05, 0.0], "agrees"),
+        ([0.02, -0.05, 0.0, 0.03, -0.01], [0.1, 0.0, -0.1, 0.05, 0.0], "disagrees"),  # rival: speed ⟂ r
+        ([-1.0, 0.5], [0.1, 0.0], "inconclusive"),
+    ],
+)
+def test_speed_verdict(pre_slopes, post_slopes, status):
+    experiment = get("normalisation-as-speed")
+    values = {
+        "model0.slope": np.array(pre_slopes),
+        "model0.pre_norm": 1.0,
+        "model1.slope": np.array(post_slopes),
+        "model1.pre_norm": 0.0,
+    }
+    assert experiment.verdict(experiment.params(), values).status == status

@@ -271,6 +271,108 @@ SA_STEP_EXPLAINS_LITTLE = Experiment(
 
 
 # ---------------------------------------------------------------------------------------------------
+# Normalisation as speed: angular speed ∝ 1/r in pre-norm models
+
+NORMALISATION_DYNAMICS = Citation(
+    authors=("Nikita Karagodin", "Shu Ge", "Yury Polyanskiy", "Philippe Rigollet"),
+    title="Normalization in Attention Dynamics",
+    year=2025,
+    arxiv="2510.22026",
+    where="each token written x = r θ; normalisation acts as speed regulation: in Pre-LN the update "
+    "f(norm x) has bounded size, so the direction θ moves at a speed ∝ 1/r, while Post-LN keeps r fixed",
+    note="abstract and the r·θ decomposition checked (arxiv.org/html/2510.22026v2); the 1/r form is our "
+    "reading of the Pre-LN case, not a quoted equation",
+)
+
+
+def _speed_compute(params: Mapping[str, Any]) -> dict[str, Any]:
+    from attnflow.lm import load, record
+
+    out: dict[str, Any] = {}
+    for index, model in enumerate(params["models"]):
+        lm = load(model)
+        recordings = record(lm, list(params["passages"]), sublayers=False, logits=False)
+        slopes = []
+        for rec in recordings:
+            h = rec.residual.double().cpu()  # (L + 1, n, d)
+            r = h.norm(dim=-1)
+            cos = (h[1:] * h[:-1]).sum(-1) / (r[1:] * r[:-1])
+            angle = np.arccos(np.clip(cos.numpy(), -1.0, 1.0))  # (L, n): angular step of each token
+            log_r, log_angle = np.log(r[:-1].numpy()), np.log(np.maximum(angle, 1e-12))
+            # Slope of log(angle) on log(r) within each layer (layer means removed: each layer's update
+            # has its own size), pooled over layers.
+            x = log_r - log_r.mean(1, keepdims=True)
+            y = log_angle - log_angle.mean(1, keepdims=True)
+            slopes.append(float((x * y).sum() / (x * x).sum()))
+        out[f"model{index}"] = {"slope": np.array(slopes), "pre_norm": float(lm.family.pre_norm)}
+    return out
+
+
+def _speed_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    alpha, width = params["alpha"], params["width"]
+    parts, checks = [], []
+    for index, model in enumerate(params["models"]):
+        slopes = np.asarray(values[f"model{index}.slope"], dtype=float)
+        pre = bool(values[f"model{index}.pre_norm"])
+        n = slopes.size
+        mean = float(slopes.mean())
+        half = float(stats.t.ppf(1 - alpha / 2, n - 1) * slopes.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf
+        low, high = mean - half, mean + half
+        # Pre-norm: the interval must sit inside −1 ± width; post-norm: it must exclude −1 ± width.
+        if pre:
+            checks.append(
+                "agrees"
+                if -1 - width <= low and high <= -1 + width
+                else "disagrees"
+                if high < -1 - width or low > -1 + width
+                else "inconclusive"
+            )
+        else:
+            checks.append(
+                "agrees"
+                if low > -1 + width or high < -1 - width
+                else "disagrees"
+                if -1 - width <= low and high <= -1 + width
+                else "inconclusive"
+            )
+        parts.append(
+            f"{model} ({'pre' if pre else 'post'}-norm): slope {mean:.2f} "
+            f"[{low:.2f}, {high:.2f}] over {n} prompts"
+        )
+    status = (
+        "disagrees" if "disagrees" in checks else "agrees" if set(checks) == {"agrees"} else "inconclusive"
+    )
+    return Verdict(
+        status=status,
+        prediction="within a layer, log(angular step) falls with log|h| at slope −1 in the pre-norm model "
+        "(speed ∝ 1/r), and not in the post-norm one",
+        measured="; ".join(parts),
+        tolerance=f"{1 - alpha:.0%} t-interval over prompts of the per-prompt slope, against −1 ± {width:g} "
+        f"(the band allows the tangential update size to vary with r by a factor r^±{width:g})",
+        notes="Angular step = angle between a token's states before and after a block; layer means of both "
+        "logs are removed before pooling, so only the spread across tokens within a layer counts.",
+    )
+
+
+NORMALISATION_AS_SPEED = Experiment(
+    name="normalisation-as-speed",
+    title="Angular speed ∝ 1/r in a pre-norm model (SmolLM2), not in a post-norm one (MiniLM)",
+    citation=NORMALISATION_DYNAMICS,
+    claim="With pre-norm the update of a token has a size independent of its norm r, so its direction moves "
+    "at a speed ∝ 1/r; post-norm fixes r after every block.",
+    defaults={
+        "models": ["smollm2-135m", "minilm-l6"],
+        "passages": list(PASSAGES),
+        "alpha": 0.05,
+        "width": 0.25,
+    },
+    quick={"passages": list(PASSAGES[:3])},
+    compute=_speed_compute,
+    verdict=_speed_verdict,
+)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Massive activations and attention sinks
 
 
