@@ -98,7 +98,7 @@ def test_pattern_and_head_figures_are_drawn(tiny_models, ids, tmp_path):
     from attnflow.viz import plot_attention_patterns, plot_head_outputs
 
     rec = record(tiny_models["llama"], ids, patterns=True, heads=True)
-    plot_attention_patterns(rec.patterns.numpy(), rec.labels, path=tmp_path / "patterns.png")
+    plot_attention_patterns(rec.patterns.numpy(), rec.labels, layers=[0], path=tmp_path / "patterns.png")
     plot_head_outputs(rec.head_outputs.numpy(), tmp_path / "heads.png")
     assert (tmp_path / "patterns.png").stat().st_size > 1000 and (
         tmp_path / "heads.png"
