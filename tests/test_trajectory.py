@@ -44,7 +44,8 @@ def test_failed_write_keeps_old_store(traj, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write_dir(path, crash)
     assert torch.equal(Trajectory.load(path).x, traj.x)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.zarr"]
+    # Only the store and its lock file (which readers and writers share) remain: no temporary copy.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.zarr.lock", "run.zarr"]
 
 
 def test_overwrite_replaces_whole_store(traj, tmp_path):

@@ -20,10 +20,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnflow.io import StoreFormatError, atomic_write_zarr, check_kind, jsonable, marker
+from attnflow.io import StoreFormatError, jsonable, load_dataset, write_dataset
 
 AXES = ("time", "layer")
 _Self = TypeVar("_Self", bound="States")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,8 +84,9 @@ class States:
         return self.data[int(torch.argmin((self.times - float(t)).abs()))]
 
     def numpy(self) -> np.ndarray:
-        """The states as a NumPy array."""
-        return self.data.detach().cpu().numpy()
+        """The states as a NumPy array (bfloat16, which NumPy lacks, as float32: every value exactly)."""
+        data = self.data.detach().cpu()
+        return (data.float() if data.dtype == torch.bfloat16 else data).numpy()
 
     def to_xarray(self) -> xr.DataArray:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -91,13 +96,25 @@ class States:
         raise NotImplementedError
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write to a Zarr store at ``path`` atomically, marked with this class's kind."""
+        """Write to a Zarr store at ``path`` atomically, marked with this class's kind.
+
+        An existing store of the same kind at ``path`` is replaced (readers see the old or the new one
+        whole); anything else there is refused.
+
+        Raises:
+            attnflow.io.StoreExistsError: ``path`` holds user files, a file or a store of another kind.
+        """
         array = self.to_xarray()
-        attrs = {**marker(self.KIND), "axis": self.axis, "params": array.attrs["params"]}
+        # The torch dtype is stored so that a bfloat16 run (kept as float32 on disk) comes back bfloat16.
+        attrs = {
+            "axis": self.axis,
+            "params": array.attrs["params"],
+            "torch_dtype": _dtype_name(self.data.dtype),
+        }
         attrs.update({k: v for k, v in array.attrs.items() if k not in ("params", "axis")})
         variable = array.drop_vars([c for c in array.coords if c not in array.dims])
         variable.attrs = {}
-        return atomic_write_zarr(path, xr.Dataset({self.DATA: variable}, attrs=attrs))
+        return write_dataset(path, xr.Dataset({self.DATA: variable}, attrs=attrs), self.KIND)
 
     @classmethod
     def load(cls: type[_Self], path: str | os.PathLike[str]) -> _Self:
@@ -106,14 +123,18 @@ class States:
         Raises:
             FileNotFoundError: nothing at ``path``.
             StoreFormatError: ``path`` is not a store of this kind.
+            attnflow.io.StoreDamagedError: the store is incomplete or a chunk file is missing.
         """
-        check_kind(path, cls.KIND)
-        with xr.open_zarr(path, consolidated=False) as ds:
-            if cls.DATA not in ds:
-                raise StoreFormatError(f"{path} has no {cls.DATA!r} variable")
-            array = ds[cls.DATA].load()
-            array.attrs = dict(ds.attrs)
-            return cls.from_xarray(array)
+        ds = load_dataset(path, cls.KIND)
+        if cls.DATA not in ds:
+            raise StoreFormatError(f"{path} has no {cls.DATA!r} variable")
+        array = ds[cls.DATA]
+        array.attrs = dict(ds.attrs)
+        states = cls.from_xarray(array)
+        saved = getattr(torch, str(ds.attrs.get("torch_dtype", "")), None)
+        if isinstance(saved, torch.dtype) and saved != states.data.dtype:
+            states = replace(states, **{cls.DATA: states.data.to(saved)})
+        return states
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "viz": (3, ("attnflow.viz",)),
     "experiments": (4, ("attnflow.experiments",)),
     "sweep": (5, ("attnflow.sweep",)),
-    "cli": (6, ("attnflow.cli",)),
+    "cli": (6, ("attnflow.cli", "attnflow.explore")),
 }
 
 

@@ -62,7 +62,7 @@ def test_save_load_round_trip_and_atomic_replace(tmp_path) -> None:
     # Overwrite: the new store replaces the old one whole and no temporary directories remain.
     DensityTrajectory.load(dens[[0]].save(path))
     assert DensityTrajectory.load(path).n_states == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rho.zarr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rho.zarr.lock", "rho.zarr"]  # and no temporary
 
 
 def test_load_rejects_missing_and_foreign_stores(tmp_path) -> None:

@@ -16,10 +16,16 @@ from attnflow.measure import energy, fraction_close_pairs
 from attnflow.random import SEED_POLICY, child_int, spawn
 from attnflow.simulation import Simulation
 from attnflow.sweep import ExecutorConfig, StoreError, SweepSpec, SweepStore
+from attnflow.sweep.store import sweep_lock
 from attnflow.sweep.targets import RunResult, execute
 from conftest import toy_spec
 
 LOCAL = ExecutorConfig(kind="local", workers=2)
+
+
+def _run_inodes(runs: Path) -> dict[str, int]:
+    """Run directory name → inode, for the visible runs (not the hidden lock files beside them)."""
+    return {p.name: p.stat().st_ino for p in runs.iterdir() if not p.name.startswith(".")}
 
 
 def _expected_square(beta: float, scale: float) -> float:
@@ -67,19 +73,19 @@ def test_resume_skips_finished_runs_and_retry_failed_reruns_failures(
     store = tmp_path / "s.zarr"
     sweep.run(spec, store, LOCAL)
     runs = SweepStore.open(store).runs
-    before = {p.name: p.stat().st_ino for p in runs.iterdir()}
+    before = _run_inodes(runs)
 
     # Resuming runs nothing: every run directory is the very same one (no rewrite).
     status = sweep.run(spec, store, LOCAL)
     assert (status.done, status.failed) == (1, 1)
-    assert {p.name: p.stat().st_ino for p in runs.iterdir()} == before
+    assert _run_inodes(runs) == before
 
     # The toy heals through a marker file (the spec is unchanged); only the failed runs are redone.
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sweep-toy-heal").touch()
     status = sweep.run(spec, store, LOCAL, retry_failed=True)
     assert (status.done, status.failed, status.failures) == (2, 0, [])
-    after = {p.name: p.stat().st_ino for p in runs.iterdir()}
+    after = _run_inodes(runs)
     unchanged = {key for key in before if after[key] == before[key]}
     ok_keys = {p.key for p in spec.points() if p.params["beta"] == 1.0}
     assert unchanged == ok_keys
@@ -124,7 +130,7 @@ def test_a_run_is_committed_whole_or_not_at_all(
     monkeypatch.undo()
     # The earlier record is intact (beta = 1 → square 1), and no partial copy is visible.
     assert sweep.load_results(store)["square"].item() == 1.0
-    assert sorted(p.name for p in sweep_store.runs.iterdir()) == [point.key]
+    assert sorted(_run_inodes(sweep_store.runs)) == [point.key]
 
     # A half-written temporary left by a killed process is ignored, then cleaned up by the next run.
     stale = sweep_store.runs / f".{point.key}.tmp-deadbeef"
@@ -196,9 +202,9 @@ def test_only_one_sweep_writes_a_store_at_a_time(toy: str, tmp_path: Path) -> No
     spec = SweepSpec.from_dict(toy_spec(grid={"beta": [1.0]}, seeds=1))
     store = tmp_path / "s.zarr"
     sweep.run(spec, store, LOCAL)
-    with SweepStore.open(store).lock(), pytest.raises(StoreError, match="another sweep is running"):
+    with sweep_lock(store), pytest.raises(StoreError, match="another sweep is running"):
         sweep.run(spec, store, LOCAL)
-    assert os.path.exists(store / ".lock")
+    assert os.path.exists(tmp_path / ".s.zarr.sweep.lock")
 
 
 def test_a_simulation_sweep_stores_the_measurements_of_each_simulation(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from attnflow.cli import paths, reproduce, simulate, sweep, trace
+from attnflow.cli import explore, paths, reproduce, simulate, sweep, trace
 
 app = typer.Typer(
     name="attnflow",
@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-for _module in (paths, reproduce, simulate, sweep, trace):
+for _module in (explore, paths, reproduce, simulate, sweep, trace):
     _module.register(app)
 
 

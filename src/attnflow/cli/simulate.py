@@ -91,9 +91,25 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = PARAMETERS["device"],
         plot: Annotated[bool, typer.Option(help="Also write figures next to the store.")] = False,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+        overwrite: Annotated[
+            bool, typer.Option(help="Replace a trajectory store at --out (never other files).")
+        ] = False,
     ) -> None:
         """Simulate self-attention dynamics and save the Trajectory (and figures with --plot)."""
+        from attnflow import io
         from attnflow.simulation import Simulation
+
+        # Refuse before the work, not after it: an existing --out is replaced only with --overwrite, and
+        # only if it is a trajectory store.
+        try:
+            if not overwrite and out.exists():
+                raise io.StoreExistsError(
+                    f"{out} already exists; pass --overwrite to replace a trajectory store"
+                )
+            io.check_replaceable(out, "trajectory")
+        except io.StoreExistsError as err:
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(code=2) from None
 
         flat = {
             "n": n,
@@ -122,7 +138,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] {err}")
             raise typer.Exit(code=2) from None
         traj = traj.to("cpu")
-        traj.save(out)
+        try:
+            traj.save(out)
+        except io.StoreExistsError as err:  # something appeared at --out while simulating
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(code=2) from None
         console.print(_summary(traj, beta))
         console.print(f"trajectory: [bold]{out}[/bold]")
         if plot:

@@ -46,7 +46,7 @@ def sweep(
         status = sweep_api.run(
             parsed, out, executor=config, retry_failed=retry_failed, force_new=force_new, progress=not quiet
         )
-    except (sweep_api.SpecError, sweep_api.StoreError, ValueError, TypeError) as err:
+    except (sweep_api.SpecError, sweep_api.StoreError, ValueError, TypeError, ConnectionError) as err:
         console.print(f"[red]error:[/] {err}")
         raise typer.Exit(2) from None
     counts = f"{status.done} done, {status.failed} failed, {status.pending} pending"

@@ -33,6 +33,7 @@ from attnflow.experiments.lm_frontier import (
     NORMALISATION_AS_SPEED,
     SA_STEP_EXPLAINS_LITTLE,
 )
+from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
@@ -57,6 +58,7 @@ EXPERIMENTS = (
     IN_CONTEXT,
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
+    LONG_CONTEXT_TRANSITION,
     LAYER_COSINES,
     SA_STEP_EXPLAINS_LITTLE,
     NORMALISATION_AS_SPEED,

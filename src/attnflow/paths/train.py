@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -110,8 +111,9 @@ class TrainResult:
         model: the trained model (in eval mode).
         model_config: its :class:`ModelConfig`.
         train_config: the :class:`TrainConfig`.
-        losses: training loss at every step ``(steps,)`` (``nan`` for steps done before a resume).
-        evaluations: the evaluations made by this call, by step (a resumed run has only the later ones).
+        losses: training loss at every step ``(steps,)``; a resumed run has the earlier steps' losses from
+            its checkpoint (``nan`` only for a checkpoint written before checkpoints kept the history).
+        evaluations: every evaluation of the run, by step, those before a resume included.
     """
 
     model: nn.Module
@@ -243,8 +245,14 @@ def save_checkpoint(
     train_config: TrainConfig,
     step: int,
     optimizer: torch.optim.Optimizer | None = None,
+    losses: np.ndarray | None = None,
+    evaluations: Sequence[Evaluation] = (),
 ) -> Path:
-    """Write ``directory/checkpoint.pt`` atomically (weights, configs, step, optimiser state)."""
+    """Write ``directory/checkpoint.pt`` atomically (weights, configs, step, optimiser state, history).
+
+    The history (``losses`` of the steps done and the ``evaluations`` so far) lets a resumed run
+    return the whole learning curve (see :func:`load_history`).
+    """
     buffer = io.BytesIO()
     torch.save(
         {
@@ -254,6 +262,14 @@ def save_checkpoint(
             "seed_policy": SEED_POLICY,
             "model": model.state_dict(),
             "optimizer": None if optimizer is None else optimizer.state_dict(),
+            "history": {
+                "losses": torch.as_tensor(np.asarray([] if losses is None else losses, dtype=np.float64)),
+                # Tensors and plain numbers only, so the checkpoint loads with weights_only=True.
+                "evaluations": [
+                    {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in vars(e).items()}
+                    for e in evaluations
+                ],
+            },
         },
         buffer,
     )
@@ -280,6 +296,27 @@ def load_checkpoint(directory: str | Path) -> tuple[nn.Module, ModelConfig, Trai
     return model, model_config, TrainConfig(**state["train_config"]), int(state["step"]), state["optimizer"]
 
 
+def load_history(directory: str | Path) -> tuple[np.ndarray, list[Evaluation]]:
+    """The learning curve saved with a checkpoint: the losses of the steps done and the evaluations.
+
+    A checkpoint written before checkpoints kept the history gives no losses and no evaluations.
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``directory``.
+    """
+    path = Path(directory) / CHECKPOINT_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    history = torch.load(path, map_location="cpu", weights_only=True).get("history")
+    if history is None:
+        return np.zeros(0), []
+    evaluations = [
+        Evaluation(**{k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in e.items()})
+        for e in history["evaluations"]
+    ]
+    return history["losses"].numpy(), evaluations
+
+
 def train(
     model_config: ModelConfig,
     world: World,
@@ -292,7 +329,9 @@ def train(
     """Train a model on fresh world paths, evaluating against the exact law along the way.
 
     If ``checkpoint_dir`` holds a checkpoint of the same configs (``steps`` may differ), training resumes
-    from it and sees the same data as an unbroken run.
+    from it and sees the same data as an unbroken run; the result carries the whole history (losses and
+    evaluations before the resume come from the checkpoint). A finished folder trains nothing and
+    returns its history.
 
     Args:
         model_config: the model to build (its ``vocab_size`` must be the world's).
@@ -319,6 +358,7 @@ def train(
     model = build_model(model_config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start = 0
+    earlier_losses, earlier_evaluations = np.zeros(0), []
     if checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_NAME).exists():
         saved, saved_model_config, saved_config, start, optimizer_state = load_checkpoint(checkpoint_dir)
         # A run may be extended to more steps; everything else must match.
@@ -329,6 +369,7 @@ def train(
         model.load_state_dict(saved.state_dict())
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
+        earlier_losses, earlier_evaluations = load_history(checkpoint_dir)
 
     data_seed, _, sampling_seed = _streams(config)
     # Child s of the data seed draws step s's batch: independent of how many steps the run has.
@@ -336,6 +377,9 @@ def train(
     held_out = eval_paths(world, config)
     held_out_law = world.next_token_law(held_out)
     result = TrainResult(model, model_config, config, np.full(config.steps, np.nan))
+    kept = min(len(earlier_losses), start, config.steps)
+    result.losses[:kept] = earlier_losses[:kept]
+    result.evaluations = [e for e in earlier_evaluations if e.step <= min(start, config.steps)]
 
     def record(step: int) -> None:
         result.evaluations.append(
@@ -362,12 +406,30 @@ def train(
             if config.eval_every and done % config.eval_every == 0 and done != config.steps:
                 record(done)
             if checkpoint_dir is not None and checkpoint_every and done % checkpoint_every == 0:
-                save_checkpoint(checkpoint_dir, model, model_config, config, done, optimizer)
+                save_checkpoint(
+                    checkpoint_dir,
+                    model,
+                    model_config,
+                    config,
+                    done,
+                    optimizer,
+                    result.losses[:done],
+                    result.evaluations,
+                )
             reporter.update(done, loss=f"{result.losses[step]:.3f}")
     if start < config.steps or not result.evaluations:
         record(config.steps)
     if checkpoint_dir is not None:
-        save_checkpoint(checkpoint_dir, model, model_config, config, config.steps, optimizer)
+        save_checkpoint(
+            checkpoint_dir,
+            model,
+            model_config,
+            config,
+            config.steps,
+            optimizer,
+            result.losses,
+            result.evaluations,
+        )
     model.eval()
     return result
 

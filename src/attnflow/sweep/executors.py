@@ -2,16 +2,25 @@
 
 - ``local``: a process pool on this machine. Workers fork from a ``forkserver`` that has imported
   torch and attnflow once (and started no threads), so a new pool starts in milliseconds and no worker
-  inherits a half-initialised torch thread pool.
+  inherits a half-initialised torch thread pool. Workers exit when the driver dies, even by ``kill -9``
+  (see :func:`_exit_with_driver`).
 - ``ray``: Ray tasks, on a local Ray started for the sweep or on an existing cluster (``address``);
-  each task asks Ray for one CPU and ``gpus_per_run`` GPUs.
+  each task asks Ray for one CPU and ``gpus_per_run`` GPUs. An address that does not answer within
+  :data:`RAY_CONNECT_TIMEOUT_S` fails at once with a one-line error instead of hanging.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import select
+import signal
+import socket
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,6 +34,9 @@ from attnflow.sweep.spec import RunPoint, SweepSpec
 from attnflow.sweep.targets import RunResult, execute
 
 EXECUTORS = ("local", "ray")
+#: Seconds to wait for a Ray cluster's address to accept a connection before giving up.
+RAY_CONNECT_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,12 @@ def _local(
 ) -> Iterator[tuple[RunPoint, RunResult]]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["attnflow.sweep.targets", "attnflow.experiments"])
-    pool = ProcessPoolExecutor(max_workers=min(config.n_workers, len(points)), mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=min(config.n_workers, len(points)),
+        mp_context=context,
+        initializer=_exit_with_driver,
+        initargs=(os.getpid(),),
+    )
     try:
         futures: dict[Future[RunResult], RunPoint] = {
             pool.submit(execute, *task, point.params, config.threads_per_run): point for point in points
@@ -120,6 +137,45 @@ def _local(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _exit_with_driver(driver: int) -> None:
+    """Make this worker exit when the sweep's driver process dies (worker initializer).
+
+    A killed driver (``kill -9``, out of memory) runs no clean-up, and a worker blocked on the pool's
+    queue never sees end-of-file (every worker holds the queue's write end too), so without this the
+    forkserver, the workers and the resource tracker live on. Two guards: the kernel kills the worker
+    when its parent (the forkserver) dies (``PR_SET_PDEATHSIG``), and a daemon thread waits on the
+    driver itself (a pidfd, polled where pidfds are missing) and ends the worker when it is gone.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    try:
+        pidfd = os.pidfd_open(driver)
+    except ProcessLookupError:
+        os._exit(1)  # the driver died while this worker was starting
+    except (OSError, AttributeError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the driver has exited
+        else:
+            while _alive(driver):
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="attnflow-driver-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def _python_path(path: str) -> Iterator[None]:
     """Set ``PYTHONPATH`` while a local Ray starts, so its workers import what the driver imports.
@@ -137,6 +193,30 @@ def _python_path(path: str) -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
+def _probe(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Fail fast unless a Ray cluster's ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts a connection.
+
+    ``ray.init`` retries an unreachable address for minutes; one TCP connection tells within
+    ``timeout``. ``"auto"`` (a local cluster found by Ray itself) is left to Ray.
+
+    Raises:
+        ConnectionError: nothing answers at the address within ``timeout`` seconds.
+    """
+    host_port = address.removeprefix("ray://")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise ConnectionError(
+            f"no Ray cluster answers at address {address!r} ({reason} within {timeout:g} s); "
+            "start one there, or omit the address to start a local Ray"
+        ) from None
+
+
 def _ray(
     task: tuple[Any, ...], points: Sequence[RunPoint], config: ExecutorConfig
 ) -> Iterator[tuple[RunPoint, RunResult]]:
@@ -152,6 +232,7 @@ def _ray(
             with _python_path(os.pathsep.join(p for p in sys.path if p)):
                 ray.init(num_cpus=config.n_workers, include_dashboard=False, **options)
         else:
+            _probe(config.address)
             ray.init(address=config.address, **options)
     try:
         remote = ray.remote(execute).options(num_cpus=1, num_gpus=config.gpus_per_run, max_retries=0)

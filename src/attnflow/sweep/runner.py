@@ -9,7 +9,7 @@ from pathlib import Path
 from attnflow import progress as _progress
 from attnflow.sweep.executors import ExecutorConfig, execute_points
 from attnflow.sweep.spec import SweepSpec
-from attnflow.sweep.store import StoreError, SweepStatus, SweepStore, replace_store
+from attnflow.sweep.store import StoreError, SweepStatus, SweepStore, replace_store, sweep_lock
 
 
 def run(
@@ -43,22 +43,21 @@ def run(
     """
     executor = executor if executor is not None else ExecutorConfig()
     path = Path(store)
-    if not path.exists():
-        sweep_store = SweepStore.create(path, spec)
-    else:
-        sweep_store = SweepStore.open(path)
-        changed = spec.differences(sweep_store.spec_dict)
-        if changed and not force_new:
-            raise StoreError(
-                f"{path} holds a sweep with a different spec (it differs in: {', '.join(changed)}); "
-                "use a new store, or force_new / --force-new to discard it"
-            )
-        if changed:
-            with sweep_store.lock():
-                pass  # refuse to discard a store another sweep is writing
-            sweep_store = replace_store(path, spec)
-
-    with sweep_store.lock():
+    # One lock, beside the store, taken before the store is created: a second sweep started at the same
+    # moment is refused instead of creating (and running) a store of its own.
+    with sweep_lock(path):
+        if not path.exists():
+            sweep_store = SweepStore.create(path, spec)
+        else:
+            sweep_store = SweepStore.open(path)
+            changed = spec.differences(sweep_store.spec_dict)
+            if changed and not force_new:
+                raise StoreError(
+                    f"{path} holds a sweep with a different spec (it differs in: {', '.join(changed)}); "
+                    "use a new store, or force_new / --force-new to discard it"
+                )
+            if changed:
+                sweep_store = replace_store(path, spec)
         sweep_store.remove_stale_temporaries()
         statuses = sweep_store.statuses()
         points = list(spec.points())

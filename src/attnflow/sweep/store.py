@@ -7,11 +7,13 @@ Layout::
     STORE/runs/<key>/        one Zarr group per finished run: its results, and attrs ``status``
                              (``"ok"`` or ``"failed"``), ``params``, ``swept``, ``seconds``,
                              ``seed_policy`` and, for a failure, ``error`` and ``traceback``
-    STORE/.lock              held (``flock``) by the one process running the sweep
+    .STORE.sweep.lock        beside the store: held (``flock``) by the one process running the sweep,
+                             taken before the store is created, so two sweeps started at once on a
+                             new store never both run
 
-A run is written to a hidden sibling directory and renamed into ``runs/`` in one step, so it is in the
-store whole or not at all; a process killed mid-write leaves only a hidden temporary directory, which
-the next run removes.
+A run is written through :func:`attnflow.io.write_dataset` (a hidden sibling directory put in place in
+one step), so it is in the store whole or not at all; a process killed mid-write leaves only a hidden
+temporary directory, which the next run removes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import fcntl
 import json
 import os
 import shutil
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,21 +97,15 @@ class SweepStore:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], spec: SweepSpec) -> SweepStore:
-        """Create a new, empty store for ``spec`` at ``path`` (atomically).
+        """Create a new, empty store for ``spec`` at ``path`` (atomically; hold :func:`sweep_lock`).
 
         Raises:
             StoreError: something already exists at ``path``.
         """
         target = Path(path)
-        if target.exists():
+        if os.path.lexists(target):
             raise StoreError(f"{target} already exists")
-
-        def write(tmp: Path) -> None:
-            root = zarr.open_group(str(tmp), mode="w")
-            root.attrs.update({**io.marker("sweep"), "spec": spec.to_dict(), "seed_policy": SEED_POLICY})
-            (tmp / "runs").mkdir()
-
-        io.atomic_write_dir(target, write)
+        io.atomic_write_dir(target, _empty_store(spec), "sweep")
         return cls(target)
 
     @classmethod
@@ -146,29 +141,10 @@ class SweepStore:
         attrs = zarr.open_group(str(self.path), mode="r").attrs
         return str(attrs.get("seed_policy", "format 1: seeds: k ran the integer seeds 0..k-1"))
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the store's lock; released when the block ends or the process dies.
-
-        Raises:
-            StoreError: another process holds it (a sweep is already running on this store).
-        """
-        with open(self.path / ".lock", "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreError(
-                    f"another sweep is running on {self.path} (it holds {self.path / '.lock'})"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
     def remove_stale_temporaries(self) -> None:
         """Delete half-written run directories left by a killed process (call while holding the lock)."""
         for entry in self.runs.iterdir():
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") and entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
 
     def statuses(self) -> dict[str, str]:
@@ -195,13 +171,13 @@ class SweepStore:
             "traceback": result.traceback,
         }
         data = (result.data if result.ok else xr.Dataset()).assign_attrs(attrs)
-        # The temporary name is hidden (leading dot) so readers never mistake it for a run.
-        io.write_dataset(self.runs / point.key, data)
+        # The temporary name is hidden (leading dot) so readers never mistake it for a run; the sweep
+        # removes stale ones for all runs at its start, not at every commit.
+        io.write_dataset(self.runs / point.key, data, clean_stale=False)
 
     def read_run(self, key: str) -> xr.Dataset:
         """The stored results of one run (loaded into memory; attrs hold its parameters and status)."""
-        with xr.open_zarr(self.runs / key, consolidated=False) as ds:
-            return ds.load()
+        return io.load_dataset(self.runs / key)
 
     def status(self, spec: SweepSpec | None = None) -> SweepStatus:
         """Counts of finished and failed runs, with the failures' tracebacks."""
@@ -296,15 +272,53 @@ def load_results(path: str | os.PathLike[str]) -> xr.Dataset:
     return SweepStore.open(path).to_dataset()
 
 
-def replace_store(path: str | os.PathLike[str], spec: SweepSpec) -> SweepStore:
-    """Remove whatever sweep store is at ``path`` and create a new one for ``spec``."""
+@contextmanager
+def sweep_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock of the sweep store at ``path``: the file ``.NAME.sweep.lock`` beside the store.
+
+    The lock file lives beside the store, not in it, so it exists before the store does: two sweeps
+    started at once on a new store lock the same file, and the second is refused. It is released when
+    the block ends or the process dies.
+
+    Raises:
+        StoreError: another process holds it (a sweep is already running on this store).
+    """
     target = Path(path)
-    if target.exists():
-        SweepStore.open(target)  # refuse to delete something that is not a sweep store
-        aside = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
-        os.rename(target, aside)
-        shutil.rmtree(aside, ignore_errors=True)
-    return SweepStore.create(target, spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = target.parent / f".{target.name}.sweep.lock"
+    with open(lock_file, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"another sweep is running on {target} (it holds {lock_file})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def replace_store(path: str | os.PathLike[str], spec: SweepSpec) -> SweepStore:
+    """Replace the sweep store at ``path`` by a new, empty one for ``spec`` (hold :func:`sweep_lock`).
+
+    Raises:
+        StoreError: ``path`` holds something that is not a sweep store (it is never deleted).
+    """
+    target = Path(path)
+    SweepStore.open(target)  # refuse to delete something that is not a sweep store
+
+    io.atomic_write_dir(target, _empty_store(spec), "sweep")
+    return SweepStore(target)
+
+
+def _empty_store(spec: SweepSpec) -> Callable[[Path], None]:
+    """The writer of a new, empty sweep store for ``spec``."""
+
+    def write(tmp: Path) -> None:
+        root = zarr.open_group(str(tmp), mode="w")
+        root.attrs.update({**io.marker("sweep"), "spec": spec.to_dict(), "seed_policy": SEED_POLICY})
+        (tmp / "runs").mkdir()
+
+    return write
 
 
 def _aligned(datasets: list[xr.Dataset]) -> list[xr.Dataset]:

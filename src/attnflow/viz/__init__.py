@@ -17,6 +17,7 @@ from attnflow.viz.lm import (
 )
 from attnflow.viz.paths import plot_kl_history
 from attnflow.viz.series import plot_cosine_histograms, plot_energy, plot_phase_diagram, plot_staircase
+from attnflow.viz.widget import show
 
 __all__ = [
     "animate_cloud",
@@ -37,4 +38,5 @@ __all__ = [
     "plot_staircase",
     "plot_trace",
     "plot_trajectories",
+    "show",
 ]

@@ -18,6 +18,7 @@ from attnflow.viz.claims.inference import (
     plot_ssl_condition_number,
 )
 from attnflow.viz.claims.lm import plot_context_narrows
+from attnflow.viz.claims.long_context import plot_long_context_transition
 from attnflow.viz.claims.meanfield import plot_mean_field_limit
 from attnflow.viz.claims.paths import (
     plot_entropy_by_context,
@@ -37,6 +38,7 @@ __all__ = [
     "plot_erm_gaps",
     "plot_fraction_in_one_cluster",
     "plot_in_context_losses",
+    "plot_long_context_transition",
     "plot_mean_field_limit",
     "plot_mixers_compared",
     "plot_path_law_learning",
