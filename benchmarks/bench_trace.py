@@ -8,7 +8,9 @@ Contenders:
 - ``forward``: ``model(ids, output_hidden_states=True)``, the causal LM with its head (the baseline);
 - ``body forward``: the same without the language-model head (``model.model``);
 - ``trace``: ``attnflow.lm.trace(lm, ids)`` (layer states, labels, a Trajectory);
-- ``trace sublayers``: ``trace(lm, ids, sublayers=True)``.
+- ``trace sublayers``: ``trace(lm, ids, sublayers=True)``;
+- ``record (CLI)``: ``record(lm, ids)``, the one pass ``attnflow trace`` runs (sublayers, the norm-placement
+  hooks and the logits).
 
     python benchmarks/bench_trace.py            # writes its section of docs/benchmarks.md
     python benchmarks/bench_trace.py --quick    # fewer repeats, prints only
@@ -47,7 +49,7 @@ def _time(fn: Callable[[], object]) -> tuple[float, float]:
 
 def run(repeats: int) -> dict[tuple[int, str], dict[str, float]]:
     """Median seconds per contender, keyed by (threads, "wall" or "cpu")."""
-    from attnflow.lm import load, trace
+    from attnflow.lm import load, record, trace
 
     lm = load("smollm2-135m")
     ids = torch.tensor([lm.tokenizer(TEXT)["input_ids"][:N_TOKENS]])
@@ -57,6 +59,7 @@ def run(repeats: int) -> dict[tuple[int, str], dict[str, float]]:
         "body forward": lambda: lm.model.model(ids, output_hidden_states=True),
         "trace": lambda: trace(lm, ids[0]),
         "trace sublayers": lambda: trace(lm, ids[0], sublayers=True),
+        "record (CLI)": lambda: record(lm, ids[0]),
     }
     results = {}
     with torch.no_grad():
@@ -86,13 +89,14 @@ def report(results: dict[tuple[int, str], dict[str, float]], repeats: int, load:
         "Ratio = median time / median time of `model(ids, output_hidden_states=True)` "
         "(target: trace ≤ 1.2×).",
         "",
-        "| threads | clock | forward (ms) | body forward | trace | trace sublayers |",
-        "|---|---|---|---|---|---|",
+        "| threads | clock | forward (ms) | body forward | trace | trace sublayers | record (CLI) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for (threads, clock), r in results.items():
         base = r["forward"]
         cells = [
-            f"{1000 * r[k]:.0f} ms ({r[k] / base:.2f}×)" for k in ("body forward", "trace", "trace sublayers")
+            f"{1000 * r[k]:.0f} ms ({r[k] / base:.2f}×)"
+            for k in ("body forward", "trace", "trace sublayers", "record (CLI)")
         ]
         lines.append(f"| {threads} | {clock} | {1000 * base:.0f} | " + " | ".join(cells) + " |")
     lines += [

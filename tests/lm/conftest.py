@@ -15,7 +15,7 @@ N_LAYERS = 3
 
 
 def _tiny(family: str) -> torch.nn.Module:
-    torch.manual_seed({"gpt2": 1, "llama": 2, "gpt_neox": 3, "bert": 4}[family])
+    torch.manual_seed({"gpt2": 1, "llama": 2, "gpt_neox": 3, "bert": 4, "gemma2": 6}[family])
     common = dict(vocab_size=VOCAB, initializer_range=0.2)
     ends = dict(bos_token_id=0, eos_token_id=0)
     body = dict(
@@ -37,6 +37,11 @@ def _tiny(family: str) -> torch.nn.Module:
             transformers.GPTNeoXForCausalLM,
             dict(num_attention_heads=2, **ends, **body),
         ),
+        "gemma2": (
+            transformers.Gemma2Config,
+            transformers.Gemma2ForCausalLM,
+            dict(num_attention_heads=2, num_key_value_heads=1, head_dim=8, pad_token_id=0, **ends, **body),
+        ),
         "bert": (transformers.BertConfig, transformers.BertModel, dict(num_attention_heads=2, **body)),
     }[family]
     return model_class(config_class(**kwargs)).eval()
@@ -45,7 +50,7 @@ def _tiny(family: str) -> torch.nn.Module:
 @pytest.fixture(scope="session")
 def tiny_models() -> dict[str, torch.nn.Module]:
     """One tiny random model per supported family, keyed by family name."""
-    return {family: _tiny(family) for family in ("gpt2", "llama", "gpt_neox", "bert")}
+    return {family: _tiny(family) for family in ("gpt2", "llama", "gpt_neox", "gemma2", "bert")}
 
 
 @pytest.fixture(scope="session")

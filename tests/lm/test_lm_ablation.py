@@ -14,9 +14,9 @@ from attnflow.lm import ablate, as_language_model, attention_ablated, attention_
 @pytest.mark.parametrize("pattern", ["uniform", "identity"])
 def test_ablation_changes_only_the_ablated_layer_and_after(tiny_models, ids, family, pattern):
     lm = as_language_model(tiny_models[family])
-    intact = record(lm, ids[None], sublayers=True)
+    intact = record(lm, ids, sublayers=True)
     with attention_ablated(lm, [1], pattern):
-        ablated = record(lm, ids[None], sublayers=True)
+        ablated = record(lm, ids, sublayers=True)
     assert torch.equal(ablated.residual[:2], intact.residual[:2])  # inputs of layers 0 and 1
     assert torch.equal(ablated.attention[0], intact.attention[0])
     assert not torch.allclose(ablated.attention[1], intact.attention[1], atol=1e-3)
@@ -27,7 +27,7 @@ def test_uniform_ablation_of_gpt2_is_the_causal_mean_of_values(tiny_models, ids)
     model = tiny_models["gpt2"]
     lm = as_language_model(model)
     with attention_ablated(lm, [2], "uniform"):
-        rec = record(lm, ids[None], sublayers=True)
+        rec = record(lm, ids, sublayers=True)
     block = model.transformer.h[2]
     with torch.no_grad():
         values = block.attn.c_attn(block.ln_1(rec.residual[2]))[:, 32:]  # q, k, v each of width 16
@@ -40,7 +40,7 @@ def test_identity_ablation_of_llama_is_each_tokens_own_value(tiny_models, ids):
     model = tiny_models["llama"]
     lm = as_language_model(model)
     with attention_ablated(lm, [0], "identity"):
-        rec = record(lm, ids[None], sublayers=True)
+        rec = record(lm, ids, sublayers=True)
     layer = model.model.layers[0]
     with torch.no_grad():
         v = layer.self_attn.v_proj(layer.input_layernorm(rec.residual[0]))  # (n, kv_heads * head_dim)
@@ -52,7 +52,7 @@ def test_identity_ablation_of_llama_is_each_tokens_own_value(tiny_models, ids):
 def test_uniform_ablation_of_bert_gives_every_token_the_same_attention_part(tiny_models, ids):
     lm = as_language_model(tiny_models["bert"])
     with attention_ablated(lm, [0], "uniform"):
-        rec = record(lm, ids[None], sublayers=True)
+        rec = record(lm, ids, sublayers=True)
     part = rec.attention[0]
     torch.testing.assert_close(part, part[:1].expand_as(part), atol=1e-6, rtol=0)
 

@@ -68,3 +68,34 @@ def test_llama_layer_zero_is_the_input_embedding(tiny_models, ids):
     lens = embedding_lens(tiny_models["llama"], ids)
     np.testing.assert_allclose(lens.input_cosine.values[0], 1.0, rtol=1e-12)
     assert (lens.input_rank.values[0] == 0).all()
+
+
+def test_lens_after_attention_reads_the_post_attention_states(tiny_models, ids):
+    from attnflow.lm import record
+
+    model = tiny_models["llama"]
+    rec = record(model, ids)
+    fine, coarse = logit_lens(rec, sublayers=True), logit_lens(rec)
+    n_layers = rec.n_layers
+    assert fine["layer"].values.tolist() == [i / 2 for i in range(2 * n_layers + 1)]
+    assert fine["stage"].values[1] == "attn.0" and fine["stage"].values[-1] == f"mlp.{n_layers - 1}"
+    np.testing.assert_array_equal(fine.top_id.values[::2], coarse.top_id.values)
+    with torch.no_grad():
+        after_attention = model.lm_head(model.model.norm(rec.residual[1] + rec.attention[1]))
+    np.testing.assert_array_equal(fine.top_id.values[3], after_attention.argmax(-1).numpy())
+
+
+@pytest.mark.parametrize(
+    ("ranks", "expected"), [([3, 0, 2, 0, 0], 1.5), ([0, 0, 0, 0, 0], 0.0), ([4, 1, 0, 2, 0], 2.0)]
+)
+def test_answer_layer_is_where_the_answer_stays_on_top(ranks, expected):
+    import xarray as xr
+
+    from attnflow.lm import answer_layer
+
+    lens = xr.Dataset(
+        {"final_top_rank": (("layer", "token"), np.array([[9] * 5, ranks]).T)},
+        coords={"layer": np.arange(5) / 2},
+    )
+    assert answer_layer(lens) == expected
+    assert answer_layer(lens, token=0) == 2.0  # rank 9 until the output

@@ -121,18 +121,20 @@ def test_a_partial_recording_says_what_is_missing(tiny_models, ids):
 def test_inputs_are_normalised_once(tiny_models, ids):
     lm = as_language_model(tiny_models["gpt2"])
     reference, labels = lm.encode(ids)
-    for same in (ids[None], ids.tolist(), ids.numpy(), ids.to(torch.int32), [ids.tolist()]):
+    for same in (ids.tolist(), ids.numpy(), ids.to(torch.int32), list(ids)):
         encoded, again = lm.encode(same)
         assert torch.equal(encoded, reference) and again == labels
     assert lm.encode(7)[0].tolist() == [7]
-    with pytest.raises(ValueError, match=r"text_or_ids has shape \(2, 11\), a batch of 2 sequences"):
-        record(lm, torch.stack([ids, ids]))
-    with pytest.raises(ValueError, match=r"shape \(n,\) or \(1, n\)"):
+    with pytest.raises(ValueError, match=r"text_or_ids is a batch of 1 sequences; this function reads one"):
+        lm.encode(ids[None])
+    with pytest.raises(ValueError, match=r"must be token ids of shape \(n,\), got shape \(1, 1, 11\)"):
         trace(lm, ids[None, None])
     with pytest.raises(TypeError, match=r"text_or_ids must hold integer token ids, got dtype torch\.float32"):
         trace(lm, ids.float())
     with pytest.raises(TypeError, match="integer token ids"):
         trace(lm, [1.5, 2.0])
+    with pytest.raises(TypeError, match=r"text_or_ids\[1\] must hold integer token ids"):
+        trace(lm, [[1, 2], [3.0]])
     with pytest.raises(TypeError, match="text_or_ids must be text, a sequence of token ids"):
-        trace(lm, [[1, 2], [3]])
+        trace(lm, [1, [2]])
     assert lm.dtype == torch.float32

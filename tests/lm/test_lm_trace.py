@@ -42,14 +42,14 @@ def test_sublayer_trace_interleaves_the_layer_trace(tiny_models, ids, family):
 
 @pytest.mark.parametrize("family", ["gpt2", "llama", "gpt_neox"])
 def test_attention_plus_mlp_is_the_residual_update(tiny_models, ids, family):
-    rec = record(as_language_model(tiny_models[family]), ids[None], sublayers=True)
+    rec = record(as_language_model(tiny_models[family]), ids, sublayers=True)
     update = rec.residual[1:] - rec.residual[:-1]
     torch.testing.assert_close(rec.attention + rec.mlp, update, atol=1e-5, rtol=0)
 
 
 def test_gpt2_attention_part_equals_the_attention_module_called_alone(tiny_models, ids):
     model = tiny_models["gpt2"]
-    rec = record(as_language_model(model), ids[None], sublayers=True)
+    rec = record(as_language_model(model), ids, sublayers=True)
     for i, block in enumerate(model.transformer.h):
         with torch.no_grad():
             alone = block.attn(block.ln_1(rec.residual[i][None]))[0][0]
@@ -59,7 +59,7 @@ def test_gpt2_attention_part_equals_the_attention_module_called_alone(tiny_model
 
 def test_bert_post_attention_state_is_the_first_layernorm_of_input_plus_attention(tiny_models, ids):
     model = tiny_models["bert"]
-    rec = record(as_language_model(model), ids[None], sublayers=True)
+    rec = record(as_language_model(model), ids, sublayers=True)
     for i, block in enumerate(model.encoder.layer):
         with torch.no_grad():
             expected = block.attention.output.LayerNorm(rec.residual[i] + rec.attention[i])
@@ -79,7 +79,7 @@ def test_final_norm_applies_only_to_the_last_state(tiny_models, ids):
 def test_decomposition_parts_and_shares(tiny_models, ids, family):
     model = tiny_models[family]
     parts = decompose(model, ids)
-    rec = record(as_language_model(model), ids[None], sublayers=True)
+    rec = record(as_language_model(model), ids, sublayers=True)
     update = (rec.residual[1:] - rec.residual[:-1]).double()
     torch.testing.assert_close(torch.from_numpy(parts.update_norm.values), update.norm(dim=-1))
     torch.testing.assert_close(

@@ -30,7 +30,8 @@ def user_error_message(err: BaseException) -> str | None:
         return _first_line(err)
     if isinstance(err, KeyError):  # its str() adds quotes around the message
         return str(err.args[0]) if err.args else "KeyError"
-    if isinstance(err, ValueError | TypeError | AttnflowError) or _is_store_error(err):
+    # ImportError: an optional extra is missing (attnflow's own messages name the pip install that fixes it).
+    if isinstance(err, ValueError | TypeError | ImportError | AttnflowError) or _is_store_error(err):
         return _first_line(err)
     return None
 

@@ -27,6 +27,13 @@ from attnflow.experiments.inference import (
     SSL_CONDITION_NUMBER,
 )
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
+from attnflow.experiments.lm_frontier import (
+    CONCEPT_VECTORS,
+    LAYER_COSINES,
+    MASSIVE_ACTIVATIONS_SINKS,
+    NORMALISATION_AS_SPEED,
+    SA_STEP_EXPLAINS_LITTLE,
+)
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
@@ -58,6 +65,11 @@ EXPERIMENTS = (
     NORMALIZATION_DECAY,
     NOISY_THRESHOLD,
     HARDMAX_STRAIGHT_LINES,
+    LAYER_COSINES,
+    SA_STEP_EXPLAINS_LITTLE,
+    NORMALISATION_AS_SPEED,
+    MASSIVE_ACTIVATIONS_SINKS,
+    CONCEPT_VECTORS,
 )
 
 for _experiment in EXPERIMENTS:

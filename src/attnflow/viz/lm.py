@@ -142,8 +142,148 @@ def plot_dynamics_fit(
     return finish(fig, path)
 
 
+def plot_lens_curves(
+    lens: xr.Dataset, path: str | os.PathLike[str] | None = None, title: str | None = None
+) -> Figure:
+    """KL to the final distribution and the rank of the model's answer, per layer (logit lens).
+
+    The last position (the next token after the input) is drawn bold, the median over all positions
+    thin; rows read after an attention sublayer (``l + 0.5``) are marked with open circles.
+
+    Args:
+        lens: a :func:`~attnflow.lm.logit_lens` Dataset.
+        path: save the figure there if given.
+        title: the figure title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    layers = lens["layer"].values
+    after_attention = layers % 1 != 0
+    fig = new_figure(8.0, 5.5)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for ax, name, label in (
+        (top, "kl_to_final", "KL(final ‖ layer) (nats)"),
+        (bottom, "final_top_rank", "rank of the answer + 1"),
+    ):
+        values = lens[name].values.astype(float) + (1.0 if name == "final_top_rank" else 0.0)
+        last, median = values[:, -1], np.median(values, axis=1)
+        ax.plot(layers, last, "-", color="tab:red", lw=2, label="last position")
+        ax.plot(layers, median, "-", color="grey", lw=1, label="median over positions")
+        ax.plot(layers[after_attention], last[after_attention], "o", mfc="none", color="tab:red")
+        ax.set_ylabel(label)
+        ax.set_yscale("symlog" if name == "kl_to_final" else "log")
+    top.legend()
+    if after_attention.any():
+        bottom.plot([], [], "o", mfc="none", color="tab:red", label="after attention (l + 0.5)")
+        bottom.legend()
+    bottom.set_xlabel("layer")
+    fig.suptitle(title or "logit lens: distance to the model's answer per layer")
+    return finish(fig, path)
+
+
+def plot_layer_measures(
+    particles: xr.Dataset, path: str | os.PathLike[str] | None = None, title: str | None = None
+) -> Figure:
+    """Energy ``E_β``, mean pairwise cosine and effective rank of the token cloud per layer.
+
+    Args:
+        particles: a :func:`~attnflow.measure.particle_measures` Dataset over layers.
+        path: save the figure there if given.
+        title: the figure title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    axis = next(iter(particles["mean_cosine"].dims))
+    layers = particles[axis].values if axis in particles.coords else np.arange(particles.sizes[axis])
+    fig = new_figure(8.0, 6.5)
+    axes = fig.subplots(3, 1, sharex=True)
+    rows = (
+        ("energy", f"energy E_β (β = {particles.attrs.get('beta', 1.0):g})"),
+        ("mean_cosine", "mean cosine"),
+        ("effective_rank", "effective rank"),
+    )
+    for ax, (name, label) in zip(axes, rows, strict=True):
+        ax.plot(layers, particles[name].values, "o-")
+        ax.set_ylabel(label)
+    axes[1].set_ylim(-0.05, 1.05)
+    axes[-1].set_xlabel("layer")
+    fig.suptitle(title or "the token cloud per layer")
+    return finish(fig, path)
+
+
+def plot_attention_patterns(
+    patterns: np.ndarray,
+    labels: list[str] | tuple[str, ...],
+    layers: list[int] | None = None,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Attention weights (query × key) of every head of some layers, one panel each.
+
+    Args:
+        patterns: ``(L, H, n, n)`` weights (:attr:`~attnflow.lm.Recording.patterns`).
+        labels: the ``n`` token strings.
+        layers: the layers to draw (rows); default the first, middle and last.
+        path: save the figure there if given.
+        title: the figure title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    patterns = np.asarray(patterns, dtype=float)
+    n_layers, n_heads, n, _ = patterns.shape
+    layers = sorted({0, n_layers // 2, n_layers - 1}) if layers is None else list(layers)
+    fig = new_figure(min(1.6 + 2.0 * n_heads, 30.0), 0.8 + 2.0 * len(layers))
+    axes = fig.subplots(len(layers), n_heads, squeeze=False)
+    ticks = [_short(str(s), 6) for s in labels] if n <= 24 else None
+    for row, layer in zip(axes, layers, strict=True):
+        for head, ax in enumerate(row):
+            ax.imshow(patterns[layer, head], cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_title(f"L{layer} H{head}", fontsize=7)
+            if ticks is None:
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                ax.set_xticks(range(n), ticks, rotation=90, fontsize=4)
+                ax.set_yticks(range(n), ticks, fontsize=4)
+    fig.suptitle(title or "attention patterns (rows: queries, columns: keys)")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        return finish(fig, path)
+
+
+def plot_head_outputs(
+    head_outputs: np.ndarray, path: str | os.PathLike[str] | None = None, title: str | None = None
+) -> Figure:
+    """Mean norm over tokens of what each head writes into the residual stream, layer × head.
+
+    Args:
+        head_outputs: ``(L, H, n, d)`` (:attr:`~attnflow.lm.Recording.head_outputs`).
+        path: save the figure there if given.
+        title: the figure title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    norms = np.linalg.norm(np.asarray(head_outputs, dtype=float), axis=-1).mean(-1)  # (L, H)
+    fig = new_figure(1.5 + 0.5 * norms.shape[1], 1.5 + 0.25 * norms.shape[0])
+    ax = fig.add_subplot()
+    image = ax.imshow(norms, aspect="auto", origin="lower", cmap="viridis")
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    fig.colorbar(image, ax=ax, label="mean |head output|")
+    ax.set_title(title or "per-head output norm")
+    return finish(fig, path)
+
+
 def plot_trace(analysis: TraceAnalysis, out: str | os.PathLike[str], label: str) -> list[Path]:
-    """The figures of ``attnflow trace``: ``lens.png``, ``cosines.png``, ``shares.png`` and ``fit.png``.
+    """The figures of ``attnflow trace``.
+
+    ``lens.png``, ``cosines.png``, ``shares.png``, ``fit.png`` and ``measures.png`` (energy, mean cosine,
+    effective rank per layer); ``lens_curves.png`` (KL to final, answer rank) for a causal LM; and
+    ``patterns.png`` and ``heads.png`` when the recording holds attention patterns and head outputs.
 
     Args:
         analysis: the :class:`~attnflow.lm.TraceAnalysis` of one recording.
@@ -154,12 +294,24 @@ def plot_trace(analysis: TraceAnalysis, out: str | os.PathLike[str], label: str)
         The paths written.
     """
     out = Path(out)
-    lens = analysis.lens
-    paths = [out / f"{name}.png" for name in ("lens", "cosines", "shares", "fit")]
+    lens, rec = analysis.lens, analysis.recording
+    paths = [out / f"{name}.png" for name in ("lens", "cosines", "shares", "fit", "measures")]
     plot_lens(lens, paths[0], title=f"{lens.attrs['lens']} lens — {label}")
     plot_cosine_histograms(
         to_sphere(analysis.layers), path=paths[1], title=f"pairwise cosines per layer — {label}"
     )
     plot_attention_shares(analysis.decomposition, paths[2], title=f"attention vs filtering — {label}")
     plot_dynamics_fit(analysis.fit, paths[3], title=f"fitted self-attention step — {label}")
+    plot_layer_measures(analysis.particles, paths[4], title=f"the token cloud per layer — {label}")
+    if lens.attrs["lens"] == "logit":
+        paths.append(out / "lens_curves.png")
+        plot_lens_curves(lens, paths[-1], title=f"logit lens per layer — {label}")
+    if rec.patterns is not None:
+        paths.append(out / "patterns.png")
+        plot_attention_patterns(
+            rec.patterns.float().cpu().numpy(), rec.labels, path=paths[-1], title=f"attention — {label}"
+        )
+    if rec.head_outputs is not None:
+        paths.append(out / "heads.png")
+        plot_head_outputs(rec.head_outputs.float().cpu().numpy(), paths[-1], title=f"heads — {label}")
     return paths

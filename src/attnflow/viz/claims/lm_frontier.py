@@ -1,0 +1,83 @@
+"""Figures of the real-model experiments of :mod:`attnflow.experiments.lm_frontier`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from attnflow.viz.figure import finish, new_figure
+
+
+def plot_layer_cosine_histograms(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    model: str,
+    path: str | os.PathLike[str] | None = None,
+    layers: int = 8,
+) -> Figure:
+    """Histograms of the pairwise cosines pooled over prompts, for evenly spaced layers.
+
+    Args:
+        counts: ``(L + 1, bins)`` pair counts per layer.
+        edges: the ``bins + 1`` bin edges on ``[-1, 1]``.
+        model: the model's name, for the title.
+        path: save the figure there if given.
+        layers: how many layers to draw (the first and the last included).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    counts = np.asarray(counts, dtype=float)
+    chosen = np.unique(np.linspace(0, counts.shape[0] - 1, min(layers, counts.shape[0])).round().astype(int))
+    width = np.diff(edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = new_figure(2.0 * len(chosen), 2.6)
+    axes = fig.subplots(1, len(chosen), sharey=True, squeeze=False)[0]
+    for ax, layer in zip(axes, chosen, strict=True):
+        density = counts[layer] / (counts[layer].sum() * width)
+        ax.bar(centres, density, width=width, color="tab:blue", alpha=0.8)
+        ax.set_title(f"layer {layer}")
+        ax.set_xlim(-0.3, 1.0)
+        ax.set_xlabel("cos")
+    axes[0].set_ylabel("density of pairs")
+    fig.suptitle(f"pairwise cosines per layer, pooled over prompts — {model}")
+    return finish(fig, path)
+
+
+def plot_explained_per_layer(
+    explained: np.ndarray, bound: float, model: str, path: str | os.PathLike[str] | None = None
+) -> Figure:
+    """Fraction of each layer's motion one ideal self-attention step explains (mean over prompts)."""
+    fig = new_figure(7.0, 3.5)
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(explained)), explained, "o-")
+    ax.axhline(bound, color="tab:red", lw=0.8, label=f"claimed bound {bound:g}")
+    ax.set_xlabel("layer (start of the step)")
+    ax.set_ylabel("fraction explained")
+    ax.legend()
+    ax.set_title(f"one ideal self-attention step fitted to each layer — {model}")
+    return finish(fig, path)
+
+
+def plot_sinks(
+    ratio: np.ndarray,
+    sink: np.ndarray,
+    uniform: float,
+    model: str,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Per layer: largest activation over the median (log), and the attention share of the first token."""
+    layers = np.arange(1, len(ratio) + 1)
+    fig = new_figure(7.0, 5.0)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.semilogy(layers, ratio, "o-")
+    top.set_ylabel("largest |h| / median |h|")
+    bottom.plot(layers, sink, "o-", color="tab:orange")
+    bottom.axhline(uniform, color="grey", lw=0.8, label="uniform attention")
+    bottom.set_ylabel("attention to token 0")
+    bottom.set_xlabel("layer (block output)")
+    bottom.legend()
+    fig.suptitle(f"massive activations and the attention sink — {model}")
+    return finish(fig, path)
