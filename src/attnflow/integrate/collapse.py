@@ -29,25 +29,39 @@ from attnflow._validate import on_sphere, positive_int, positive_number
 from attnflow.dynamics.attention import SelfAttention
 from attnflow.dynamics.weighted import check_weighted, weighted_velocity
 from attnflow.errors import BlowUpError, StepLimitError
-from attnflow.integrate.solvers import _dopri5
+from attnflow.integrate.solvers import _dopri5, _threads_for
 from attnflow.trajectory import Trajectory
+
+#: Two representatives closer than the distance r at which their mutual attention weight
+#: e^{β(⟨a,b⟩−1)} = e^{−βr²/2} equals this are still contracting towards each other at a rate ~1 (V = I).
+BOUND_WEIGHT = 1e-3
+#: While such a pair exists, steps are capped here: dopri5's error control alone settles such a mode at
+#: the edge of the stability region (h ≈ 3.3 at rate 1), where it neither grows nor decays, so the pair
+#: would never reach ``merge_tol``; at h = 1 it decays by ~e^{−1} a step and merges.
+BOUND_STEP = 1.0
 
 
 class _Clusters:
     """Representatives, their masses and the owner of every token, merged as they collapse."""
 
-    def __init__(self, x0: torch.Tensor, sphere: bool) -> None:
+    def __init__(self, x0: torch.Tensor) -> None:
         self.y = x0.clone()
         self.masses = torch.ones(x0.shape[0], dtype=x0.dtype)
         self.owner = torch.arange(x0.shape[0])
-        self.sphere = sphere
+
+    def nearest_distance(self) -> float:
+        """The smallest distance between two representatives (``inf`` for one)."""
+        if self.y.shape[0] < 2:
+            return math.inf
+        points = self.y.double().numpy()
+        return float(cKDTree(points).query(points, k=2)[0][:, 1].min())
 
     def merge_within(self, tol: float) -> list[list[list[int]]]:
         """Merge every group of representatives linked by distances < ``tol``; the merged groups' tokens."""
         k = self.y.shape[0]
         if k < 2:
             return []
-        pairs = cKDTree(self.y.detach().cpu().double().numpy()).query_pairs(tol, output_type="ndarray")
+        pairs = cKDTree(self.y.double().numpy()).query_pairs(tol, output_type="ndarray")
         if len(pairs) == 0:
             return []
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
@@ -57,8 +71,7 @@ class _Clusters:
         y = torch.zeros(count, self.y.shape[1], dtype=self.y.dtype)
         y.index_add_(0, label_t, self.masses.unsqueeze(1) * self.y)
         y = y / masses.unsqueeze(1)
-        if self.sphere:
-            y = y / y.norm(dim=-1, keepdim=True)
+        y = y / y.norm(dim=-1, keepdim=True)
         sizes = np.bincount(label, minlength=count)
         merged_tokens = []
         token_label = label[self.owner.numpy()]
@@ -120,11 +133,12 @@ def integrate_collapsing(
     h = positive_number("first_step", first_step)
     rtol, atol = positive_number("rtol", rtol), positive_number("atol", atol)
     max_steps = positive_int("max_steps", max_steps)
-    sphere = field.geometry == "sphere"
-    if sphere:
-        on_sphere("x0", x0)
-        x0 = x0 / x0.norm(dim=-1, keepdim=True)
-    clusters = _Clusters(x0.detach().cpu(), sphere)
+    if field.geometry != "sphere":
+        raise ValueError("field must have geometry='sphere' for merge-aware integration")
+    on_sphere("x0", x0)
+    x0 = x0 / x0.norm(dim=-1, keepdim=True)
+    bound_radius = math.sqrt(2 * math.log(1 / BOUND_WEIGHT) / abs(field.beta)) if field.beta else math.inf
+    clusters = _Clusters(x0.detach().cpu())
     merges: list[dict[str, Any]] = []
 
     def merge(t: float) -> None:
@@ -136,7 +150,7 @@ def integrate_collapsing(
     n_saves = max(1, math.ceil(t_end / save_spacing - 1e-9))
     save_at = [min(j * save_spacing, t_end) for j in range(1, n_saves + 1)]
     t, steps = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), _threads_for(x0):
         merge(t)
         times, states = [0.0], [clusters.tokens()]
         for target in save_at:
@@ -155,11 +169,13 @@ def integrate_collapsing(
                     continue
                 if error <= 1.0:
                     t = target if h_try == target - t else t + h_try
-                    clusters.y = y_new / y_new.norm(dim=-1, keepdim=True) if sphere else y_new
+                    clusters.y = y_new / y_new.norm(dim=-1, keepdim=True)
                     merge(t)
                 # The controller of attnflow.simulate: safety 0.9, exponent 1/5, growth clipped to [0.2, 10].
                 factor = 10.0 if error == 0 else min(10.0, max(0.2, 0.9 * error**-0.2))
                 h = h_try * factor
+                if clusters.nearest_distance() < bound_radius:
+                    h = min(h, BOUND_STEP)
             times.append(target)
             states.append(clusters.tokens())
     stored = dict(field.describe())
