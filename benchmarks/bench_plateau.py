@@ -44,11 +44,11 @@ def timing_worker(threads: int, n: int, repeats: int) -> dict:
     torch.set_num_threads(threads)
     field = af.SelfAttention(BETA)
     x0 = af.init.uniform_sphere(n, 2, seed=0, dtype=torch.float64)
-    start = integrate_collapsing(field, x0, PLATEAU_START, PLATEAU_START).final
+    start = integrate_collapsing(field, x0, [PLATEAU_START]).final
     runs = {
         "rk4": lambda: af.simulate(field, start, FIXED_HORIZON, DT, method="rk4", save_every=1000),
         "dopri5": lambda: af.simulate(field, start, FIXED_HORIZON, DT, method="dopri5", save_every=1000),
-        "merging": lambda: integrate_collapsing(field, start, MERGING_HORIZON, MERGING_HORIZON),
+        "merging": lambda: integrate_collapsing(field, start, [MERGING_HORIZON]),
     }
     horizons = {"rk4": FIXED_HORIZON, "dopri5": FIXED_HORIZON, "merging": MERGING_HORIZON}
     seconds: dict[str, list[float]] = {name: [] for name in runs}

@@ -9,6 +9,7 @@ from attnflow import SelfAttention, init, simulate
 from attnflow.integrate.collapse import integrate_collapsing
 
 BETA, HORIZON, SPREAD = 1.0, 0.5, 1e-10
+SAVES = [0.1, 0.2, 0.3, 0.4, 0.5]
 #: Lipschitz constant of the SA field on the sphere in the max-over-tokens norm: with unit tokens,
 #: |δ(βs_ij)| ≤ 2βε, so the softmax-weighted mean m_i moves by ≤ ε + 4βε·2 (centred score changes ≤ 4βε
 #: times |x_j − m_i| ≤ 2), and the tangent projection m − ⟨x,m⟩x by ≤ 2|δm_i| + 2ε: L ≤ 4 + 16β.
@@ -30,7 +31,7 @@ def _clustered_start(seed: int = 0) -> tuple[torch.Tensor, list[int]]:
 def test_merged_run_matches_plain_fine_step_run():
     x0, sizes = _clustered_start()
     field = SelfAttention(BETA)
-    merged = integrate_collapsing(field, x0, HORIZON, HORIZON / 5, merge_tol=1e-7, rtol=1e-11, atol=1e-13)
+    merged = integrate_collapsing(field, x0, SAVES, merge_tol=1e-7, rtol=1e-11, atol=1e-13)
     plain = simulate(field, x0, HORIZON, 1e-3, method="rk4", save_every=100)
     assert merged.params["clusters"] == 6
     # Each token starts at most its cluster's diameter (≤ SPREAD) from its representative's start; the
@@ -41,13 +42,13 @@ def test_merged_run_matches_plain_fine_step_run():
 
     # A rival that forgets the masses (each representative weighs one) is far outside the same bound.
     one_each = torch.cumsum(torch.tensor(sizes), 0) - 1
-    forgetful = integrate_collapsing(field, x0[one_each], HORIZON, HORIZON / 5)
+    forgetful = integrate_collapsing(field, x0[one_each], SAVES)
     assert (forgetful.final - plain.final[one_each]).norm(dim=-1).max().item() > 100 * allowed
 
 
 def test_merges_are_recorded_with_time_and_members():
     x0, sizes = _clustered_start(seed=1)
-    traj = integrate_collapsing(SelfAttention(BETA), x0, 0.1, 0.1)
+    traj = integrate_collapsing(SelfAttention(BETA), x0, [0.1])
     starts = [sum(sizes[:j]) for j in range(len(sizes))]
     groups = sorted([token for cluster in m["clusters"] for token in cluster] for m in traj.params["merges"])
     assert groups == [list(range(s, s + k)) for s, k in zip(starts, sizes, strict=True) if k > 1]
@@ -58,7 +59,7 @@ def test_two_close_tokens_merge_when_they_collapse():
     angles = torch.tensor([0.0, 0.05, 2.0], dtype=torch.float64)
     x0 = torch.stack([angles.cos(), angles.sin()], dim=-1)
     field, tol = SelfAttention(4.0), 1e-7
-    traj = integrate_collapsing(field, x0, 40.0, 40.0, merge_tol=tol)
+    traj = integrate_collapsing(field, x0, [40.0], merge_tol=tol)
     (merge,) = traj.params["merges"]
     assert merge["clusters"] == [[0], [1]] and merge["time"] > 0
     # The plain run puts the pair closer than merge_tol at the recorded time and not much before it.
@@ -72,7 +73,7 @@ def test_two_close_tokens_merge_when_they_collapse():
 def test_plateau_is_crossed_in_few_steps():
     # β = 8 on the circle: the clusters that form by t ≈ 30 persist for times ~e^β ≈ 3000.
     x0 = init.uniform_sphere(24, 2, seed=3, dtype=torch.float64)
-    traj = integrate_collapsing(SelfAttention(8.0), x0, 3000.0, 1000.0)
+    traj = integrate_collapsing(SelfAttention(8.0), x0, [1000.0, 2000.0, 3000.0])
     assert traj.params["clusters"] < 24 and traj.params["steps"] < 1000  # fixed dt = 0.1 needs 30000
     assert traj.x.shape == (4, 24, 2)
 
@@ -80,8 +81,10 @@ def test_plateau_is_crossed_in_few_steps():
 def test_bad_arguments_are_named():
     x0 = init.uniform_sphere(4, 2, seed=0, dtype=torch.float64)
     with pytest.raises(ValueError, match="field"):
-        integrate_collapsing(SelfAttention(1.0, geometry="euclidean"), x0, 1.0, 0.5)
+        integrate_collapsing(SelfAttention(1.0, geometry="euclidean"), x0, [1.0])
     with pytest.raises(ValueError, match="x0"):
-        integrate_collapsing(SelfAttention(1.0), x0.unsqueeze(0), 1.0, 0.5)
+        integrate_collapsing(SelfAttention(1.0), x0.unsqueeze(0), [1.0])
+    with pytest.raises(ValueError, match="times"):
+        integrate_collapsing(SelfAttention(1.0), x0, [1.0, 0.5])
     with pytest.raises(ValueError, match="merge_tol"):
-        integrate_collapsing(SelfAttention(1.0), x0, 1.0, 0.5, merge_tol=0.0)
+        integrate_collapsing(SelfAttention(1.0), x0, [1.0], merge_tol=0.0)

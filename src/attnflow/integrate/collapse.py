@@ -15,8 +15,9 @@ its time and the token indices of each cluster that took part.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,8 +92,7 @@ class _Clusters:
 def integrate_collapsing(
     field: SelfAttention,
     x0: torch.Tensor,
-    t_end: float,
-    save_spacing: float,
+    times: Sequence[float],
     *,
     merge_tol: float = 1e-7,
     first_step: float = 0.1,
@@ -101,13 +101,13 @@ def integrate_collapsing(
     max_steps: int = 1_000_000,
     params: Mapping[str, Any] | None = None,
 ) -> Trajectory:
-    """Integrate ``field`` from ``x0`` over ``[0, t_end]`` by dopri5, merging clusters as they collapse.
+    """Integrate ``field`` from ``x0`` up to ``times[-1]`` by dopri5, merging clusters as they collapse.
 
     Args:
         field: a softmax :class:`~attnflow.dynamics.SelfAttention` without a causal mask.
         x0: initial tokens, shape ``(n, d)``.
-        t_end: final time, > 0.
-        save_spacing: states are saved at multiples of this (and at ``t_end``).
+        times: the save times, positive and increasing (e.g. ``np.geomspace`` to see plateaus of
+            every length); the start (t = 0) is saved too.
         merge_tol: representatives closer than this (Euclidean distance) merge, after every accepted step.
         first_step: the first trial step of the adaptive scheme.
         rtol, atol: dopri5's error tolerances, on the representatives.
@@ -127,8 +127,10 @@ def integrate_collapsing(
     field.check_state(x0, "x0")
     if x0.ndim != 2:
         raise ValueError(f"x0 must have shape (n, d) (one run), got {tuple(x0.shape)}")
-    t_end = positive_number("t_end", t_end)
-    save_spacing = positive_number("save_spacing", save_spacing)
+    save_at = [float(v) for v in times]
+    if not save_at or save_at[0] <= 0 or any(b <= a for a, b in itertools.pairwise(save_at)):
+        raise ValueError("times must be a non-empty, increasing sequence of positive save times")
+    t_end = positive_number("times[-1]", save_at[-1])
     merge_tol = positive_number("merge_tol", merge_tol)
     h = positive_number("first_step", first_step)
     rtol, atol = positive_number("rtol", rtol), positive_number("atol", atol)
@@ -147,8 +149,6 @@ def integrate_collapsing(
     def velocity(t: float, y: torch.Tensor) -> torch.Tensor:
         return weighted_velocity(field, t, y, clusters.masses)
 
-    n_saves = max(1, math.ceil(t_end / save_spacing - 1e-9))
-    save_at = [min(j * save_spacing, t_end) for j in range(1, n_saves + 1)]
     t, steps = 0.0, 0
     with torch.no_grad(), _threads_for(x0):
         merge(t)
@@ -182,7 +182,6 @@ def integrate_collapsing(
     stored.update(
         method="dopri5-merging",
         t_end=t_end,
-        save_spacing=save_spacing,
         merge_tol=merge_tol,
         rtol=rtol,
         atol=atol,
