@@ -28,6 +28,7 @@ from attnflow.experiments.inference import (
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
+from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
@@ -52,6 +53,7 @@ EXPERIMENTS = (
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
     LONG_CONTEXT_TRANSITION,
+    MERGE_ORDER,
 )
 
 for _experiment in EXPERIMENTS:
