@@ -232,7 +232,9 @@ def judge(
         f"{energy_skipped} too close to call",
         tolerance=f"order: ties within {TIME_RESOLUTION:.0%} of a predicted time; energy: cross-cluster "
         f"energy at both states + {ROUNDING:g}",
-        notes="; ".join(failures) or f"needs ≥ {MIN_MERGES} judged merges and jumps to agree",
+        notes="; ".join(failures)
+        or f"agreement needs ≥ {MIN_MERGES} judged merges and jumps; not judged: near-tie orders, merges "
+        "predicted in the last 1% of the run, and jumps whose allowance exceeds half the predicted jump",
     )
 
 
