@@ -7,10 +7,16 @@ from the system, so the adaptive Dormand–Prince scheme is no longer held to st
 its stability region and takes steps as long as the slow inter-cluster motion allows — on a plateau
 of length ~e^{β} a handful of steps instead of e^{β}/dt — and each step costs k ≤ n particles.
 
+Two other stiff modes are kept out of the step-size control: the field is evaluated at the radial
+projection of each stage (off the sphere the raw field pulls back at rate ~2; on it the two agree), and
+while two representatives are still contracting towards each other (:data:`BOUND_WEIGHT`) steps are
+capped at :data:`BOUND_STEP` so that the pair collapses instead of stalling at the edge of stability.
+
 Each merge moves a member by at most the cluster's diameter (< ``merge_tol`` per merged pair, times
 the chain length of the merged group). The result is an ordinary :class:`Trajectory` of all ``n``
 tokens (each member at its representative's position) whose ``params["merges"]`` lists every merge:
-its time and the token indices of each cluster that took part.
+its time and the token indices of each cluster that took part. The run is on the CPU (the merge
+search uses a SciPy k-d tree), one cloud at a time, softmax attention without a causal mask.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ measurements made independently.
   times and the phase curve ``γ_β(t) = 1 − δ``.
 - :mod:`attnflow.theory.circle`: the mean-field linear growth rates ``λ_ℓ`` on the circle, the fastest mode
   ``ℓ*`` and a Dobrushin stability rate.
+- :mod:`attnflow.theory.merges`: the slow phase on the circle as weighted point masses, their merge
+  sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 """
 
 from attnflow.theory import circle, equiangular
