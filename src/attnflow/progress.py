@@ -43,9 +43,10 @@ class RichProgress:
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             TextColumn(counter),
-            TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            # The note (e.g. which experiment) comes last, so a narrow terminal cuts it, not the ETA.
+            TextColumn("{task.fields[note]}"),
             console=Console(stderr=True),
             transient=False,
         )

@@ -15,7 +15,6 @@ traj = simulate(spec)
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -25,18 +24,26 @@ import torch
 
 from attnflow import init
 from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
-from attnflow.dynamics import GEOMETRIES, VARIANTS, SelfAttention
-from attnflow.random import SEED_POLICY, Seed, check_seed, spawn, torch_generator
+from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS, Normalized, SelfAttention
+from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, draw_weights
+from attnflow.dynamics.normalization import ON_SPHERE
+from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
 
 #: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
 STARTS = ("uniform_sphere", "orthogonal", "antipodal_pair", "file")
-#: Attention weights: identities, or per-head Gaussian Q, K, V with N(0, 1/d) entries (a random layer).
-WEIGHTS = ("identity", "random")
+#: Attention weights: identities, or per-head draws of Q, K (and V) from a named ensemble
+#: (:mod:`attnflow.dynamics.ensembles`; ``"random"`` is Gaussian with N(0, 1/d) entries).
+WEIGHTS = ENSEMBLES
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """The vector field: self-attention with its options (see :class:`attnflow.SelfAttention`)."""
+    """The vector field: self-attention with its options (see :class:`attnflow.SelfAttention`).
+
+    ``normalization`` and ``residual_scale`` choose a normalisation scheme around the attention
+    (:class:`attnflow.dynamics.Normalized`); the default ``"post"`` with scale 1 is the plain
+    ``SelfAttention`` on the sphere.
+    """
 
     beta: float = 1.0
     variant: str = "SA"
@@ -44,6 +51,11 @@ class FieldSpec:
     causal: bool = False
     heads: int = 1
     weights: str = "identity"
+    value: str = "ensemble"
+    resample: float = 0.0
+    normalization: str = "post"
+    residual_scale: float = 1.0
+    alibi: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", finite_number("beta", self.beta))
@@ -52,21 +64,51 @@ class FieldSpec:
         _boolean("causal", self.causal)
         positive_int("heads", self.heads)
         one_of("weights", self.weights, WEIGHTS)
-
-    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention:
-        """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
-        Q = K = V = None
-        if self.weights == "random":
-            generator = torch_generator(seed)
-            Q, K, V = (
-                (torch.randn(self.heads, d, d, generator=generator, dtype=torch.float64) / math.sqrt(d)).to(
-                    dtype=dtype, device=device
-                )
-                for _ in range(3)
+        one_of("value", self.value, VALUES)
+        object.__setattr__(self, "resample", finite_number("resample", self.resample))
+        if self.resample < 0:
+            raise ValueError(
+                f"resample must be a layer length >= 0 (0: fixed weights), got {self.resample!r}"
             )
-        return SelfAttention(
-            self.beta, self.variant, self.geometry, Q=Q, K=K, V=V, causal=self.causal, heads=self.heads
+        one_of("normalization", self.normalization, NORMALIZATIONS)
+        object.__setattr__(self, "residual_scale", positive_number("residual_scale", self.residual_scale))
+        object.__setattr__(self, "alibi", finite_number("alibi", self.alibi))
+        if self.alibi < 0 or (self.alibi and self.variant == "sinkhorn"):
+            raise ValueError(f"alibi must be a slope >= 0 (not with variant 'sinkhorn'), got {self.alibi!r}")
+        if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
+            raise ValueError(
+                "normalization and residual_scale act on tokens with directions on the sphere; "
+                f"they need geometry 'sphere', got {self.geometry!r}"
+            )
+
+    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention | Normalized:
+        """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
+        if self.resample > 0:
+            layers = ResampledWeights(
+                self.weights, self.value, self.heads, d, seed, self.resample, dtype, device
+            )
+            Q, K, V = layers.Q, layers.K, layers.V
+        else:
+            Q, K, V = (
+                None if w is None else w.to(dtype=dtype, device=device)
+                for w in draw_weights(self.weights, self.value, self.heads, d, seed)
+            )
+        plain = self.normalization == "post" and self.residual_scale == 1.0
+        attention = SelfAttention(
+            self.beta,
+            self.variant,
+            # A normalisation scheme reads the raw attention output and normalises it itself.
+            self.geometry if plain else "euclidean",
+            Q=Q,
+            K=K,
+            V=V,
+            causal=self.causal,
+            heads=self.heads,
+            alibi=self.alibi,
         )
+        if plain:
+            return attention
+        return Normalized(attention, self.normalization, self.residual_scale)
 
 
 @dataclass(frozen=True)
@@ -110,7 +152,12 @@ class StartSpec:
 
 @dataclass(frozen=True)
 class IntegratorSpec:
-    """How to integrate: the method, horizon, step, saving and the adaptive tolerances."""
+    """How to integrate: the method, horizon, step, saving, the adaptive tolerances and the noise.
+
+    ``noise`` (``κ``) and ``common_noise`` (``κ₀``) add independent and shared Brownian noise
+    (:func:`attnflow.integrate.stochastic.integrate_sde`); a noisy run needs ``method="euler"``, which is
+    then Euler–Maruyama with retraction.
+    """
 
     method: str = "rk4"
     t_end: float = 10.0
@@ -118,6 +165,8 @@ class IntegratorSpec:
     save_every: int = 1
     rtol: float = 1e-6
     atol: float = 1e-8
+    noise: float = 0.0
+    common_noise: float = 0.0
 
     def __post_init__(self) -> None:
         from attnflow.integrate import METHODS
@@ -130,6 +179,20 @@ class IntegratorSpec:
         positive_int("save_every", self.save_every)
         object.__setattr__(self, "rtol", positive_number("rtol", self.rtol))
         object.__setattr__(self, "atol", positive_number("atol", self.atol))
+        for name in ("noise", "common_noise"):
+            value = finite_number(name, getattr(self, name))
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.noisy and self.method != "euler":
+            raise ValueError(
+                f"noise needs method 'euler' (Euler–Maruyama with retraction), got method {self.method!r}"
+            )
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the run is stochastic (``noise`` or ``common_noise`` above 0)."""
+        return self.noise > 0 or self.common_noise > 0
 
 
 # Flat name -> (section, attribute): what a sweep grid or a CLI flag sets.
@@ -154,8 +217,8 @@ class Simulation:
         field: the vector field.
         start: the initial cloud.
         integrator: the integration.
-        seed: the one seed of the run; the start is drawn from it, random weights from its first child
-            (:func:`attnflow.random.spawn`).
+        seed: the one seed of the run; the start is drawn from it, random weights from its first child and
+            the noise of a noisy run from its second (:func:`attnflow.random.spawn`).
         dtype: ``"float32"`` or ``"float64"``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     """
@@ -227,6 +290,31 @@ class Simulation:
         """A copy with some flat parameters changed (validated again)."""
         return Simulation.from_flat({**self.to_flat(), **flat})
 
+    def check_budget(self, replicates: int | None = None) -> None:
+        """Refuse a run over the default work or kept-state memory bounds before anything is drawn.
+
+        See :func:`attnflow.integrate.solvers.check_budget`. A ``file`` start's size is known only once
+        the file is read; :func:`~attnflow.integrate.solvers.integrate` checks it then.
+
+        Raises:
+            ValueError: over a bound; the message gives the estimate and what to change.
+        """
+        from attnflow.integrate.solvers import check_budget
+
+        if self.start.kind == "file":
+            return
+        spec = self.integrator
+        check_budget(
+            self.start.n,
+            self.start.d,
+            replicates or 1,
+            dtype_of(self.dtype).itemsize,
+            t_end=spec.t_end,
+            dt=spec.dt,
+            method=spec.method,
+            save_every=spec.save_every,
+        )
+
     def run(self, progress: Any = False, replicates: int | None = None) -> Any:
         """Draw the start, build the field and integrate.
 
@@ -240,14 +328,36 @@ class Simulation:
         from attnflow._validate import device_of
         from attnflow.integrate.solvers import integrate
 
+        self.check_budget(replicates)
         dtype = dtype_of(self.dtype)
         device = device_of(self.device)
-        x0 = self.start.build(
-            self.seed, dtype, device, normalize=self.field.geometry == "sphere", batch=replicates
-        )
-        (weights_seed,) = spawn(self.seed, 1)
-        vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
         spec = self.integrator
+        x0 = self.start.build(
+            self.seed,
+            dtype,
+            device,
+            normalize=self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE,
+            batch=replicates,
+        )
+        # Children by index: the weights keep child 0 whether or not the run is noisy.
+        weights_seed, noise_seed = spawn(self.seed, 2)
+        vector_field = self.field.build(x0.shape[-1], weights_seed, dtype, device)
+        stored = {"simulation": self.to_dict(), "seed": self.seed, "seed_policy": SEED_POLICY}
+        if spec.noisy:
+            from attnflow.integrate.stochastic import integrate_sde
+
+            return integrate_sde(
+                vector_field,
+                x0,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                noise=spec.noise,
+                common_noise=spec.common_noise,
+                seed=noise_seed,
+                save_every=spec.save_every,
+                progress=progress,
+                params=stored,
+            )
         return integrate(
             vector_field,
             x0,
@@ -258,7 +368,7 @@ class Simulation:
             rtol=spec.rtol,
             atol=spec.atol,
             progress=progress,
-            params={"simulation": self.to_dict(), "seed": self.seed, "seed_policy": SEED_POLICY},
+            params=stored,
         )
 
 

@@ -137,6 +137,10 @@ class States:
         return states
 
 
+#: Torch dtypes without a NumPy equivalent: stored as float32 (exactly) and restored on load.
+_WIDENED_DTYPES = (torch.bfloat16,)
+
+
 @dataclass(frozen=True, eq=False)
 class Trajectory(States):
     """Positions of ``n`` tokens in ``d`` dimensions at ``T`` times or layers.
@@ -184,9 +188,23 @@ class Trajectory(States):
         return replace(self, x=self.x.to(*args, **kwargs))
 
     def to_xarray(self) -> xr.DataArray:
-        """A labelled ``DataArray`` with dims ``(axis, "token", "dim")``; params go in ``attrs``."""
+        """A labelled ``DataArray`` with dims ``(axis, "token", "dim")``; params go in ``attrs``.
+
+        NumPy (and so Zarr) has no bfloat16: such states are stored as float32, which holds every
+        bfloat16 value exactly, with ``attrs["torch_dtype"] = "bfloat16"`` so :meth:`from_xarray`
+        restores the dtype.
+        """
+        attrs = {
+            "params": json.dumps(jsonable(self.params)),
+            "axis": self.axis,
+            "labels": json.dumps(list(self.labels)),
+        }
+        values = self.x.detach().cpu()
+        if values.dtype in _WIDENED_DTYPES:
+            attrs["torch_dtype"] = str(values.dtype).removeprefix("torch.")
+            values = values.float()
         return xr.DataArray(
-            self.numpy(),
+            values.numpy(),
             dims=(self.axis, "token", "dim"),
             coords={
                 self.axis: self.times.numpy(),
@@ -195,11 +213,7 @@ class Trajectory(States):
                 "dim": np.arange(self.dim),
             },
             name="x",
-            attrs={
-                "params": json.dumps(jsonable(self.params)),
-                "axis": self.axis,
-                "labels": json.dumps(list(self.labels)),
-            },
+            attrs=attrs,
         )
 
     @classmethod
@@ -211,9 +225,13 @@ class Trajectory(States):
             labels = tuple(str(s) for s in array.coords["label"].values)
         else:
             labels = tuple(json.loads(array.attrs.get("labels", "[]")))
+        x = torch.tensor(np.array(array.values))
+        widened = {str(dtype).removeprefix("torch."): dtype for dtype in _WIDENED_DTYPES}
+        if array.attrs.get("torch_dtype") in widened:
+            x = x.to(widened[array.attrs["torch_dtype"]])
         return cls(
             times=torch.tensor(np.array(array.coords[axis].values, dtype=np.float64)),
-            x=torch.tensor(np.array(array.values)),
+            x=x,
             labels=labels,
             axis=axis,
             params=params,

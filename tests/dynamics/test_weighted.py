@@ -54,6 +54,8 @@ def test_bad_arguments_are_named():
         weighted_velocity(SelfAttention(1.0, causal=True), 0.0, y, ones)
     with pytest.raises(ValueError, match="field"):
         weighted_velocity(SelfAttention(1.0, "USA"), 0.0, y, ones)
+    with pytest.raises(ValueError, match="field"):
+        weighted_velocity(SelfAttention(1.0, alibi=0.5), 0.0, y, ones)
     with pytest.raises(ValueError, match="masses"):
         weighted_velocity(SelfAttention(1.0), 0.0, y, -ones)
     with pytest.raises(ValueError, match="masses"):

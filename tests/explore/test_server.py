@@ -30,7 +30,8 @@ def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "/static/explore.js" in page.text
     assert client.get("/static/explore.js").status_code == 200
-    assert client.get("/static/katex.min.css").status_code == 200
+    assert client.get("/static/katex/katex.min.css").status_code == 200
+    assert client.get("/static/katex/fonts/KaTeX_Main-Regular.woff2").status_code == 200
     config = client.get("/api/config").json()
     assert config["bounds"]["n"] == list(BOUNDS["n"]) and config["sweep"] is False
 
@@ -121,3 +122,18 @@ def test_changing_n_without_a_reset_is_refused() -> None:
 def test_the_sweep_and_model_views_say_when_nothing_was_named(client: TestClient) -> None:
     assert "--sweep" in client.get("/api/sweep").json()["error"]
     assert "--model" in client.post("/api/model", json={"prompt": "hi"}).json()["error"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"variant": "hardmax"}, {"normalization": "pre"}, {"noise": 0.3, "method": "euler"}],
+    ids=["hardmax", "pre-LN", "noise"],
+)
+def test_the_page_runs_every_field_option_reproducibly(params: dict) -> None:
+    frames = []
+    for _ in range(2):
+        session = ParticleSession({"n": 40, "seed": 5, **params})
+        session.advance()
+        frames.append(session.advance().points)
+    assert np.array_equal(frames[0], frames[1])  # same parameters and seed, same frames (noise included)
+    assert np.allclose(np.linalg.norm(frames[0], axis=1), 1, atol=1e-5)

@@ -8,6 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from attnflow.cli import paths
+from attnflow.cli._errors import guard_commands
 from attnflow.paths import ARCHITECTURES, WORLDS
 from attnflow.trajectory import Trajectory
 
@@ -17,6 +18,7 @@ OPTIONS = ["--steps", "6", "--eval-every", "3", "--d-model", "8", "--n-layers", 
 def _app() -> typer.Typer:
     app = typer.Typer()
     paths.register(app)
+    guard_commands(app)  # as attnflow.cli does for every command
 
     @app.callback()
     def main() -> None:

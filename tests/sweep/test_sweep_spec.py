@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from attnflow.random import child_int, spawn
-from attnflow.sweep import SpecError, SweepSpec, load_spec
+from attnflow.sweep import SpecError, SweepSpec, check_target, load_spec
 from conftest import toy_spec
 
 
@@ -93,7 +93,7 @@ def test_yaml_and_toml_give_the_same_spec(toy: str, tmp_path: Path) -> None:
 )
 def test_bad_experiment_specs_name_the_key(toy: str, changes: dict, pattern: str) -> None:
     with pytest.raises(SpecError, match=pattern):
-        SweepSpec.from_dict(toy_spec(**changes))
+        check_target(SweepSpec.from_dict(toy_spec(**changes)))
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_bad_experiment_specs_name_the_key(toy: str, changes: dict, pattern: str
 def test_bad_simulation_specs_name_the_key(spec: dict, pattern: str) -> None:
     raw = {"simulation": "self-attention", "measurements": ["energy"], **spec}
     with pytest.raises(SpecError, match=pattern):
-        SweepSpec.from_dict(raw)
+        check_target(SweepSpec.from_dict(raw))
 
 
 def test_spec_files_that_do_not_parse(tmp_path: Path) -> None:
@@ -146,4 +146,5 @@ def test_spec_files_that_do_not_parse(tmp_path: Path) -> None:
 )
 def test_example_specs_are_valid(path: Path) -> None:
     spec = load_spec(path)
+    check_target(spec)
     assert spec.n_runs == len(list(spec.points())) >= 2

@@ -7,9 +7,16 @@ from attnflow import Trajectory
 from attnflow.viz import animate_cloud, plot_cloud, plot_trajectories
 
 
+def _panels(fig):
+    """The cloud panels (the last axes is the colour bar of the tokens' starting positions)."""
+    *panels, bar = fig.get_axes()
+    assert bar.get_label() == "<colorbar>" and "start" in bar.get_ylabel()
+    return panels
+
+
 def test_circle_panels_one_per_requested_time_and_saved(circle_traj, tmp_path):
     fig = plot_cloud(circle_traj, times=[0.0, 2.0], path=tmp_path / "c.png")
-    axes = fig.get_axes()
+    axes = _panels(fig)
     assert [ax.get_title() for ax in axes] == ["t = 0", "t = 2"]
     offsets = axes[1].collections[0].get_offsets()
     np.testing.assert_allclose(offsets, circle_traj.x[2].numpy())
@@ -19,9 +26,9 @@ def test_circle_panels_one_per_requested_time_and_saved(circle_traj, tmp_path):
 
 def test_sphere_is_drawn_in_3d(sphere_traj):
     fig = plot_cloud(sphere_traj)
-    assert len(fig.get_axes()) == 4  # default: four states, ends included
-    assert all(hasattr(ax, "get_zlabel") for ax in fig.get_axes())
-    assert fig.get_axes()[-1].get_title() == "t = 3"
+    assert len(_panels(fig)) == 4  # default: four states, ends included
+    assert all(hasattr(ax, "get_zlabel") for ax in _panels(fig))
+    assert _panels(fig)[-1].get_title() == "t = 3"
 
 
 def pairwise(points: np.ndarray) -> np.ndarray:
@@ -59,4 +66,4 @@ def test_trajectories_on_the_circle_are_unwrapped_angles(circle_traj):
 def test_requested_times_map_to_distinct_saved_states(circle_traj):
     # 0.2 and 0.4 are both nearest to t = 0: the state is drawn once.
     fig = plot_cloud(circle_traj, times=[0.4, 0.2, 2.0])
-    assert [ax.get_title() for ax in fig.get_axes()] == ["t = 0", "t = 2"]
+    assert [ax.get_title() for ax in _panels(fig)] == ["t = 0", "t = 2"]

@@ -81,7 +81,7 @@ def test_report_is_self_contained_with_a_claims_table_grouped_by_paper(tmp_path,
     # Figures are embedded as data URIs: the page needs no other file.
     assert len(parsed.images) == 3 and all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert {"claims", "a", "b", "c", "d"} <= set(parsed.ids)
-    cells = parsed.cells
+    cells = parsed.cells[parsed.cells.index("experiment") :]  # the claims table, after the summary
     # Papers group the table: both paper 002 rows follow their header, then paper 001's.
     assert (
         cells.index("paper 002")

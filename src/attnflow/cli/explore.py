@@ -48,9 +48,6 @@ def explore(
     except ImportError as err:
         console.print(f"[red]error:[/red] {err} (explore needs: pip install 'attnflow[explore]')")
         raise typer.Exit(2) from None
-    except (ValueError, TypeError, OSError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("stopped")
 

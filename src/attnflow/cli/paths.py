@@ -67,38 +67,33 @@ def register(app: typer.Typer) -> None:
         from attnflow.paths.train import eval_paths as held_out_paths
         from attnflow.viz.paths import plot_kl_history
 
-        errors = Console(stderr=True)
-        try:
-            the_world = make_world(world.value, vocab_size=vocab_size, seed=seed)
-            model_config = ModelConfig(
-                the_world.vocab_size,
-                architecture.value,
-                d_model=d_model,
-                n_layers=n_layers,
-                n_heads=n_heads,
-                max_len=seq_len,
-                seed=seed,
-            )
-            config = TrainConfig(
-                steps=steps,
-                batch_size=batch_size,
-                seq_len=seq_len,
-                lr=lr,
-                eval_every=eval_every,
-                eval_paths=eval_paths,
-                seed=seed,
-            )
-            result = train(
-                model_config,
-                the_world,
-                config,
-                checkpoint_dir=out,
-                checkpoint_every=checkpoint_every,
-                progress=progress,
-            )
-        except (ValueError, TypeError) as err:
-            errors.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(2) from None
+        the_world = make_world(world.value, vocab_size=vocab_size, seed=seed)
+        model_config = ModelConfig(
+            the_world.vocab_size,
+            architecture.value,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            max_len=seq_len,
+            seed=seed,
+        )
+        config = TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            lr=lr,
+            eval_every=eval_every,
+            eval_paths=eval_paths,
+            seed=seed,
+        )
+        result = train(
+            model_config,
+            the_world,
+            config,
+            checkpoint_dir=out,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+        )
         history = jsonable([vars(e) for e in result.evaluations])
         atomic_write_text(out / "history.json", json.dumps(history, indent=1))
         path = held_out_paths(the_world, config)[0]

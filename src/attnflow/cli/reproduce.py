@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -55,6 +57,14 @@ def _value(loaded: Any) -> Any:
     return loaded
 
 
+def _snapshot(doc: Path | None) -> dict[Path, bytes]:
+    """The bytes of a docs page and of the figures reproduce copies beside it, by path."""
+    if doc is None:
+        return {}
+    paths = [doc, *sorted((doc.parent / "figures" / "reproduce").glob("*"))]
+    return {p: p.read_bytes() for p in paths if p.is_file()}
+
+
 def register(app: typer.Typer) -> None:
     """Add ``reproduce`` and ``experiments`` to the ``attnflow`` command line."""
 
@@ -72,7 +82,11 @@ def register(app: typer.Typer) -> None:
         ),
         docs: Annotated[
             Path | None,
-            typer.Option("--docs", help="Also rewrite these runs' sections of this Markdown page."),
+            typer.Option(
+                "--docs",
+                help="Also rewrite these runs' sections of this Markdown page (and copy their first "
+                "figures beside it); without it nothing under docs/ is touched.",
+            ),
         ] = None,
         assignments: Annotated[
             list[str] | None,
@@ -98,6 +112,7 @@ def register(app: typer.Typer) -> None:
             )
         selected = list(names) if names else available
         overrides = parse_overrides(assignments or [], selected)
+        before = _snapshot(docs)
         try:
             records = experiments.reproduce(
                 selected, out=out, quick=quick, overrides=overrides, progress=True, docs=docs
@@ -105,31 +120,63 @@ def register(app: typer.Typer) -> None:
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--set") from None
         table = Table(title="claims")
-        for column in ("experiment", "paper", "measured", "verdict"):
-            table.add_column(column)
+        table.add_column("experiment", no_wrap=True)
+        table.add_column("paper", no_wrap=True)
+        table.add_column("measured", ratio=1)
+        table.add_column("verdict", no_wrap=True)
         for r in records:
             measured = last_line(r.error) if r.error is not None else r.measured
-            table.add_row(r.name, r.paper, measured, f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
+            paper = short_citation(experiments.get(r.name).citation)
+            table.add_row(r.name, paper, measured, f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
         console.print(table)
         console.print(f"report: {out / 'report.html'}")
         if docs is not None:
-            console.print(f"docs: {docs}")
+            changed = [path for path, data in _snapshot(docs).items() if before.get(path) != data]
+            listing = ", ".join(str(p) for p in changed) if changed else "nothing changed"
+            console.print(f"docs: {listing}", highlight=False, soft_wrap=True)
         if any(r.status != "agrees" for r in records):
             raise typer.Exit(code=1)
 
     @app.command("experiments")
-    def experiments_command() -> None:
-        """List the registered experiments, grouped by paper, with their parameters."""
+    def experiments_command(
+        long: Annotated[
+            bool, typer.Option("--long", help="Also show each full citation and the parameters.")
+        ] = False,
+    ) -> None:
+        """List the registered experiments, grouped by paper (--long: citations and parameters)."""
         from attnflow import experiments
 
-        table = Table(title="experiments (run with `attnflow reproduce NAME`)")
-        for column in ("paper", "name", "title", "parameters (full size; quick size)"):
-            table.add_column(column)
-        specs = [experiments.get(n) for n in experiments.available()]
-        for exp in sorted(specs, key=lambda e: e.citation.paper):
-            params = ", ".join(
-                f"{k}={v!r}" + (f" ({exp.quick[k]!r})" if k in exp.quick else "")
-                for k, v in exp.defaults.items()
-            )
-            table.add_row(str(exp.citation), exp.name, exp.title, params)
+        specs = sorted((experiments.get(n) for n in experiments.available()), key=lambda e: e.citation.paper)
+        if long:
+            _print_long(specs)
+            return
+        table = Table(title="experiments (run with `attnflow reproduce NAME`; details: --long)")
+        table.add_column("paper", no_wrap=True)
+        # Names are what a user types next: never truncated, the titles wrap instead.
+        table.add_column("name", no_wrap=True, overflow="fold")
+        table.add_column("title", ratio=1)
+        for i, exp in enumerate(specs):
+            previous = specs[i - 1].citation.paper if i else None
+            following = specs[i + 1].citation.paper if i + 1 < len(specs) else None
+            paper = short_citation(exp.citation) if exp.citation.paper != previous else ""
+            table.add_row(paper, exp.name, exp.title, end_section=exp.citation.paper != following)
         console.print(table)
+
+
+def short_citation(citation: Any) -> str:
+    """``Surname et al. (year)`` and the arXiv id on a second line: a paper in a narrow column."""
+    first = citation.authors[0].split()[-1]
+    label = f"{first}{' et al.' if len(citation.authors) > 1 else ''} ({citation.year})"
+    return label + (f"\narXiv:{citation.arxiv}" if citation.arxiv else "")
+
+
+def _print_long(specs: Sequence[Any]) -> None:
+    """One block per experiment: name, title, full citation, parameters (full size; quick size)."""
+    for exp in specs:
+        params = ", ".join(
+            f"{k}={v!r}" + (f" ({exp.quick[k]!r})" if k in exp.quick else "") for k, v in exp.defaults.items()
+        )
+        console.print(f"[bold]{exp.name}[/]: {exp.title}", highlight=False)
+        for label, text in (("source", str(exp.citation)), ("parameters (full size; quick size)", params)):
+            console.print(Padding(Text(f"{label}: {text}"), (0, 0, 0, 2)))
+        console.print()

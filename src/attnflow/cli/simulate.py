@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from attnflow._validate import DTYPES
-from attnflow.dynamics import GEOMETRIES, VARIANTS
-from attnflow.errors import AttnflowError
+from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS
+from attnflow.dynamics.ensembles import VALUES
 from attnflow.integrate import METHODS
 from attnflow.simulation import PARAMETERS, STARTS, WEIGHTS
 
@@ -33,6 +33,8 @@ Geometry = _choices("Geometry", GEOMETRIES)
 Method = _choices("Method", METHODS)
 Start = _choices("Start", STARTS)
 Weights = _choices("Weights", WEIGHTS)
+Value = _choices("Value", VALUES)
+Normalization = _choices("Normalization", NORMALIZATIONS)
 Precision = _choices("Precision", list(DTYPES))
 
 
@@ -72,8 +74,21 @@ def register(app: typer.Typer) -> None:
         heads: Annotated[int, typer.Option(help="Number of attention heads.")] = PARAMETERS["heads"],
         weights: Annotated[
             Weights,
-            typer.Option(help="identity Q = K = V, or random per-head Q, K, V with N(0, 1/d) entries."),
+            typer.Option(help="identity Q = K = V, or per-head Q, K from an ensemble (random: N(0, 1/d))."),
         ] = PARAMETERS["weights"],
+        value: Annotated[
+            Value, typer.Option(help="V: ensemble, identity, qk, -qk or gaussian.")
+        ] = PARAMETERS["value"],
+        resample: Annotated[
+            float, typer.Option(help="Redraw the weights every layer of this length (0: fixed).")
+        ] = PARAMETERS["resample"],
+        normalization: Annotated[
+            Normalization, typer.Option(help="post, pre, peri or ngpt (docs/dynamics.md).")
+        ] = PARAMETERS["normalization"],
+        residual_scale: Annotated[
+            float, typer.Option(help="Residual strength (1/sqrt(L): depth-scaled).")
+        ] = PARAMETERS["residual_scale"],
+        alibi: Annotated[float, typer.Option(help="ALiBi slope m: scores − m|i − j|.")] = PARAMETERS["alibi"],
         start: Annotated[Start, typer.Option(help="Initial condition.")] = PARAMETERS["start"],
         start_file: Annotated[
             Path | None, typer.Option(help="With --start file: a .npy, .pt or Trajectory store.")
@@ -84,6 +99,12 @@ def register(app: typer.Typer) -> None:
         save_every: Annotated[int, typer.Option(help="Keep every k-th step.")] = PARAMETERS["save_every"],
         rtol: Annotated[float, typer.Option(help="dopri5 relative tolerance.")] = PARAMETERS["rtol"],
         atol: Annotated[float, typer.Option(help="dopri5 absolute tolerance.")] = PARAMETERS["atol"],
+        noise: Annotated[
+            float, typer.Option(help="Independent noise κ (needs --method euler).")
+        ] = PARAMETERS["noise"],
+        common_noise: Annotated[
+            float, typer.Option(help="Noise κ₀ shared by all tokens (needs --method euler).")
+        ] = PARAMETERS["common_noise"],
         seed: Annotated[
             int, typer.Option(help="Seed of the start (random weights: its first spawned child).")
         ] = PARAMETERS["seed"],
@@ -101,15 +122,9 @@ def register(app: typer.Typer) -> None:
 
         # Refuse before the work, not after it: an existing --out is replaced only with --overwrite, and
         # only if it is a trajectory store.
-        try:
-            if not overwrite and out.exists():
-                raise io.StoreExistsError(
-                    f"{out} already exists; pass --overwrite to replace a trajectory store"
-                )
-            io.check_replaceable(out, "trajectory")
-        except io.StoreExistsError as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
+        if not overwrite and out.exists():
+            raise io.StoreExistsError(f"{out} already exists; pass --overwrite to replace a trajectory store")
+        io.check_replaceable(out, "trajectory")
 
         flat = {
             "n": n,
@@ -120,6 +135,11 @@ def register(app: typer.Typer) -> None:
             "causal": causal,
             "heads": heads,
             "weights": weights.value,
+            "value": value.value,
+            "resample": resample,
+            "normalization": normalization.value,
+            "residual_scale": residual_scale,
+            "alibi": alibi,
             "start": start.value,
             "start_file": None if start_file is None else str(start_file),
             "t_end": t_end,
@@ -128,21 +148,14 @@ def register(app: typer.Typer) -> None:
             "save_every": save_every,
             "rtol": rtol,
             "atol": atol,
+            "noise": noise,
+            "common_noise": common_noise,
             "seed": seed,
             "dtype": dtype.value,
             "device": device,
         }
-        try:
-            traj = Simulation.from_flat(flat).run(progress=progress)
-        except (ValueError, TypeError, FileNotFoundError, AttnflowError) as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
-        traj = traj.to("cpu")
-        try:
-            traj.save(out)
-        except io.StoreExistsError as err:  # something appeared at --out while simulating
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(code=2) from None
+        traj = Simulation.from_flat(flat).run(progress=progress).to("cpu")
+        traj.save(out)
         console.print(_summary(traj, beta))
         console.print(f"trajectory: [bold]{out}[/bold]")
         if plot:
@@ -171,9 +184,12 @@ def register(app: typer.Typer) -> None:
             console.print(_summary(traj, beta))
             console.print(f"trajectory: [bold]{path}[/bold]")
             times = [0.0, t_end / 10, t_end / 3, t_end]
+            console.print(f"rendering the token cloud at {len(times)} times (PNG, SVG, PDF) ...")
             plot_cloud(traj, times=times, path=out / f"cloud_beta{beta:g}.png", title=f"SA, β = {beta:g}")
             runs[f"β = {beta:g}"] = traj
+        console.print("rendering the energy staircase ...")
         plot_energy(runs, path=out / "energy.png", normalised=True, title="energy staircase (Q = K = V = I)")
+        console.print(f"writing the animation {out / 'beta9.gif'} (60 frames) ...")
         animate_cloud(runs["β = 9"], out / "beta9.gif", title="SA, β = 9")
         console.print(
             f"\nfigures: [bold]{out}/cloud_beta1.png[/bold], [bold]{out}/cloud_beta9.png[/bold], "

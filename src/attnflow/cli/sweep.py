@@ -24,8 +24,16 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run the failed runs again."),
     force_new: bool = typer.Option(False, "--force-new", help="Discard a store made from a different spec."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Check the spec against its target (this imports the spec's imports) and count the runs; "
+        "run nothing, write nothing.",
+    ),
 ) -> None:
     """Run a parameter sweep into a resumable Zarr store (re-run the same command to resume).
+
+    A spec's `imports` run Python code: run only specs you would run as scripts.
 
     Exit status: 0 if every run succeeded, 1 if some failed (tracebacks are kept), 2 for a bad spec or store.
     """
@@ -34,21 +42,22 @@ def sweep(
     from attnflow import sweep as sweep_api
 
     console = Console(stderr=True)
-    try:
-        config = sweep_api.ExecutorConfig(
-            kind=executor,
-            workers=workers,
-            threads_per_run=threads_per_run,
-            address=address,
-            gpus_per_run=gpus_per_run,
-        )
-        parsed = sweep_api.load_spec(spec)
-        status = sweep_api.run(
-            parsed, out, executor=config, retry_failed=retry_failed, force_new=force_new, progress=not quiet
-        )
-    except (sweep_api.SpecError, sweep_api.StoreError, ValueError, TypeError, ConnectionError) as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(2) from None
+    config = sweep_api.ExecutorConfig(
+        kind=executor,
+        workers=workers,
+        threads_per_run=threads_per_run,
+        address=address,
+        gpus_per_run=gpus_per_run,
+    )
+    parsed = sweep_api.load_spec(spec)
+    if dry_run:
+        sweep_api.check_target(parsed)
+        shape = " x ".join(f"{name} ({len(values)})" for name, values in parsed.dims.items())
+        console.print(f"{parsed.n_runs} runs: {shape or 'one run'}; spec and target check out")
+        return
+    status = sweep_api.run(
+        parsed, out, executor=config, retry_failed=retry_failed, force_new=force_new, progress=not quiet
+    )
     counts = f"{status.done} done, {status.failed} failed, {status.pending} pending"
     console.print(f"{counts} of {status.total} runs in {out}")
     for failure in status.failures[:5]:
@@ -78,20 +87,14 @@ def phase_diagram(
     ),
 ) -> None:
     """Heat map of a sweep's result over two dimensions (e.g. time × β), other dimensions averaged."""
-    from rich.console import Console
 
     from attnflow import sweep as sweep_api
     from attnflow.viz import plot_phase_diagram
 
-    console = Console(stderr=True)
-    try:
-        ds = sweep_api.load_results(store)
-        target = out or store.with_name(f"{store.stem}-{var or 'phase-diagram'}.png")
-        fixed = dict(_parse_sel(item) for item in sel)
-        plot_phase_diagram(ds, var, x=x, y=y, facet=facet, sel=fixed, contour=contour, path=target)
-    except (KeyError, ValueError, sweep_api.StoreError) as err:
-        console.print(f"[red]error:[/] {err.args[0] if isinstance(err, KeyError) else err}")
-        raise typer.Exit(2) from None
+    ds = sweep_api.load_results(store)
+    target = out or store.with_name(f"{store.stem}-{var or 'phase-diagram'}.png")
+    fixed = dict(_parse_sel(item) for item in sel)
+    plot_phase_diagram(ds, var, x=x, y=y, facet=facet, sel=fixed, contour=contour, path=target)
     typer.echo(str(target))
 
 

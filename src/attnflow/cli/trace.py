@@ -33,15 +33,11 @@ def trace(
     from attnflow.viz import plot_trace
 
     console = Console(stderr=True)
-    try:
-        with console.status(f"loading {model} …"):
-            language_model = lm.load(model)
-        with console.status("tracing …"):
-            recording = lm.record(language_model, text)
-            analysis = lm.analyse(recording, sublayers=sublayers, beta=beta)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+    with console.status(f"loading {model} …"):
+        language_model = lm.load(model)
+    with console.status("tracing …"):
+        recording = lm.record(language_model, text)
+        analysis = lm.analyse(recording, sublayers=sublayers, beta=beta)
     written = analysis.save(out, recording=save_recording)
     if figures:
         written += plot_trace(analysis, out, f"{model}: {recording.n_tokens} tokens")

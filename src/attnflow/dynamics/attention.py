@@ -7,6 +7,9 @@ For tokens ``x_1..x_n`` in ``R^d`` the field is
 with ``P_x y = y − ⟨x, y⟩ x`` on the sphere (LayerNorm, idealised) and ``P = id`` in Euclidean space.
 ``Z_i`` is the softmax normaliser (``"SA"``), the token count ``n`` (``"USA"``), or comes from a
 doubly stochastic (Sinkhorn) normalisation of the kernel ``e^{β⟨Q x_i, K x_j⟩}`` (``"sinkhorn"``).
+``"hardmax"`` is the limit β → +∞ taken exactly: ``A_ij = 1/|M_i|`` on the maximisers
+``M_i = argmax_j β⟨Q x_i, K x_j⟩`` and 0 elsewhere. An ALiBi-style positional bias adds ``−m |i − j|``
+to every score (``alibi=m``; with ``causal=True`` only ``j ≤ i`` remain, so the bias is ``−m (i − j)``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 
 from attnflow._validate import finite_number, finite_tensor, one_of, positive_int
 
-VARIANTS = ("SA", "USA", "sinkhorn")
+VARIANTS = ("SA", "USA", "sinkhorn", "hardmax")
 GEOMETRIES = ("sphere", "euclidean")
 BACKENDS = ("auto", "sdpa", "fused")
 #: ``backend="auto"`` uses the fused kernel from this many tokens on (below it SDPA is as fast; see
@@ -34,6 +37,10 @@ FUSED_AUTO_MAX_DIM = 8
 #: A weight that is fixed (a tensor) or changes with time (a function of t returning a tensor).
 Weight = torch.Tensor | Callable[[float], torch.Tensor]
 
+# Hardmax counts keys whose score is within this many units of rounding (eps·|β|·|q_i|·max_j|k_j|, the
+# size of a dot product's rounding error per coordinate) of the row's maximum, times the dimension, as
+# ties: exact ties computed along different summation orders differ by that much.
+_TIE_ULPS = 4.0
 # Score blocks are kept below this many elements (256 MiB in float32) in the blocked paths.
 _BLOCK_ELEMENTS = 1 << 26
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -90,8 +97,10 @@ class SelfAttention:
     Args:
         beta: inverse temperature β, any finite real (β < 0 is the repulsive regime). It is the SDPA
             ``scale``: scores are ``β⟨Q x_i, K x_j⟩``.
-        variant: ``"SA"`` (softmax, Z_i = Σ_k e^{β⟨Qx_i,Kx_k⟩}), ``"USA"`` (Z_i = n) or ``"sinkhorn"``
-            (the kernel scaled to a doubly stochastic matrix, in the log domain).
+        variant: ``"SA"`` (softmax, Z_i = Σ_k e^{β⟨Qx_i,Kx_k⟩}), ``"USA"`` (Z_i = n), ``"sinkhorn"``
+            (the kernel scaled to a doubly stochastic matrix, in the log domain) or ``"hardmax"``
+            (uniform weights on the maximisers of β⟨Qx_i,Kx_j⟩: the β → +∞ limit of SA at β = 1,
+            exactly; ties within the rounding of the dtype are shared).
         geometry: ``"sphere"`` (tokens on the unit sphere; the tangent projection P_x keeps them there)
             or ``"euclidean"`` (no projection).
         Q, K: query and key weights: ``None`` (identity), a matrix ``(m, d)``, a per-head stack
@@ -103,6 +112,8 @@ class SelfAttention:
         feedforward: optional :class:`FeedForward` term added inside the projection.
         sinkhorn_iters: maximum Sinkhorn iterations (``variant="sinkhorn"``).
         sinkhorn_tol: stop once every row and column sum is within this of 1.
+        alibi: the slope ``m ≥ 0`` of an ALiBi-style bias ``−m|i − j|`` added to the scores (token
+            order is the row order; SA, USA and hardmax, on the blocked path).
         backend: ``"sdpa"`` (torch: SDPA for SA, the blocked log-domain path otherwise), ``"fused"``
             (the compiled small-d kernel of :mod:`attnflow.dynamics.kernels`: SA or USA, CPU, float32
             or float64, query/key and value dimensions ≤ ``FUSED_MAX_DIM``, no autograd) or ``"auto"``:
@@ -132,6 +143,7 @@ class SelfAttention:
         feedforward: FeedForward | None = None,
         sinkhorn_iters: int = 200,
         sinkhorn_tol: float = 1e-6,
+        alibi: float = 0.0,
         backend: str = "auto",
     ) -> None:
         self.beta = finite_number("beta", beta)
@@ -139,8 +151,16 @@ class SelfAttention:
         self.geometry = one_of("geometry", geometry, GEOMETRIES)
         self.causal = bool(causal)
         self.backend = one_of("backend", backend, BACKENDS)
-        if self.backend == "fused" and self.variant == "sinkhorn":
-            raise ValueError("backend='fused' supports variant 'SA' or 'USA', not 'sinkhorn'")
+        self.alibi = finite_number("alibi", alibi)
+        if self.alibi < 0:
+            raise ValueError(f"alibi must be a slope >= 0, got {alibi!r}")
+        if self.backend == "fused" and (self.variant in ("sinkhorn", "hardmax") or self.alibi):
+            raise ValueError(
+                f"backend='fused' supports variant 'SA' or 'USA' without alibi, not {self.variant!r}"
+                + (f" with alibi={self.alibi:g}" if self.alibi else "")
+            )
+        if self.alibi and self.variant == "sinkhorn":
+            raise ValueError("alibi is not supported with variant='sinkhorn'")
         if self.causal and self.variant == "sinkhorn":
             raise ValueError(
                 "causal=True cannot be combined with variant='sinkhorn': the only doubly stochastic "
@@ -171,6 +191,7 @@ class SelfAttention:
     def __repr__(self) -> str:
         extras = [f"heads={self.heads}"] if self.heads > 1 else []
         extras += ["causal=True"] if self.causal else []
+        extras += [f"alibi={self.alibi:g}"] if self.alibi else []
         extras += ["feedforward=..."] if self.feedforward is not None else []
         extras += ["time-dependent weights"] if self.time_dependent else []
         extras += [f"backend={self.backend!r}"] if self.backend != "auto" else []
@@ -198,6 +219,7 @@ class SelfAttention:
             "K": weight(self.K),
             "V": weight(self.V),
             "feedforward": self.feedforward is not None,
+            "alibi": self.alibi,
             "backend": self.backend,
         }
 
@@ -242,10 +264,14 @@ class SelfAttention:
             flat = [p.reshape(-1, *p.shape[-2:]) for p in (q, k, v)]
             mixed = fused_attention(*flat, self.beta, self.causal, softmax=self.variant == "SA")
             mixed = mixed.reshape(*q.shape[:-1], v.shape[-1])
-        elif self.variant == "SA" and not (self.causal and self.beta <= 0):
+        elif self.variant == "hardmax":
+            mixed = _hardmax_attention(q, k, v, self.beta, self.causal, self.alibi)
+        elif self.variant == "SA" and not (self.causal and self.beta <= 0) and not self.alibi:
             mixed = F.scaled_dot_product_attention(q, k, v, scale=self.beta, is_causal=self.causal)
         elif self.variant in ("SA", "USA"):
-            mixed = _blocked_attention(q, k, v, self.beta, self.causal, softmax=self.variant == "SA")
+            mixed = _blocked_attention(
+                q, k, v, self.beta, self.causal, softmax=self.variant == "SA", alibi=self.alibi
+            )
         else:
             mixed = _sinkhorn_attention(q, k, v, self.beta, self.sinkhorn_iters, self.sinkhorn_tol)
         drift = mixed.sum(dim=1) if distinct else self.heads * mixed.squeeze(1)
@@ -268,7 +294,7 @@ class SelfAttention:
 
     def _choose_backend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
         """The backend for projected queries, keys and values (see ``backend`` in the class doc)."""
-        if self.backend == "sdpa" or self.variant == "sinkhorn":
+        if self.backend == "sdpa" or self.variant in ("sinkhorn", "hardmax") or self.alibi:
             return "sdpa"
         reason = _fused_unsupported(q, k, v)
         if reason is None:
@@ -321,30 +347,64 @@ def _row_block(q: torch.Tensor, k: torch.Tensor) -> int:
     return max(1, min(q.shape[-2], _BLOCK_ELEMENTS // max(per_row, 1)))
 
 
-def _scores(q: torch.Tensor, k: torch.Tensor, beta: float, start: int, causal: bool) -> torch.Tensor:
-    """β⟨q_i, k_j⟩ for query rows ``start..start+len(q)``; future keys masked to −inf if causal."""
+def _scores(
+    q: torch.Tensor, k: torch.Tensor, beta: float, start: int, causal: bool, alibi: float = 0.0
+) -> torch.Tensor:
+    """β⟨q_i, k_j⟩ − alibi·|i − j| for query rows ``start..start+len(q)``; future keys −inf if causal."""
     s = beta * (q @ k.transpose(-1, -2))
-    if causal:
+    if causal or alibi:
         rows = torch.arange(start, start + q.shape[-2], device=q.device).unsqueeze(-1)
-        s = s.masked_fill(torch.arange(k.shape[-2], device=q.device) > rows, -math.inf)
+        columns = torch.arange(k.shape[-2], device=q.device)
+        if alibi:
+            s = s - alibi * (rows - columns).abs().to(s.dtype)
+        if causal:
+            s = s.masked_fill(columns > rows, -math.inf)
     return s
 
 
 def _blocked_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool, softmax: bool
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: float,
+    causal: bool,
+    softmax: bool,
+    alibi: float = 0.0,
 ) -> torch.Tensor:
     """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out."""
     n = k.shape[-2]
     block = _row_block(q, k)
     out = []
     for start in range(0, q.shape[-2], block):
-        s = _scores(q[..., start : start + block, :], k, beta, start, causal)
+        s = _scores(q[..., start : start + block, :], k, beta, start, causal, alibi)
         top = s.amax(dim=-1, keepdim=True)
         weights = torch.exp(s - top)
         if softmax:
             out.append(weights @ v / weights.sum(dim=-1, keepdim=True))
         else:
             out.append(weights @ v * torch.exp(top - math.log(n)))
+    return torch.cat(out, dim=-2)
+
+
+def _hardmax_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool, alibi: float
+) -> torch.Tensor:
+    """The mean of ``v_j`` over the maximisers ``j`` of each row's scores, in row blocks.
+
+    A key ties with the maximum if its score is within ``_TIE_ULPS·m·eps`` of the scale
+    ``|β|·|q_i|·max_j|k_j|`` (``m`` the query dimension), the rounding of the scores themselves.
+    """
+    eps = torch.finfo(q.dtype).eps
+    key_norm = k.norm(dim=-1).amax(dim=-1, keepdim=True).unsqueeze(-1)  # (B, H, 1, 1)
+    block = _row_block(q, k)
+    out = []
+    for start in range(0, q.shape[-2], block):
+        rows = q[..., start : start + block, :]
+        s = _scores(rows, k, beta, start, causal, alibi)
+        top = s.amax(dim=-1, keepdim=True)
+        slack = _TIE_ULPS * q.shape[-1] * eps * abs(beta) * rows.norm(dim=-1, keepdim=True) * key_norm
+        chosen = (s >= top - slack).to(v.dtype)
+        out.append(chosen @ v / chosen.sum(dim=-1, keepdim=True))
     return torch.cat(out, dim=-2)
 
 

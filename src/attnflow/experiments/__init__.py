@@ -20,6 +20,7 @@ from attnflow.experiments.base import (
 )
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
+from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
 from attnflow.experiments.inference import (
     ATTENTION_CONDITIONAL_MEAN,
     ERM_GENERALISATION,
@@ -30,6 +31,8 @@ from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
+from attnflow.experiments.noisy import NOISY_THRESHOLD
+from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
 from attnflow.experiments.reproduction import reproduce, write_docs
@@ -53,6 +56,9 @@ EXPERIMENTS = (
     MIXERS_COMPARED,
     EUCLIDEAN_POLYTOPE,
     LONG_CONTEXT_TRANSITION,
+    NORMALIZATION_DECAY,
+    NOISY_THRESHOLD,
+    HARDMAX_STRAIGHT_LINES,
     MERGE_ORDER,
 )
 

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from attnflow.dynamics import NORMALIZATIONS
 from attnflow.explore.session import BOUNDS, DEFAULTS, ParticleSession
 
 #: Frames per second the server aims at while playing (it sends as fast as it computes, up to this).
@@ -66,7 +67,8 @@ def create_app(sweep: str | Path | None = None, model: Any = None) -> Starlette:
             {
                 "defaults": DEFAULTS,
                 "bounds": {k: list(v) for k, v in BOUNDS.items()},
-                "variants": ["SA", "USA"],
+                "variants": ["SA", "USA", "hardmax"],
+                "normalizations": list(NORMALIZATIONS),
                 "methods": ["euler", "rk4"],
                 "sweep": sweep_view is not None,
                 "model": getattr(model, "name", None) if model is not None else None,
@@ -109,6 +111,8 @@ def create_app(sweep: str | Path | None = None, model: Any = None) -> Starlette:
             Route("/api/sweep/run", sweep_run),
             Route("/api/model", model_trace, methods=["POST"]),
             WebSocketRoute("/ws/particles", particles),
+            # KaTeX's style sheet and fonts: the copy vendored for the report (one copy in the package).
+            Mount("/static/katex", StaticFiles(directory=assets.parent / "katex"), name="katex"),
             Mount("/static", StaticFiles(directory=assets), name="static"),
         ]
     )

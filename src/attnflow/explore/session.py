@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "beta": (-20.0, 100.0),
     "dt": (1e-4, 0.5),
     "steps_per_frame": (1, 50),
+    "noise": (0.0, 5.0),
 }
 #: The parameters a page sends, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -35,13 +37,16 @@ DEFAULTS: dict[str, Any] = {
     "beta": 4.0,
     "variant": "SA",
     "causal": False,
+    "normalization": "post",
+    "noise": 0.0,
     "method": "rk4",
     "dt": 0.05,
     "steps_per_frame": 2,
     "seed": 0,
 }
-#: Energy and cluster count are measured every this many frames (they cost more than a step at large n).
-MEASURE_EVERY = 5
+#: Energy and cluster count cost more than a step at large n: they are measured on a frame only when
+#: the time spent measuring stays below this share of the time spent stepping (always on the first).
+MEASURE_SHARE = 0.25
 #: Euclidean linking distance of the live cluster count (about 3° on the unit sphere).
 CLUSTER_TOL = 0.05
 
@@ -82,6 +87,8 @@ def simulation(params: Mapping[str, Any]) -> Simulation:
             "beta": params["beta"],
             "variant": params["variant"],
             "causal": params["causal"],
+            "normalization": params["normalization"],
+            "noise": params["noise"],
             "method": params["method"],
             "dt": params["dt"],
             "t_end": params["dt"] * steps,
@@ -126,17 +133,13 @@ class ParticleSession:
         """Start again from a fresh draw (with new parameters if given); the first frame."""
         if params is not None:
             self.params = check_params({**self.params, **params})
-        spec = simulation(self.params)
-        self._spec = spec
-        from attnflow.random import spawn
-
-        dtype = torch.float32
-        self.x = spec.start.build(spec.seed, dtype, "cpu", normalize=True)
-        (weights_seed,) = spawn(spec.seed, 1)
-        self.field = spec.field.build(spec.start.d, weights_seed, dtype, "cpu")
+        spec = self._build()
+        self.x = spec.start.build(spec.seed, torch.float32, "cpu", normalize=True)
         self.time = 0.0
         self.index = 0
         self._measured: tuple[float, int] | None = None
+        self._step_seconds = 0.0
+        self._measure_seconds = 0.0
         # A fixed projection for d > 3 (drawn once per session so the picture does not jump).
         d = spec.start.d
         generator = np.random.default_rng(spec.seed)
@@ -154,22 +157,52 @@ class ParticleSession:
         if redraw:
             raise ValueError(f"changing {', '.join(sorted(redraw))} needs a reset")
         self.params = check_params({**self.params, **params})
-        spec = simulation(self.params)
-        self._spec = spec
+        self._build()
+        self._measured = None
+
+    def _build(self) -> Simulation:
+        """The spec, the field and the noise seed of the current parameters (as ``Simulation.run`` does:
+        the weights from the seed's first child, the noise from its second)."""
         from attnflow.random import spawn
 
-        (weights_seed,) = spawn(spec.seed, 1)
-        self.field = spec.field.build(spec.start.d, weights_seed, self.x.dtype, "cpu")
-        self._measured = None
+        spec = simulation(self.params)
+        self._spec = spec
+        weights_seed, self._noise_seed = spawn(spec.seed, 2)
+        self.field = spec.field.build(spec.start.d, weights_seed, torch.float32, "cpu")
+        return spec
 
     def advance(self) -> Frame:
         """Integrate ``steps_per_frame`` steps with the library's integrator; the new frame."""
         from attnflow.integrate import simulate
 
         spec = self._spec.integrator
-        traj = simulate(
-            self.field, self.x, t_end=spec.t_end, dt=spec.dt, method=spec.method, save_every=spec.save_every
-        )
+        start = time.perf_counter()
+        if spec.noisy:
+            from attnflow.integrate import integrate_sde
+
+            # Frame k's noise is child k of the run's noise seed (spawn(noise_seed, k + 1)[k]).
+            frame_seed = np.random.SeedSequence(
+                self._noise_seed.entropy, spawn_key=(*self._noise_seed.spawn_key, self.index)
+            )
+            traj = integrate_sde(
+                self.field,
+                self.x,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                noise=spec.noise,
+                seed=frame_seed,
+                save_every=spec.save_every,
+            )
+        else:
+            traj = simulate(
+                self.field,
+                self.x,
+                t_end=spec.t_end,
+                dt=spec.dt,
+                method=spec.method,
+                save_every=spec.save_every,
+            )
+        self._step_seconds += time.perf_counter() - start
         self.x = traj.x[-1]
         self.time += spec.t_end
         self.index += 1
@@ -182,15 +215,18 @@ class ParticleSession:
         from attnflow.trajectory import Trajectory
 
         x = self.x.double()
-        if self._measured is None or self.index % MEASURE_EVERY == 0:
+        if self._measured is None or self._measure_seconds <= MEASURE_SHARE * self._step_seconds:
+            start = time.perf_counter()
             beta = self.params["beta"]
             state = Trajectory(torch.tensor([self.time], dtype=torch.float64), x.unsqueeze(0))
             # E_β of the library's measure (undefined at β = 0, where it carries 1/(2β)).
             energy = float(interaction_energy(state, beta)[0]) if beta != 0 else float("nan")
             self._measured = (energy, int(cluster_labels(x.numpy(), CLUSTER_TOL).max() + 1))
+            self._measure_seconds += time.perf_counter() - start
         energy, count = self._measured
         points = x.numpy()
         if self._basis is not None:
             points = points @ self._basis
-            points /= np.linalg.norm(points, axis=1, keepdims=True).clip(1e-12)
+        # Directions only: with pre-LN, peri-LN or nGPT the norms grow; the picture shows the sphere.
+        points = points / np.linalg.norm(points, axis=1, keepdims=True).clip(1e-12)
         return Frame(self.index, self.time, points, energy, count)

@@ -76,6 +76,21 @@ def _dopri5(field: VectorField, t: float, x: torch.Tensor, h: float) -> tuple[to
 
 _FIXED: dict[str, Stepper] = {"euler": _euler, "rk4": _rk4}
 
+#: Default bound on a run's attention work (multiply-adds, see :func:`check_budget`): about an hour
+#: at 3e11 multiply-adds per second, far beyond any run this library's experiments make.
+MAX_WORK = 1e15
+
+#: Default bound on the memory the kept states take (bytes): 4 GiB.
+MAX_SAVED_BYTES = 4 * 2**30
+
+# Field evaluations per step of each method (dopri5: per trial step).
+_STAGES = {"euler": 1, "rk4": 4, "dopri5": 7}
+
+# Each kept state is a separate tensor (about 460 bytes of object and allocator overhead beyond its data,
+# measured on CPU with 200 000 clones of a 32 x 3 float32 state), and the list is copied once more by
+# the final torch.stack.
+_STATE_OVERHEAD = 512
+
 
 def simulate(
     field: Any,
@@ -114,6 +129,8 @@ def integrate(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     max_steps: int = 10_000_000,
+    max_work: float = MAX_WORK,
+    max_saved_bytes: int = MAX_SAVED_BYTES,
     progress: _progress.Progress | bool | None = False,
     params: Mapping[str, Any] | None = None,
 ) -> Trajectory | list[Trajectory]:
@@ -132,6 +149,8 @@ def integrate(
             ``save_every·dt``). The first and the final state are always kept.
         rtol, atol: relative and absolute tolerances of ``"dopri5"``.
         max_steps: give up (with an error) after this many steps.
+        max_work, max_saved_bytes: refuse before starting a run whose attention work or kept states
+            exceed these (see :func:`check_budget`); raise them to run a larger problem on purpose.
         progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress` to report to.
         params: extra parameters to store with the Trajectory (e.g. the seed of ``x0``).
 
@@ -139,7 +158,8 @@ def integrate(
         A :class:`Trajectory` (``axis="time"``), or a list of them, one per run, for batched ``x0``.
 
     Raises:
-        ValueError / TypeError: bad arguments, each naming the argument and the allowed range.
+        ValueError / TypeError: bad arguments, each naming the argument and the allowed range, and
+            problems over the work or memory budget (before any work is done).
         BlowUpError: the state became NaN or infinite (a ``FloatingPointError``).
         StepLimitError: more than ``max_steps`` steps were needed (a ``RuntimeError``).
     """
@@ -161,6 +181,19 @@ def integrate(
     if method == "dopri5":
         rtol = positive_number("rtol", rtol)
         atol = positive_number("atol", atol)
+    n, d = x0.shape[-2:]
+    check_budget(
+        n,
+        d,
+        x0.shape[0] if x0.ndim == 3 else 1,
+        x0.element_size(),
+        t_end=t_end,
+        dt=dt,
+        method=method,
+        save_every=save_every,
+        max_work=max_work,
+        max_saved_bytes=max_saved_bytes,
+    )
 
     retract: Callable[[torch.Tensor], torch.Tensor] = (
         (lambda x: x / x.norm(dim=-1, keepdim=True)) if sphere else (lambda x: x)
@@ -200,6 +233,50 @@ def integrate(
         Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
         for b in range(x0.shape[0])
     ]
+
+
+def check_budget(
+    n: int,
+    d: int,
+    runs: int,
+    itemsize: int,
+    *,
+    t_end: float,
+    dt: float,
+    method: str,
+    save_every: int,
+    max_work: float = MAX_WORK,
+    max_saved_bytes: int = MAX_SAVED_BYTES,
+) -> None:
+    """Refuse, before any work, a run too large to finish or to hold in memory.
+
+    The work is ``steps × stages × runs × n² × d`` multiply-adds (one n × n attention matrix per
+    evaluation; for ``dopri5`` the step count is its lower bound, one step per save point). The kept
+    states take ``saves × (2 × runs × n × d × itemsize + overhead)`` bytes (the list of states and the
+    stacked copy made at the end).
+
+    Raises:
+        ValueError: over either bound; the message gives the estimate and what to change.
+    """
+    if method == "dopri5":
+        steps = max(1, math.ceil(t_end / (save_every * dt) - 1e-9))
+        saves = steps + 1
+    else:
+        steps = max(1, math.ceil(t_end / dt - 1e-9))
+        saves = 1 + math.ceil(steps / save_every)  # the start, every save_every-th step and the last
+    work = float(steps) * _STAGES[method] * runs * float(n) ** 2 * d
+    if work > max_work:
+        raise ValueError(
+            f"n={n}, d={d}, {runs} run(s) and {steps} {method} steps (t_end/dt) need about {work:.2g} "
+            f"multiply-adds, over max_work={max_work:.2g}: reduce n or t_end/dt, or raise max_work"
+        )
+    saved = saves * (2 * runs * n * d * itemsize + _STATE_OVERHEAD)
+    if saved > max_saved_bytes:
+        raise ValueError(
+            f"keeping {saves} states of {runs} x {n} x {d} ({itemsize}-byte floats) needs about "
+            f"{saved / 2**30:.3g} GiB, over max_saved_bytes={max_saved_bytes / 2**30:.3g} GiB: raise "
+            "save_every, shorten t_end, or raise max_saved_bytes"
+        )
 
 
 # Relative step below which a still non-finite dopri5 trial means the solution itself blows up.
@@ -303,4 +380,4 @@ def _integrate_adaptive(
     return times, states
 
 
-__all__ = ["METHODS", "VectorField", "simulate"]
+__all__ = ["MAX_SAVED_BYTES", "MAX_WORK", "METHODS", "VectorField", "check_budget", "simulate"]

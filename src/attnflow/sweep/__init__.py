@@ -14,7 +14,7 @@ Example:
 
 from attnflow.sweep.executors import EXECUTORS, ExecutorConfig
 from attnflow.sweep.runner import run
-from attnflow.sweep.spec import RunPoint, SpecError, SweepSpec, load_spec
+from attnflow.sweep.spec import RunPoint, SpecError, SweepSpec, check_target, load_spec
 from attnflow.sweep.store import Failure, StoreError, SweepStatus, SweepStore, load_results
 from attnflow.sweep.targets import RunResult, execute, values_to_dataset
 
@@ -40,6 +40,7 @@ __all__ = [
     "SweepSpec",
     "SweepStatus",
     "SweepStore",
+    "check_target",
     "execute",
     "load_results",
     "load_spec",

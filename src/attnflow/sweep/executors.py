@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import multiprocessing
@@ -128,6 +129,14 @@ def _local(
                 try:
                     result = future.result()
                 except BrokenProcessPool as err:
+                    script = unguarded_main_script()
+                    if script is not None:
+                        raise RuntimeError(
+                            f"the worker processes could not start: each one imports the main script "
+                            f'{script}, which has no `if __name__ == "__main__":` guard and so starts '
+                            "the sweep again while importing; put the code that runs the sweep under "
+                            "that guard"
+                        ) from None
                     raise RuntimeError(
                         "a worker process died (killed, out of memory, or it could not start); the runs in "
                         "flight were not recorded. Run the same command again to resume."
@@ -174,6 +183,30 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def unguarded_main_script() -> str | None:
+    """The main script, if it has no ``if __name__ == "__main__":`` guard (else ``None``).
+
+    Local workers start from a forkserver, which imports the main script (as ``__mp_main__``) before
+    it runs anything; a script that starts a sweep at import then starts it again in the workers,
+    which multiprocessing refuses, and the pool breaks. Interactive sessions and ``python -c`` have
+    no script file and are never the cause.
+    """
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            tree = ast.parse(file.read(), path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(side, ast.Name) and side.id == "__name__" for side in (node.left, *node.comparators)
+        ):
+            return None
+    return path
 
 
 @contextmanager

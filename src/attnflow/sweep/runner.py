@@ -8,7 +8,7 @@ from pathlib import Path
 
 from attnflow import progress as _progress
 from attnflow.sweep.executors import ExecutorConfig, execute_points
-from attnflow.sweep.spec import SweepSpec
+from attnflow.sweep.spec import SweepSpec, check_target
 from attnflow.sweep.store import StoreError, SweepStatus, SweepStore, replace_store, sweep_lock
 
 
@@ -38,9 +38,11 @@ def run(
         The store's status afterwards.
 
     Raises:
+        SpecError: the spec does not fit its target (see :func:`~attnflow.sweep.spec.check_target`).
         StoreError: the store was made from a different spec (and ``force_new`` is false), it is not a
             sweep store, or another sweep is running on it.
     """
+    check_target(spec)  # imports the spec's modules: before any store is touched
     executor = executor if executor is not None else ExecutorConfig()
     path = Path(store)
     # One lock, beside the store, taken before the store is created: a second sweep started at the same

@@ -15,8 +15,12 @@ Replicates are independent by construction (:func:`attnflow.random.spawn`): ``se
 ``child_int(c)`` of the ``k`` children ``c`` of the base seed, so sweeps with different base seeds never
 share a run, where consecutive integers would.
 
-:func:`load_spec` / :meth:`SweepSpec.from_dict` check the whole spec, every run's parameters included,
-before anything runs; every error names the offending key.
+Validation has two steps, so that reading a spec never runs code. :func:`load_spec` /
+:meth:`SweepSpec.from_dict` check the spec's structure and bounds (size, nodes, runs) and import
+nothing. :func:`check_target` imports the spec's ``imports`` (which run their code: a spec with
+``imports`` is as trusted as a script) and checks the parameter names, the measurements and every
+run's parameters; :func:`attnflow.sweep.run` and ``attnflow sweep --dry-run`` call it before anything
+runs. Every error names the offending key.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import math
 import numbers
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +40,7 @@ from typing import Any
 import yaml
 
 from attnflow.random import check_seed, child_int, spawn
-from attnflow.sweep.targets import resolve_target
+from attnflow.sweep.targets import Target, resolve_target
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -49,6 +54,17 @@ TOP_LEVEL_KEYS = (
     "seeds",
     "measurements",
 )
+
+
+#: The largest spec file read (bytes): specs are a few hundred bytes; this leaves room for long lists.
+MAX_SPEC_BYTES = 2**20
+
+#: The most values (mappings, lists and scalars, counting a YAML alias each time it is used) a spec may
+#: hold: a 540-byte YAML alias bomb expands to ~10^9, and is refused after 10^5.
+MAX_SPEC_NODES = 100_000
+
+#: The most runs a sweep may have, checked before any run is expanded.
+MAX_RUNS = 1_000_000
 
 
 class SpecError(ValueError):
@@ -103,20 +119,26 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SweepSpec:
-        """Validate a spec mapping (as read from YAML/TOML) and every run it describes.
+        """Check a spec mapping's structure and bounds (as read from YAML/TOML), importing nothing.
+
+        The target, parameter names, measurements and every run's parameters are checked by
+        :func:`check_target`, which imports the spec's ``imports``.
 
         Args:
             raw: the spec; see the module docstring for its keys.
 
         Returns:
-            The validated spec.
+            The spec.
 
         Raises:
-            SpecError: unknown keys or parameters, empty or duplicated grids, zipped lists of different
-                lengths, values of the wrong type, unknown measurements; the message names the key.
+            SpecError: unknown keys, empty or duplicated grids (``1`` and ``1.0`` are one value),
+                quoted numbers in a grid, zipped lists of different lengths, values of the wrong type,
+                more than :data:`MAX_SPEC_NODES` values or :data:`MAX_RUNS` runs; the message names
+                the key.
         """
         if not isinstance(raw, Mapping):
             raise SpecError(f"a sweep spec must be a mapping of keys to values, got {type(raw).__name__}")
+        _check_node_count(raw)
         unknown = [key for key in raw if key not in TOP_LEVEL_KEYS]
         if unknown:
             raise SpecError(
@@ -145,13 +167,11 @@ class SweepSpec:
                 raise SpecError(
                     "quick applies to experiments only; a simulation's size is set by its parameters"
                 )
+            if not isinstance(raw["simulation"], str):
+                raise SpecError(
+                    f"simulation must be a name such as 'self-attention', got {raw['simulation']!r}"
+                )
             target_spec = {"simulation": raw["simulation"]}
-        try:
-            target = resolve_target(target_spec, imports)
-        except (KeyError, ValueError, TypeError, ImportError) as err:
-            raise SpecError(
-                f"{'experiment' if 'experiment' in raw else 'simulation'}: {_message(err)}"
-            ) from None
 
         params = _mapping("params", raw.get("params", {}))
         grid = {
@@ -164,7 +184,11 @@ class SweepSpec:
         lengths = {key: len(values) for key, values in zipped.items()}
         if len(set(lengths.values())) > 1:
             raise SpecError(f"zip: every zipped list must have the same length, got lengths {lengths}")
-        seeds = _seeds(raw.get("seeds"), params)
+        runs = math.prod(len(values) for values in grid.values())
+        runs *= next(iter(lengths.values()), 1)
+        if runs > MAX_RUNS:
+            raise SpecError(f"grid/zip: the sweep would have {runs} runs, more than {MAX_RUNS}")
+        seeds = _seeds(raw.get("seeds"), params, MAX_RUNS // runs)
 
         owners: dict[str, str] = {}
         for section, keys in (("params", params), ("grid", grid), ("zip", zipped)):
@@ -174,15 +198,8 @@ class SweepSpec:
                 owners[key] = section
                 if key == "seed" and section != "params":
                     raise SpecError(f"{section}.seed: set seeds with the top-level 'seeds' key")
-                if key not in target.parameters:
-                    raise SpecError(
-                        f"{section}.{key}: unknown parameter {key!r} for {target.describe()}; "
-                        f"its parameters are {', '.join(sorted(target.parameters))}"
-                    )
-        if seeds is not None and "seed" not in target.parameters:
-            raise SpecError(f"seeds: {target.describe()} has no 'seed' parameter to sweep")
 
-        spec = cls(
+        return cls(
             target=target_spec,
             imports=imports,
             params=params,
@@ -192,17 +209,6 @@ class SweepSpec:
             measurements=tuple(_measurements(raw.get("measurements", []))),
             name=name,
         )
-        try:
-            target.check_measurements(spec.measurements)
-        except (KeyError, ValueError, TypeError) as err:
-            raise SpecError(f"measurements: {_message(err)}") from None
-        for point in spec.points():
-            try:
-                target.check_params(point.params)
-            except (KeyError, ValueError, TypeError) as err:
-                where = ", ".join(f"{k}={v!r}" for k, v in point.swept.items()) or "the fixed params"
-                raise SpecError(f"params/grid/zip at ({where}): {_message(err)}") from None
-        return spec
 
     @property
     def dims(self) -> dict[str, list[Any]]:
@@ -259,18 +265,65 @@ class SweepSpec:
         return [key for key in keys if mine.get(key) != other.get(key)]
 
 
-def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
-    """Read and validate a sweep spec from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+def check_target(spec: SweepSpec) -> Target:
+    """Import the spec's ``imports``, resolve its target and check every run against it.
+
+    This runs code: the modules in ``imports`` execute when imported (so does a registered experiment's
+    parameter check). :func:`attnflow.sweep.run` calls it before creating or resuming a store.
 
     Args:
-        path: the spec file.
+        spec: a spec from :func:`load_spec` or :meth:`SweepSpec.from_dict`.
 
     Returns:
-        The validated :class:`SweepSpec`.
+        The resolved target.
+
+    Raises:
+        SpecError: an import fails, the target is unknown, or a parameter name, a measurement or a
+            run's parameters do not fit the target; the message names the key.
+    """
+    kind = "experiment" if "experiment" in spec.target else "simulation"
+    try:
+        target = resolve_target(spec.target, spec.imports)
+    except (KeyError, ValueError, TypeError, ImportError) as err:
+        raise SpecError(f"{kind}: {_message(err)}") from None
+    for section, keys in (("params", spec.params), ("grid", spec.grid), ("zip", spec.zipped)):
+        for key in keys:
+            if key not in target.parameters:
+                raise SpecError(
+                    f"{section}.{key}: unknown parameter {key!r} for {target.describe()}; "
+                    f"its parameters are {', '.join(sorted(target.parameters))}"
+                )
+    if spec.seeds is not None and "seed" not in target.parameters:
+        raise SpecError(f"seeds: {target.describe()} has no 'seed' parameter to sweep")
+    try:
+        target.check_measurements(spec.measurements)
+    except (KeyError, ValueError, TypeError) as err:
+        raise SpecError(f"measurements: {_message(err)}") from None
+    for point in spec.points():
+        try:
+            target.check_params(point.params)
+        except (KeyError, ValueError, TypeError) as err:
+            where = ", ".join(f"{k}={v!r}" for k, v in point.swept.items()) or "the fixed params"
+            raise SpecError(f"params/grid/zip at ({where}): {_message(err)}") from None
+    return target
+
+
+def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read a sweep spec from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file and check its structure.
+
+    Nothing is imported (see :func:`check_target`). In YAML, numbers in exponent form without a decimal
+    point (``1e4``) are read as numbers, as YAML 1.2 and TOML do (PyYAML alone would read text).
+
+    Args:
+        path: the spec file (at most :data:`MAX_SPEC_BYTES` bytes of UTF-8).
+
+    Returns:
+        The :class:`SweepSpec`.
 
     Raises:
         FileNotFoundError: no such file.
-        SpecError: the file does not parse, or the spec is invalid (the message names the key).
+        SpecError: the file is too large, not UTF-8, does not parse, or the spec is invalid (the message
+            names the key).
     """
     path = Path(path)
     if not path.is_file():
@@ -278,7 +331,13 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise SpecError(f"{path}: a sweep spec must be a .yaml, .yml or .toml file")
-    text = path.read_text()
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path} is {size} bytes; a sweep spec may be at most {MAX_SPEC_BYTES} bytes")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path} is not UTF-8 text (byte {err.start} cannot be decoded)") from None
     try:
         if suffix == ".toml":
             try:
@@ -288,10 +347,46 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
 
             raw = tomllib.loads(text)
         else:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass: no object tags
     except (yaml.YAMLError, ValueError) as err:  # tomllib.TOMLDecodeError is a ValueError
         raise SpecError(f"{path} does not parse: {err}") from None
     return SweepSpec.from_dict(raw if raw is not None else {})
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading YAML 1.2 exponent floats without a point (``1e4``, ``-2E-3``)."""
+
+
+# Copy the resolver lists before adding to them: add_implicit_resolver would append to SafeLoader's own.
+_SpecLoader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _check_node_count(raw: Any) -> None:
+    """Refuse a spec with more than :data:`MAX_SPEC_NODES` values, counting shared ones at every use.
+
+    The walk stops as soon as the count passes the bound, so an alias bomb (or a self-referencing
+    YAML alias) costs at most that many steps.
+    """
+    stack, count = [raw], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_SPEC_NODES:
+            raise SpecError(
+                f"the sweep spec holds more than {MAX_SPEC_NODES} values (YAML aliases count at every use)"
+            )
+        if isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
 
 
 def _canonical(value: Any) -> str:
@@ -334,9 +429,25 @@ def _values(key: str, values: Any) -> list[Any]:
         )
     if kinds == {"number"} and not all(math.isfinite(v) for v in values):
         raise SpecError(f"{key}: swept numbers must be finite, got {values!r}")
-    if len({_canonical(v) for v in values}) != len(values):
-        raise SpecError(f"{key}: swept values must be distinct, got {values!r}")
+    if kinds == {"str"}:
+        numeric = next((v for v in values if _reads_as_number(v)), None)
+        if numeric is not None:
+            raise SpecError(
+                f"{key}: {numeric!r} is a quoted number; write numbers without quotes "
+                f"(a string that reads as a number is refused rather than guessed), got {values!r}"
+            )
+    # Equal values are one run: 1 and 1.0 (and 1e0) compare equal, so a set finds them.
+    if len(set(values)) != len(values):
+        raise SpecError(f"{key}: swept values must be distinct (1 and 1.0 are equal), got {values!r}")
     return list(values)
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str | None:
@@ -349,13 +460,21 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-def _seeds(value: Any, params: Mapping[str, Any]) -> tuple[int, ...] | None:
-    """The seeds of the runs: ``k`` spawned children of ``params.seed`` (default 0), or a list as given."""
+def _seeds(value: Any, params: Mapping[str, Any], most: int) -> tuple[int, ...] | None:
+    """The seeds of the runs: ``k`` spawned children of ``params.seed`` (default 0), or a list as given.
+
+    ``most``: the largest count that keeps the sweep within :data:`MAX_RUNS` (checked before spawning).
+    """
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise SpecError(f"seeds must be a count >= 1 or a list of seeds, got {value!r}")
+        if value > most:
+            raise SpecError(
+                f"seeds: {value} replicates would make the sweep more than {MAX_RUNS} runs "
+                f"(at most {most} with this grid)"
+            )
         try:
             base = check_seed(params.get("seed", 0), "params.seed")
         except TypeError as err:
@@ -370,6 +489,8 @@ def _seeds(value: Any, params: Mapping[str, Any]) -> tuple[int, ...] | None:
             raise SpecError(f"seeds: every seed must be an integer >= 0, got {value!r}")
         if len(set(value)) != len(value):
             raise SpecError(f"seeds must be distinct, got {value!r}")
+        if len(value) > most:
+            raise SpecError(f"seeds: {len(value)} seeds would make the sweep more than {MAX_RUNS} runs")
         return tuple(value)
     raise SpecError(f"seeds must be a count >= 1 or a non-empty list of integers, got {value!r}")
 

@@ -207,8 +207,9 @@ class SimulationTarget:
         return "simulation 'self-attention'"
 
     def check_params(self, params: Mapping[str, Any]) -> None:
-        """Check names, types and ranges of one run's parameters (by building its Simulation)."""
-        Simulation.from_flat(params)
+        """Check names, types and ranges of one run's parameters (by building its Simulation), and
+        that the run fits the work and memory bounds."""
+        Simulation.from_flat(params).check_budget()
 
     def check_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> None:
         """Each measurement must be registered for trajectories and get every argument it needs."""

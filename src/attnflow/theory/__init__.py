@@ -7,11 +7,15 @@ measurements made independently.
   times and the phase curve ``γ_β(t) = 1 − δ``.
 - :mod:`attnflow.theory.circle`: the mean-field linear growth rates ``λ_ℓ`` on the circle, the fastest mode
   ``ℓ*`` and a Dobrushin stability rate.
+- :mod:`attnflow.theory.normalization`: the equiangular reduction ``(ρ(t), r(t))`` under a normalisation
+  scheme (post-LN, pre-LN, peri-LN, nGPT).
+- :mod:`attnflow.theory.noisy`: noisy USA on the sphere: mode growth rates of the uniform state, the
+  critical noise ``κ_#(β)`` and the tricritical ``β_*``.
 - :mod:`attnflow.theory.merges`: the slow phase on the circle as weighted point masses, their merge
   sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 """
 
-from attnflow.theory import circle, equiangular
+from attnflow.theory import circle, equiangular, noisy, normalization
 from attnflow.theory.circle import dobrushin_rate, fastest_mode, growth_rate
 
-__all__ = ["circle", "dobrushin_rate", "equiangular", "fastest_mode", "growth_rate"]
+__all__ = ["circle", "dobrushin_rate", "equiangular", "fastest_mode", "growth_rate", "noisy", "normalization"]

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib import animation, colormaps
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from attnflow._validate import check_trajectory, positive_int
@@ -99,7 +101,26 @@ def plot_cloud(
             fig.add_subplot(1, len(indices), k + 1, projection=projection), traj, index, colours, basis
         )
     fig.suptitle(title or f"{traj.n_tokens} tokens in d = {traj.dim}")
-    return finish(fig, path)
+    # The colour means where each token started: the colour bar says so.
+    cmap, label, low, high = _colour_key(traj)
+    bar = fig.colorbar(ScalarMappable(Normalize(low, high), cmap), ax=fig.axes, label=label, shrink=0.8)
+    if traj.dim > 2:
+        bar.set_ticks([low, high], labels=["low", "high"])
+    where = "on the circle" if traj.dim == 2 else ("on the sphere S²" if traj.dim == 3 else "projected")
+    stamps = ", ".join(stamp(traj, i) for i in indices)
+    caption = (
+        f"{fig.get_suptitle()}: the token cloud {where} at {stamps}"
+        + (" (top two principal components of the shown states)" if traj.dim > 3 else "")
+        + f"; colour: {label}."
+    )
+    return finish(fig, path, caption=caption)
+
+
+def _colour_key(traj: Trajectory) -> tuple[str, str, float, float]:
+    """The colour map, its meaning and its range, as :func:`_colours` uses them."""
+    if traj.dim == 2:
+        return "twilight", "starting angle (rad)", -np.pi, np.pi
+    return "viridis", "start (1st principal comp.)", 0.0, 1.0
 
 
 def animate_cloud(

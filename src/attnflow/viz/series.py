@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -28,6 +28,17 @@ def _beta_of(traj: Trajectory, beta: float | None, label: str) -> float:
     if "beta" not in traj.params:
         raise ValueError(f"run {label!r} has no 'beta' in its params; pass beta=...")
     return finite_number("beta", traj.params["beta"])
+
+
+#: The one energy of the claims, E_β = (1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩} (:func:`attnflow.measure.energy`).
+ENERGY = r"energy $E_\beta = \frac{1}{2\beta n^2}\sum_{ij} e^{\beta\langle x_i,x_j\rangle}$"
+#: The same energy rescaled to (0, 1], so runs at different β compare (``measure.energy_staircase``).
+NORMALISED_ENERGY = r"$2\beta e^{-\beta} E_\beta = n^{-2}\sum_{ij} e^{\beta(\langle x_i,x_j\rangle - 1)}$"
+_ENERGY_CAPTION = "the interaction energy E_β = (1/(2βn²)) Σ_ij e^{β⟨x_i,x_j⟩}"
+_NORMALISED_CAPTION = (
+    "the normalised energy 2β e^{−β} E_β = n^{−2} Σ_ij e^{β(⟨x_i,x_j⟩−1)} (1 when all tokens coincide, "
+    "about 1/k on k equal clusters), the claims' E_β rescaled so runs at different β compare"
+)
 
 
 def plot_energy(
@@ -65,11 +76,14 @@ def plot_energy(
         ax.plot(traj.times.numpy(), curve.values, lw=1.6, label=label or f"β = {b:g}")
     first = next(iter(named.values()))
     ax.set_xlabel(axis_label(first))
-    ax.set_ylabel("n⁻² Σ exp(β(⟨xi,xj⟩−1))" if normalised else "energy E_β")
+    ax.set_ylabel(NORMALISED_ENERGY if normalised else ENERGY)
     ax.set_title(title or ("energy staircase" if normalised else "interaction energy E_β"))
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
-    return finish(fig, path)
+    what = _NORMALISED_CAPTION if normalised else _ENERGY_CAPTION
+    return finish(
+        fig, path, caption=f"{ax.get_title()}: {what} against {axis_label(first)}, one curve per run."
+    )
 
 
 def plot_staircase(
@@ -100,26 +114,74 @@ def plot_staircase(
     tol = positive_number("tol", tol)
     steps = energy_staircase(traj, b)
     found = clusters(traj, tol=tol)
-    squares = (found["mass"] ** 2).sum("cluster")
+    # Single linkage chains a dense cloud into one "cluster" long before it clusters: counts are shown
+    # only at states where the cloud is separated (see separated_states), elsewhere they are blank.
+    shown = separated_states(traj, found["labels"].values, tol)
+    squares = (found["mass"] ** 2).sum("cluster").values.copy()
+    counts = found["count"].values.astype(np.float64)
+    squares[~shown], counts[~shown] = np.nan, np.nan
     t = traj.times.numpy()
     fig = new_figure(6.4, 5.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    top.plot(t, steps.values, lw=1.8, label="n⁻² Σ exp(β(⟨xi,xj⟩−1))")
-    top.plot(t, squares.values, "--", lw=1.2, color="k", label=f"Σ m_q² (clusters at tol {tol:g})")
+    top.plot(t, steps.values, lw=1.8, label=NORMALISED_ENERGY)
+    top.plot(t, squares, "--", lw=1.2, color="k", label=f"Σ m_q² (clusters at tol {tol:g})")
     if traj.n_states >= 3:
         flat = plateaus(steps)
         for start, end in zip(flat["start"].values, flat["end"].values, strict=True):
             top.axvspan(start, end, color="tab:orange", alpha=0.15, lw=0)
-    top.set_ylabel("staircase")
+    top.set_ylabel("normalised energy")
     top.set_title(title or f"energy staircase, β = {b:g}, n = {traj.n_tokens}, d = {traj.dim}")
     top.legend(frameon=False, loc="best")
     top.grid(alpha=0.3)
-    bottom.step(t, found["count"].values, where="post", color="tab:green")
+    bottom.step(t, counts, where="post", color="tab:green")
+    for start, end in _runs(t, ~shown):
+        bottom.axvspan(start, end, color="0.85", lw=0)
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("clusters")
     bottom.set_xlabel(axis_label(traj))
     bottom.grid(alpha=0.3)
-    return finish(fig, path)
+    caption = (
+        f"{top.get_title()}. Top: {_NORMALISED_CAPTION}, with its plateaus shaded, and Σ m_q² of the "
+        f"clusters found at tolerance {tol:g} (dashed). Bottom: the number of those clusters, shown "
+        f"only where the cloud is separated (every cluster within {SEPARATION_LINKS} links of its centre; "
+        "grey: single linkage would chain a dense cloud into one cluster there)."
+    )
+    return finish(fig, path, caption=caption)
+
+
+#: A state's clusters are a result when every cluster lies within this many linking distances of its
+#: centre; a wider one is a single-linkage chain through a cloud that has not separated.
+SEPARATION_LINKS = 2
+
+
+def separated_states(traj: Trajectory, labels: np.ndarray, tol: float) -> np.ndarray:
+    """Whether each state's single-linkage clusters (``labels``, ``(states, tokens)``) are separated.
+
+    Separated means every cluster is compact: each member within ``SEPARATION_LINKS × tol`` of its
+    cluster's mean point. A uniform cloud dense enough that neighbours are closer than ``tol`` is one
+    chain spanning the sphere, far wider than that, so it is not reported as "1 cluster".
+    """
+    x = traj.x.detach().cpu().numpy().astype(np.float64)
+    result = np.empty(x.shape[0], dtype=bool)
+    for i, (cloud, label) in enumerate(zip(x, labels, strict=True)):
+        k = int(label.max()) + 1
+        centres = np.zeros((k, cloud.shape[1]))
+        np.add.at(centres, label, cloud)
+        centres /= np.bincount(label, minlength=k)[:, None]
+        result[i] = np.linalg.norm(cloud - centres[label], axis=1).max() <= SEPARATION_LINKS * tol
+    return result
+
+
+def _runs(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """The spans of ``t`` where ``mask`` holds, each to the next saved time."""
+    spans, start = [], None
+    for i, flag in enumerate(mask):
+        if flag and start is None:
+            start = t[i]
+        if start is not None and (not flag or i == len(mask) - 1):
+            spans.append((start, t[i] if not flag else t[-1]))
+            start = None
+    return spans
 
 
 def plot_cosine_histograms(
@@ -258,10 +320,17 @@ def plot_phase_diagram(
             lines = ax.contour(xs, ys, panel.values, levels=sorted(contour), colors="w", linewidths=1.4)
             ax.clabel(lines, fmt="%g", fontsize=8)
         for curve_label, (curve_x, curve_y) in (curves or {}).items():
-            ax.plot(curve_x, curve_y, color="k", lw=3.0)
-            ax.plot(curve_x, curve_y, color="w", lw=1.4, label=curve_label)
+            # A white line with a black outline reads on every colour of the map, and so does its legend
+            # handle on the page (the legend goes below the maps: a map is data everywhere).
+            ax.plot(
+                curve_x,
+                curve_y,
+                color="w",
+                lw=1.4,
+                label=curve_label if ax is axes[0] else None,
+                path_effects=[patheffects.withStroke(linewidth=3.0, foreground="k")],
+            )
         if curves:
-            ax.legend(frameon=False, loc="upper left", labelcolor="w")
             ax.set_xlim(extent[0])
             ax.set_ylim(extent[1])
         for dim, set_ticks in ((x, ax.set_xticks), (y, ax.set_yticks)):
@@ -280,6 +349,8 @@ def plot_phase_diagram(
             ax.set_title(heading)
     axes[0].set_ylabel(_LABELS.get(y, y))
     fig.colorbar(image, ax=list(axes), label=label if label is not None else (name or ""))
+    if curves:
+        fig.legend(loc="outside lower center", frameon=False, ncols=len(curves))
     suffix = f"(mean over {', '.join(averaged)})" if averaged else ""
     heading = title or " ".join(part for part in (name, suffix) if part)
     if heading:

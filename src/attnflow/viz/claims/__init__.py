@@ -12,6 +12,7 @@ from attnflow.viz.claims.clustering import (
     plot_fraction_in_one_cluster,
     plot_polytope,
 )
+from attnflow.viz.claims.dynamics import plot_hardmax_paths, plot_mode_growth, plot_normalization_decay
 from attnflow.viz.claims.inference import (
     plot_conditional_mean_error,
     plot_erm_gaps,
@@ -39,10 +40,13 @@ __all__ = [
     "plot_equiangular_curve",
     "plot_erm_gaps",
     "plot_fraction_in_one_cluster",
+    "plot_hardmax_paths",
     "plot_in_context_losses",
     "plot_long_context_transition",
     "plot_mean_field_limit",
     "plot_mixers_compared",
+    "plot_mode_growth",
+    "plot_normalization_decay",
     "plot_path_law_learning",
     "plot_polytope",
     "plot_ssl_condition_number",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from attnflow.viz.figure import finish, new_figure
 
@@ -137,11 +138,16 @@ def plot_mixers_compared(
     axes[0].bar(mixers, kl_next, color=["C0" if a else "C2" for a in aggregating])
     axes[0].axhline(bound, color="k", ls=":", label="agreement bound")
     axes[0].set(ylabel="next-token KL(world‖model) (nats/token)", title="Fit to the exact law")
-    axes[0].legend()
+    # The bar colour says whether the mixer's token weights depend on the data: give it a legend.
+    kinds = [
+        Patch(color="C0", label="data-dependent weights (attention)"),
+        Patch(color="C2", label="fixed weights"),
+    ]
+    axes[0].legend(handles=[*axes[0].get_legend_handles_labels()[0], *kinds], fontsize="small")
     axes[1].bar(mixers, mixer_share, label="mixer (across tokens)")
     axes[1].bar(mixers, 1 - np.asarray(mixer_share), bottom=mixer_share, label="MLP filter (per token)")
     axes[1].set(ylabel="share of residual-update norm", title="Aggregation (attention) vs filtering")
-    axes[1].legend()
+    axes[1].legend(fontsize="small")
     for ax in axes:
         ax.tick_params(axis="x", rotation=20)
     fig.suptitle(title)

@@ -1,0 +1,116 @@
+"""Figures of the experiments on dynamics beyond the idealised layer: normalisation schemes, noise and
+hardmax attention."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from attnflow.viz.figure import finish, new_figure
+
+
+def plot_normalization_decay(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """``1 − ρ(t)`` per scheme: against ``t`` (log scale) and against ``log t``, with the two laws.
+
+    Args:
+        curves: ``(times, 1 − ρ)`` by scheme name (``"post"``, ``"pre"``, …).
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    fig = new_figure(11, 4.2)
+    linear, loglog = fig.subplots(1, 2)
+    for scheme, (times, spread) in curves.items():
+        positive = (times > 0) & (spread > 0)
+        linear.semilogy(times[positive], spread[positive], label=f"{scheme}-LN")
+        loglog.loglog(times[positive], spread[positive], label=f"{scheme}-LN")
+    # The laws, anchored at the middle of the run they describe, drawn over its second half.
+    for ax, scheme in ((linear, "post"), (loglog, "pre")):
+        if scheme not in curves:
+            continue
+        times, spread = curves[scheme]
+        late = times >= times[-1] / 2
+        anchor = np.argmax(late)
+        if ax is linear:
+            law = spread[anchor] * np.exp(-2 * (times[late] - times[anchor]))
+            ax.set_xlim(0, times[-1])
+        else:
+            law = spread[anchor] * (times[late] / times[anchor]) ** -2.0
+        ax.plot(times[late], law, "k--", lw=1, label="e^{−2t}" if ax is linear else "t^{−2}")
+    for ax in (linear, loglog):
+        ax.set_xlabel("time t")
+        ax.set_ylabel("1 − ρ(t)")
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return finish(fig, path)
+
+
+def plot_mode_growth(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The amplitude of the first mode over time (log scale), with the predicted ``e^{λt}`` dashed.
+
+    Args:
+        curves: ``(times, amplitude, predicted rate λ)`` by legend label.
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    fig = new_figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    for label, (times, amplitude, rate) in curves.items():
+        (line,) = ax.semilogy(times, np.where(amplitude > 0, amplitude, np.nan), label=label)
+        ax.plot(times, amplitude[0] * np.exp(rate * times), "--", color=line.get_color(), lw=1)
+    ax.set_xlabel("time t")
+    ax.set_ylabel("⟨m(t), a⟩, mean over replicates")
+    ax.legend(fontsize="small", title="dashed: e^{λ₁t}, theory")
+    if title:
+        ax.set_title(title)
+    return finish(fig, path)
+
+
+def plot_hardmax_paths(
+    x0: np.ndarray,
+    path_of_tokens: np.ndarray,
+    target: np.ndarray,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Tokens in the plane with their paths, coloured by the vertex they move to.
+
+    Args:
+        x0: the start, shape ``(n, 2)``.
+        path_of_tokens: the positions over time, shape ``(T, n, 2)``.
+        target: the index of each token's vertex, shape ``(n,)``.
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    from matplotlib import colormaps
+
+    fig = new_figure(5.6, 5.6)
+    ax = fig.add_subplot()
+    colours = colormaps["tab20"]
+    vertices = np.unique(target)
+    for k, vertex in enumerate(vertices):
+        colour = colours(k % 20)
+        for i in np.flatnonzero(target == vertex):
+            ax.plot(path_of_tokens[:, i, 0], path_of_tokens[:, i, 1], color=colour, lw=0.8)
+            ax.plot(*x0[i], "o", color=colour, ms=3)
+        ax.plot(*x0[vertex], "*", color=colour, ms=11, mec="k")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return finish(fig, path)
+
+
+__all__ = ["plot_hardmax_paths", "plot_mode_growth", "plot_normalization_decay"]
