@@ -36,6 +36,7 @@ from attnflow.experiments.lm_frontier import (
 )
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
+from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.noisy import NOISY_THRESHOLD
 from attnflow.experiments.normalization import NORMALIZATION_DECAY
@@ -70,6 +71,7 @@ EXPERIMENTS = (
     NORMALISATION_AS_SPEED,
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
+    MERGE_ORDER,
 )
 
 for _experiment in EXPERIMENTS:

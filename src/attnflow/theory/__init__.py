@@ -11,6 +11,8 @@ measurements made independently.
   scheme (post-LN, pre-LN, peri-LN, nGPT).
 - :mod:`attnflow.theory.noisy`: noisy USA on the sphere: mode growth rates of the uniform state, the
   critical noise ``κ_#(β)`` and the tricritical ``β_*``.
+- :mod:`attnflow.theory.merges`: the slow phase on the circle as weighted point masses, their merge
+  sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 """
 
 from attnflow.theory import circle, equiangular, noisy, normalization

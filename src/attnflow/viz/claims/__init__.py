@@ -21,6 +21,7 @@ from attnflow.viz.claims.inference import (
 from attnflow.viz.claims.lm import plot_context_narrows
 from attnflow.viz.claims.long_context import plot_long_context_transition
 from attnflow.viz.claims.meanfield import plot_mean_field_limit
+from attnflow.viz.claims.merges import plot_energy_staircases
 from attnflow.viz.claims.paths import (
     plot_entropy_by_context,
     plot_in_context_losses,
@@ -34,6 +35,7 @@ __all__ = [
     "plot_conditional_mean_error",
     "plot_context_narrows",
     "plot_distance_to_first_token",
+    "plot_energy_staircases",
     "plot_entropy_by_context",
     "plot_equiangular_curve",
     "plot_erm_gaps",
