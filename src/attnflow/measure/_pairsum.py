@@ -51,9 +51,12 @@ def series_terms(beta: float, sphere: bool) -> int:
             weights = (2 * order + 1) * special.ive(order + 0.5, beta)
         else:
             weights = np.where(order == 0, 1.0, 2.0) * special.ive(order, beta)
-        ratios = weights[2:] / weights[1:-1]
-        # Index K: tail after K bounded by weights[K+1] / (1 - ratio at K+1), relative to weights[0].
-        bound = weights[1:-1] / np.maximum(1 - ratios, 1e-300) / weights[0]
+        kept, after = weights[1:-1], weights[2:]
+        vanished = kept == 0  # underflow (tiny β): this term and every later one is below 1e-300
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(vanished, 0.0, after / kept)
+            # Tail after K bounded by weights[K+1] / (1 − ratio at K+1), relative to weights[0].
+            bound = np.where(vanished, 0.0, kept / (1 - ratios) / weights[0])
         ok = np.flatnonzero((ratios < 1) & (bound <= SERIES_RTOL))
         if ok.size:
             return int(ok[0]) + 1  # keep orders 0..K where K = ok[0]
