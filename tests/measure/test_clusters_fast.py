@@ -28,6 +28,11 @@ def reference_labels(x: np.ndarray, tol: float) -> np.ndarray:
     return relabel[raw]
 
 
+def module():
+    """The module itself (the package exports a function named clusters)."""
+    return importlib.import_module("attnflow.measure.clusters")
+
+
 def circle_clouds(rng: np.random.Generator, states: int, n: int, tol: float) -> np.ndarray:
     """Clustered angles of random widths around tol; some states exactly on the tie spacing."""
     out = np.empty((states, n, 2))
@@ -47,6 +52,9 @@ def test_circle_by_sorting_equals_single_linkage_over_pairs(dtype):
     rng = np.random.default_rng(0)
     tol = 0.05
     x = torch.tensor(circle_clouds(rng, 40, 150, tol)).to(dtype)
+    # Both ways are exercised: most states are decided by sorting, the tie-spaced ones fall back to the grid.
+    decided = module()._circle_components(x.double().numpy(), tol)[1]
+    assert 20 <= decided.sum() < 40
     out = clusters(Trajectory(times=list(range(40)), x=x), tol=tol)
     for k in range(40):
         expected = reference_labels(x[k].double().numpy(), tol)
@@ -90,7 +98,7 @@ def test_a_dense_cloud_is_not_listed_pair_by_pair(monkeypatch):
             Counting.listed += len(pairs)
             return pairs
 
-    monkeypatch.setattr(module, "cKDTree", Counting)
+    monkeypatch.setattr(module(), "cKDTree", Counting)
     x = np.random.default_rng(3).normal(0, 1e-3, size=(20_000, 3))
     x[:, 0] += 1.0
     assert set(cluster_labels(x, 0.05)) == {0}

@@ -49,20 +49,23 @@ def cluster_labels(x: np.ndarray, tol: float = DEFAULT_TOL) -> np.ndarray:
     """
     tol = positive_number("tol", tol)
     x = np.asarray(x, dtype=np.float64)
-    return _by_size(_components(x, tol))
+    return _by_size(_components(x, tol)[None, :])[0]
 
 
 def _by_size(raw: np.ndarray) -> np.ndarray:
-    """Relabel component ids ``0, 1, ...`` by decreasing size, ties by the lowest token index."""
-    n = raw.size
-    _, raw = np.unique(raw, return_inverse=True)
-    sizes = np.bincount(raw)
-    first = np.full(sizes.size, n)
-    np.minimum.at(first, raw, np.arange(n))
-    order = np.lexsort((first, -sizes))
+    """Relabel component ids ``(states, n)`` (each row's ids in ``0..n-1``) ``0, 1, ...`` by decreasing size,
+    ties by the lowest token index, all states at once."""
+    states, n = raw.shape
+    flat = raw + n * np.arange(states)[:, None]
+    sizes = np.bincount(flat.reshape(-1), minlength=states * n).reshape(states, n)
+    first = np.full(states * n, n)
+    np.minimum.at(first, flat.reshape(-1), np.tile(np.arange(n), states))
+    # One sort key per id: larger clusters first, then the lowest token index; absent ids last.
+    key = np.where(sizes > 0, (n - sizes) * (n + 1) + first.reshape(states, n), (n + 1) ** 2)
+    order = np.argsort(key, axis=1, kind="stable")
     relabel = np.empty_like(order)
-    relabel[order] = np.arange(order.size)
-    return relabel[raw]
+    np.put_along_axis(relabel, order, np.arange(n)[None, :].repeat(states, axis=0), axis=1)
+    return np.take_along_axis(relabel, raw, axis=1)
 
 
 def _components(x: np.ndarray, tol: float) -> np.ndarray:
@@ -117,24 +120,22 @@ def _connected(n: int, pairs: np.ndarray) -> np.ndarray:
 def _circle_components(x: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Components of clouds on (or near) the unit circle ``(states, n, 2)`` by sorting their angles.
 
-    Between consecutive tokens in angle order, a computed distance below ``tol·(1 − margin)`` is a link,
-    and an angular gap φ is certainly no link across it when ``(1 − δ)·2 sin(min(φ, π)/2) > tol·(1 +
-    margin)`` (δ the largest deviation of a norm from 1): any two tokens with such a gap on each way round
-    between them are farther apart than that bound. When every gap is one or the other, the components are
-    the arcs between the gaps that are no link (all one arc with fewer than two). Returns the ids, and
+    Two tokens with radii in ``[1 − δ, 1 + δ]`` (δ the largest deviation of a norm from 1) and angle ψ ≤ π
+    between them are at a distance between ``(1 − δ)·2 sin(ψ/2)`` and ``√((2δ)² + ((1 + δ)·2 sin(ψ/2))²)``.
+    Between consecutive tokens in angle order, an upper bound below ``tol·(1 − margin)`` is a link, and a
+    lower bound above ``tol·(1 + margin)`` makes the gap a cut: two tokens with a cut on each way round
+    between them are farther apart than that. When every gap is one or the other, the components are the
+    arcs between the cuts (all one arc with fewer than two cuts). Returns the ids (``0..`` per state) and
     which states were decided that way (the others go through :func:`_components`).
     """
     deviation = np.abs(np.linalg.norm(x, axis=-1) - 1).max(axis=1, keepdims=True)
     angle = np.arctan2(x[..., 1], x[..., 0])
     order = np.argsort(angle, axis=1)
     angle = np.take_along_axis(angle, order, axis=1)
-    points = np.take_along_axis(x, order[..., None], axis=1)
-    step = np.roll(points, -1, axis=1) - points
-    distance = np.sqrt((step * step).sum(axis=-1))
     gap = np.diff(angle, axis=1, append=angle[:, :1] + 2 * np.pi)
-    bound = np.maximum(1 - deviation, 0) * 2 * np.sin(np.minimum(gap, np.pi) / 2)
-    link = distance < tol * (1 - _TIE_MARGIN)
-    cut = bound > tol * (1 + _TIE_MARGIN)
+    chord = 2 * np.sin(np.minimum(gap, np.pi) / 2)
+    link = np.hypot(2 * deviation, (1 + deviation) * chord) < tol * (1 - _TIE_MARGIN)
+    cut = np.maximum(1 - deviation, 0) * chord > tol * (1 + _TIE_MARGIN)
     decided = (link | cut).all(axis=1)
     cuts = cut.sum(axis=1)
     # Arc ids along the sorted order; the arc after the last cut continues into the first one.
@@ -153,7 +154,9 @@ def _labels_of_states(x: np.ndarray, tol: float) -> np.ndarray:
         raw, decided = _circle_components(x, tol)
     else:
         raw, decided = np.zeros(x.shape[:2], dtype=np.int64), np.zeros(x.shape[0], dtype=bool)
-    return np.stack([_by_size(raw[k] if decided[k] else _components(x[k], tol)) for k in range(x.shape[0])])
+    for k in np.flatnonzero(~decided):
+        raw[k] = _components(x[k], tol)
+    return _by_size(raw)
 
 
 def clusters(
