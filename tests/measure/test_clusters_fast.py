@@ -86,10 +86,6 @@ def test_grid_equals_single_linkage_on_clustered_clouds(d):
 
 def test_a_dense_cloud_is_not_listed_pair_by_pair(monkeypatch):
     # 20 000 tokens in one tight blob have 2·10⁸ close pairs; the grid never lists them.
-    module = importlib.import_module(
-        "attnflow.measure.clusters"
-    )  # the package exports a function of that name
-
     class Counting(cKDTree):
         listed = 0
 

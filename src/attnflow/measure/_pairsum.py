@@ -110,35 +110,39 @@ def _fourier(x: torch.Tensor, beta: float, terms: int) -> np.ndarray:
 
 
 def _harmonic(x: torch.Tensor, beta: float, terms: int) -> np.ndarray:
-    """S²: log Σ_l (2l+1) i_l(β) Σ_m |Σ_j S_lm(x_j)|², with i_l(β) = √(π/(2β)) I_{l+1/2}(β)."""
-    z = x[..., 2].clamp(-1.0, 1.0)
-    s = torch.sqrt((1 - z * z).clamp(min=0.0))
-    # e^{iφ}; at the poles (s = 0) every S_lm with m > 0 vanishes, so any unit phase will do.
-    phase = torch.where(s > 0, torch.complex(x[..., 0], x[..., 1]) / s.clamp(min=1e-300), 1.0 + 0j)
+    """S²: log Σ_l (2l+1) i_l(β) Σ_m |Σ_j S_lm(x_j)|², with i_l(β) = √(π/(2β)) I_{l+1/2}(β).
+
+    For each m the rows ``P̃_lm = √((l−m)!/(l+m)!) P_lm`` (l = m..L) come from the normalised three-term
+    recurrence in l (stable at every order), and one matrix product with ``cos mφ``, ``sin mφ`` sums them
+    over tokens; ``S_l0 = P̃_l0`` and ``S_lm = √2 P̃_lm`` for m > 0. NumPy in place: the steps are small.
+    """
     weights = (2 * np.arange(terms) + 1) * special.ive(np.arange(terms) + 0.5, beta)
-    total = np.zeros(x.shape[0])
-    # P̃_lm = √((l−m)!/(l+m)!) P_lm, by columns m; S_l0 = P̃_l0 and S_lm = √2 P̃_lm for m > 0.
-    diagonal = torch.ones_like(z)  # P̃_mm
-    wave = torch.ones_like(phase)  # e^{imφ}
-    for m in range(terms):
-        if m > 0:
-            diagonal = diagonal * math.sqrt((2 * m - 1) / (2 * m)) * s
-            wave = wave * phase
-        scale = 1.0 if m == 0 else 2.0
-        previous, current = torch.zeros_like(z), diagonal
-        for ell in range(m, terms):
-            if ell == m + 1:
-                previous, current = current, z * math.sqrt(2 * m + 1) * current
-            elif ell > m + 1:
-                previous, current = (
-                    current,
-                    ((2 * ell - 1) * z * current - math.sqrt((ell - 1) ** 2 - m * m) * previous)
-                    / math.sqrt(ell * ell - m * m),
-                )
-            coefficient = (current * wave).sum(dim=1) if m else current.sum(dim=1)
-            total += scale * weights[ell] * (coefficient.abs() ** 2).numpy()
+    totals = []
+    for state in x.numpy():
+        z = np.clip(state[:, 2], -1.0, 1.0)
+        sine = np.sqrt(np.maximum(1 - z * z, 0.0))
+        # At the poles (sin θ = 0) every S_lm with m > 0 vanishes, so atan2's φ = 0 there will do.
+        phi = np.arctan2(state[:, 1], state[:, 0])
+        diagonal = np.ones_like(z)  # P̃_mm
+        total = 0.0
+        for m in range(terms):
+            if m > 0:
+                diagonal = diagonal * (math.sqrt((2 * m - 1) / (2 * m)) * sine)
+            rows = np.empty((terms - m, z.size))
+            rows[0] = diagonal
+            if terms - m > 1:
+                np.multiply(z, diagonal, out=rows[1])
+                rows[1] *= math.sqrt(2 * m + 1)
+            for k in range(2, terms - m):
+                ell = m + k
+                np.multiply(z, rows[k - 1], out=rows[k])
+                rows[k] *= (2 * ell - 1) / math.sqrt(ell * ell - m * m)
+                rows[k] -= (math.sqrt((ell - 1) ** 2 - m * m) / math.sqrt(ell * ell - m * m)) * rows[k - 2]
+            sums = rows @ np.stack([np.cos(m * phi), np.sin(m * phi)], axis=1)
+            total += (1.0 if m == 0 else 2.0) * float(weights[m:] @ (sums * sums).sum(axis=1))
+        totals.append(total)
     # (π/(2β))^{1/2} I_{l+1/2}(β) = (π/(2β))^{1/2} e^{β} ive: the common factors leave the log.
-    return beta + 0.5 * math.log(math.pi / (2 * beta)) + np.log(total)
+    return beta + 0.5 * math.log(math.pi / (2 * beta)) + np.log(np.array(totals))
 
 
 def _sdpa(x: torch.Tensor, beta: float) -> np.ndarray:
