@@ -77,20 +77,24 @@ def _components(x: np.ndarray, tol: float) -> np.ndarray:
     # Cells of side tol/√d (shrunk by the tie margin) have diagonal < tol: tokens in one cell are linked.
     side = tol / math.sqrt(d) * (1 - _TIE_MARGIN)
     cells = np.floor((x - x.min(axis=0)) / side).astype(np.int64)
-    _, cell_of, cell_sizes = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    cell_of = cell_of.reshape(-1)
-    order = np.argsort(cell_of, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(cell_sizes)))
+    # Group tokens by cell: a lexicographic sort of the cell indices, cut where they change.
+    order = np.lexsort(cells.T[::-1])
+    changes = np.any(np.diff(cells[order], axis=0) != 0, axis=1)
+    starts = np.flatnonzero(np.concatenate(([True], changes, [True])))
+    cell_sizes = np.diff(starts)
+    cell_of = np.empty(n, dtype=np.int64)
+    cell_of[order] = np.repeat(np.arange(cell_sizes.size), cell_sizes)
     head = order[starts[:-1]]  # one token per cell
     edges = [np.stack([np.arange(n), head[cell_of]], axis=1)]
     dense = cell_sizes[cell_of] > _DENSE_CELL
     sparse = np.flatnonzero(~dense)
     if sparse.size > 1:
         edges.append(sparse[cKDTree(x[sparse]).query_pairs(r=tol, output_type="ndarray")])
-    tree = cKDTree(x)
+    dense_cells = np.flatnonzero(cell_sizes > _DENSE_CELL)
+    tree = cKDTree(x) if dense_cells.size else None
     # A cell's tokens lie within half its diagonal (< tol/2) of its centre: every token that can link
     # to one of them lies within 1.5·tol of the centre.
-    for cell in np.flatnonzero(cell_sizes > _DENSE_CELL):
+    for cell in dense_cells:
         members = order[starts[cell] : starts[cell + 1]]
         centre = (cells[members[0]] + 0.5) * side + x.min(axis=0)
         near = np.asarray(tree.query_ball_point(centre, 1.5 * tol), dtype=np.int64)
