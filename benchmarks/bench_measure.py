@@ -59,6 +59,8 @@ def _timed(fn: Callable[[], object]) -> tuple[object, float, float]:
 
 def timing_worker(scenario: dict, threads: int, repeats: int) -> dict:
     """In a fresh process at ``threads``: medians of simulation and measurements, interleaved."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)  # before NumPy and torch load their thread pools
     import torch
 
     import attnflow as af
@@ -93,6 +95,8 @@ def timing_worker(scenario: dict, threads: int, repeats: int) -> dict:
 
 def memory_worker(name: str, n: int) -> dict:
     """In a fresh process: the growth of peak RSS while measuring one clustered cloud on S²."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
     import resource
 
     import torch
@@ -143,8 +147,6 @@ def main() -> None:
         else:
             print(json.dumps(memory_worker(rest[0], int(rest[1]))))
         return
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "2"
-
     scenarios = QUICK if args.quick else SCENARIOS
     repeats = 3 if args.quick else args.repeats
     timings = {}
