@@ -59,8 +59,8 @@ def _timed(fn: Callable[[], object]) -> tuple[object, float, float]:
 
 def timing_worker(scenario: dict, threads: int, repeats: int) -> dict:
     """In a fresh process at ``threads``: medians of simulation and measurements, interleaved."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)  # before NumPy and torch load their thread pools
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)  # before NumPy and torch load their thread pools
     import torch
 
     import attnflow as af
@@ -95,8 +95,8 @@ def timing_worker(scenario: dict, threads: int, repeats: int) -> dict:
 
 def memory_worker(name: str, n: int) -> dict:
     """In a fresh process: the growth of peak RSS while measuring one clustered cloud on S²."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     import resource
 
     import torch
