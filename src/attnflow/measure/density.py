@@ -50,7 +50,7 @@ class CircleKernel:
         return conv * self.cell_width
 
 
-def density_energy(density: DensityTrajectory, beta: float) -> xr.DataArray:
+def density_energy(density: DensityTrajectory, beta: float, log: bool = False) -> xr.DataArray:
     """The interaction energy ``E_β[ρ] = (1/(2β)) ∬ e^{β cos(θ−φ)} ρ(θ) ρ(φ) dθ dφ`` at each time.
 
     The double integral is the midpoint rule on the grid (``Σ_ij ρ_i k(θ_i−θ_j) ρ_j Δθ²``), evaluated as a
@@ -60,16 +60,28 @@ def density_energy(density: DensityTrajectory, beta: float) -> xr.DataArray:
     Args:
         density: the densities.
         beta: inverse temperature ``β ≠ 0``.
+        log: return ``log |E_β|`` instead (finite for every finite β; the sign is that of β).
 
     Returns:
-        ``DataArray`` over ``time``.
+        ``DataArray`` over ``time`` named ``"energy"`` (``"log_energy"`` with ``log=True``).
+
+    Raises:
+        ValueError: ``E_β`` overflows float64 and ``log`` is false.
     """
     kernel = CircleKernel(beta, density.n_cells)
     scaled = (density.density * kernel.potential(density.density)).sum(dim=-1) * density.cell_width
-    values = scaled.numpy() * math.exp(kernel.log_scale) / (2 * kernel.beta)
-    return xr.DataArray(
-        values, dims=(density.axis,), coords={density.axis: density.times.numpy()}, name="energy"
-    )
+    # The kernel carries e^{-|β|}; the energy is e^{|β|}·scaled/(2β), so its log is always finite.
+    log_values = np.log(scaled.numpy()) + kernel.log_scale - math.log(2 * abs(kernel.beta))
+    coords = {density.axis: density.times.numpy()}
+    if log:
+        return xr.DataArray(log_values, dims=(density.axis,), coords=coords, name="log_energy")
+    if log_values.max() > math.log(np.finfo(np.float64).max):
+        raise ValueError(
+            f"the energy at beta={kernel.beta:g} exceeds float64 (log E = {log_values.max():.6g}); "
+            "pass log=True for log |E_beta|"
+        )
+    values = math.copysign(1.0, kernel.beta) * np.exp(log_values)
+    return xr.DataArray(values, dims=(density.axis,), coords=coords, name="energy")
 
 
 def density_clusters(density: DensityTrajectory, prominence: float = DEFAULT_PROMINENCE) -> xr.Dataset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,16 +10,19 @@ import torch
 import xarray as xr
 
 from attnflow._validate import check_pairs, finite_number, positive_int, positive_number
-from attnflow.measure._common import gram_blocks, offdiagonal_mask, per_state, states, unit_rows
+from attnflow.measure._common import gram_blocks, offdiagonal_mask, per_state, series, states, unit_rows
+from attnflow.measure._pairsum import log_pair_sums
 from attnflow.trajectory import Trajectory
 
 
 def energy_staircase(traj: Trajectory, beta: float) -> xr.DataArray:
     """The normalised interaction energy ``n⁻² Σ_ij exp(β(⟨x_i,x_j⟩ − 1))`` at every state.
 
-    On the sphere this lies in ``(0, 1]`` and equals ``2β e^{-β} E_β``. When the tokens sit in tight
-    clusters of masses ``m_q`` that are far apart (relative to ``1/β``), it equals ``Σ_q m_q²``: the
-    metastable plateaus of the dynamics show up as the steps of a staircase that ends at 1 (one cluster).
+    On the sphere this lies in ``(0, 1]`` and equals ``2β e^{-β} E_β``; it is read from the same
+    log-domain double sum as :func:`attnflow.measure.energy` (O(n) memory, finite for every finite β).
+    When the tokens sit in tight clusters of masses ``m_q`` that are far apart (relative to ``1/β``),
+    it equals ``Σ_q m_q²``: the metastable plateaus of the dynamics show up as the steps of a staircase
+    that ends at 1 (one cluster).
 
     Args:
         traj: the token clouds, on the unit sphere for the interpretation above.
@@ -33,12 +37,10 @@ def energy_staircase(traj: Trajectory, beta: float) -> xr.DataArray:
     """
     check_pairs(traj)
     beta = finite_number("beta", beta)
-
-    def one(x: torch.Tensor) -> float:
-        total = sum(torch.exp(beta * (g - 1.0)).sum().item() for _, g in gram_blocks(x))
-        return total / x.shape[0] ** 2
-
-    return per_state(traj, one, "energy_staircase", {"beta": beta, "long_name": "n⁻² Σ exp(β(⟨xi,xj⟩−1))"})
+    logs, method = log_pair_sums(traj.x.detach().to("cpu"), beta)
+    values = np.exp(logs - beta - 2 * math.log(traj.n_tokens))
+    attrs = {"beta": beta, "method": method, "long_name": "n⁻² Σ exp(β(⟨xi,xj⟩−1))"}
+    return series(traj, values, "energy_staircase", attrs)
 
 
 def fraction_close_pairs(traj: Trajectory, eps: float) -> xr.DataArray:
