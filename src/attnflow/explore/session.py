@@ -44,9 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "steps_per_frame": 2,
     "seed": 0,
 }
-#: Energy and cluster count cost more than a step at large n: they are measured on a frame only when
-#: the time spent measuring stays below this share of the time spent stepping (always on the first).
+#: Energy and cluster count cost more than a step at large n: they are measured on a frame when the
+#: time spent measuring stays below this share of the time spent stepping, and at least once per
+#: :data:`MEASURE_AT_LEAST_EVERY` seconds (and on the first frame), so the readouts never freeze.
 MEASURE_SHARE = 0.25
+MEASURE_AT_LEAST_EVERY = 1.0
 #: Euclidean linking distance of the live cluster count (about 3° on the unit sphere).
 CLUSTER_TOL = 0.05
 
@@ -140,6 +142,7 @@ class ParticleSession:
         self._measured: tuple[float, int] | None = None
         self._step_seconds = 0.0
         self._measure_seconds = 0.0
+        self._measured_at = time.monotonic()
         # A fixed projection for d > 3 (drawn once per session so the picture does not jump).
         d = spec.start.d
         generator = np.random.default_rng(spec.seed)
@@ -215,8 +218,10 @@ class ParticleSession:
         from attnflow.trajectory import Trajectory
 
         x = self.x.double()
-        if self._measured is None or self._measure_seconds <= MEASURE_SHARE * self._step_seconds:
+        due = time.monotonic() - self._measured_at >= MEASURE_AT_LEAST_EVERY
+        if self._measured is None or due or self._measure_seconds <= MEASURE_SHARE * self._step_seconds:
             start = time.perf_counter()
+            self._measured_at = time.monotonic()
             beta = self.params["beta"]
             state = Trajectory(torch.tensor([self.time], dtype=torch.float64), x.unsqueeze(0))
             # E_β of the library's measure (undefined at β = 0, where it carries 1/(2β)).
