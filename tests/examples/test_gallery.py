@@ -58,4 +58,4 @@ def test_a_sweep_script_without_main_guard_is_told_so(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert "a worker process died" in last and 'if __name__ == "__main__":' in last and str(script) in last
+    assert "could not start" in last and 'if __name__ == "__main__":' in last and str(script) in last
