@@ -22,7 +22,11 @@ from attnflow.experiments.base import (
     trajectory_from,
     trajectory_values,
 )
-from attnflow.experiments.papers import CAUSAL_ATTENTION_MASKING, MATHEMATICAL_PERSPECTIVE
+from attnflow.experiments.papers import (
+    CAUSAL_ATTENTION_MASKING,
+    MATHEMATICAL_PERSPECTIVE,
+    PERSPECTIVE_TOC,
+)
 from attnflow.simulation import Simulation
 from attnflow.trajectory import Trajectory
 
@@ -128,7 +132,11 @@ ENERGY_MONOTONE = Experiment(
     name="energy-monotone",
     title="The interaction energy E_β increases along SA and USA dynamics",
     citation=MATHEMATICAL_PERSPECTIVE.at(
-        "the interaction energy E_β and the gradient-flow structure of the dynamics"
+        "Section 3, Measure to measure flow map: the interaction energy E_β and the gradient-flow "
+        "structure of the dynamics",
+        note="the dissipation identities dE/dt = Σ_i (n²/Z_i)|∇_i E|² (SA) and n Σ_i |∇_i E|² (USA) are "
+        "attnflow's derivation from that structure (docs/reproduce.md)",
+        checked=PERSPECTIVE_TOC,
     ),
     claim="With Q = K = V = I, the energy E_β = (1/2βn²) Σ_ij e^{β⟨x_i,x_j⟩} is non-decreasing in time, "
     "for softmax (SA) and unnormalised (USA) attention, in every dimension.",
@@ -227,7 +235,11 @@ def _single_cluster_figures(params: Mapping[str, Any], values: Mapping[str, Any]
 SINGLE_CLUSTER = Experiment(
     name="single-cluster",
     title="Almost every start ends in one cluster (d ≥ 3)",
-    citation=MATHEMATICAL_PERSPECTIVE.at("Part 2, Clustering (Sections 4 and 5: a single cluster)"),
+    citation=MATHEMATICAL_PERSPECTIVE.at(
+        "Part 2, Clustering: Sections 4 (a single cluster for small β) and 5 (a single cluster for large β)",
+        note="the statement for every β ≥ 0 and d ≥ 3 from almost every start is the project's reading",
+        checked=PERSPECTIVE_TOC,
+    ),
     claim="On the sphere S^{d−1} with d ≥ 3 and Q = K = V = I, for any β ≥ 0 and almost every initial "
     "configuration, all tokens converge to a single point.",
     defaults={
@@ -292,7 +304,13 @@ def _causal_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: P
 CAUSAL_COLLAPSE = Experiment(
     name="causal-collapse",
     title="Causal attention: every token converges to the first token",
-    citation=CAUSAL_ATTENTION_MASKING.at("asymptotic clustering of causal self-attention with V = I"),
+    citation=CAUSAL_ATTENTION_MASKING.at(
+        "Theorem 4.1: asymptotic clustering of causal self-attention, V = I, any key-query matrix",
+        note="the first token attends only to itself, so its velocity is 0 and the single cluster sits at "
+        "x₁(0)",
+        checked="V = I and arbitrary key-query matrices checked against the abstract (stored copies of "
+        "arXiv:2411.04990); the theorem number against a third-party summary, not the body text",
+    ),
     claim="With a causal mask (token k attends to j ≤ k) and V = I, the first token never moves and "
     "every token converges to x₁(0).",
     defaults={
@@ -423,7 +441,13 @@ def _cone_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Pat
 CONE_COLLAPSE = Experiment(
     name="cone-collapse",
     title="Starts in an open hemisphere collapse exponentially; the fitted rate",
-    citation=MATHEMATICAL_PERSPECTIVE.at("Part 2, Clustering: tokens starting in an open hemisphere"),
+    citation=MATHEMATICAL_PERSPECTIVE.at(
+        "Part 2, Clustering: tokens starting in an open hemisphere collapse exponentially fast",
+        note="the asymptotic rates (1 for SA, e^β for USA) are attnflow's linearisation at the consensus "
+        "point, not the paper's",
+        checked="part title checked against the table of contents of arXiv:2312.10794v4 (stored copy); "
+        "the lemma's number and constants were not checked against the body text",
+    ),
     claim="If all tokens start in an open hemisphere, they converge to a single point exponentially fast.",
     defaults={
         "n": 32,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE
+from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE, PERSPECTIVE_TOC
 from attnflow.simulation import Simulation
 from attnflow.theory.equiangular import gamma as equiangular_gamma
 from attnflow.theory.equiangular import hitting_time as equiangular_hitting_time
@@ -177,7 +177,10 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 EQUIANGULAR_CURVE = Experiment(
     name="equiangular-curve",
     title="The equiangular curve γ(t) and the (t, β) phase diagram",
-    citation=MATHEMATICAL_PERSPECTIVE.at("Section 6, the high-dimensional case"),
+    citation=MATHEMATICAL_PERSPECTIVE.at(
+        "Section 6, The high-dimensional case: the equiangular curve and the phase transition",
+        checked=PERSPECTIVE_TOC,
+    ),
     claim="From an orthogonal start all pairwise inner products follow one curve γ(t) solving a scalar "
     "ODE; the curve γ_β(t) = 1 − δ predicts where P(⟨xi,xj⟩ ≥ 1 − δ) jumps in the simulated (t, β) plane "
     "for random starts in high dimension.",

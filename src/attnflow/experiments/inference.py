@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import EXCHANGEABILITY
+from attnflow.experiments.papers import ABSTRACT_CHECKED, EXCHANGEABILITY
 from attnflow.random import child_int, spawn
 
 
@@ -154,7 +154,10 @@ ATTENTION_CONDITIONAL_MEAN = Experiment(
     name="attention-conditional-mean",
     title="Attention estimates the conditional mean of the value given the key",
     citation=EXCHANGEABILITY.at(
-        "question (b), inference: attention approximates the conditional mean of the value given the key"
+        "abstract, question (b): how attention infers the representation in the forward pass",
+        note="the rates n^-1/2 (Gaussian world) and n^-2/5 (regression world, set by attnflow's bandwidth "
+        "schedule) are attnflow's derivations, not the paper's",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="With the right parameters, softmax attention over n exchangeable tokens approximates "
     "E[v | k = q] of the set's latent world, with an error that decreases in n.",
@@ -301,7 +304,10 @@ def _erm_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path
 ERM_GENERALISATION = Experiment(
     name="erm-generalisation",
     title="ERM learns attention with a generalisation gap that does not grow with n",
-    citation=EXCHANGEABILITY.at("question (c), learning: supervised and self-supervised ERM"),
+    citation=EXCHANGEABILITY.at(
+        "abstract, question (c): how pretraining learns the representation (supervised and self-supervised)",
+        checked=ABSTRACT_CHECKED,
+    ),
     claim="Supervised and self-supervised empirical risk minimisation learn the attention parameters up "
     "to a generalisation error that does not depend on the number of tokens per set.",
     defaults={
@@ -454,7 +460,8 @@ SSL_CONDITION_NUMBER = Experiment(
     name="ssl-condition-number",
     title="A condition number governs how useful a self-supervised representation is downstream",
     citation=EXCHANGEABILITY.at(
-        "question (c), learning: the condition number of the self-supervised setting"
+        "abstract, question (c): the condition number of the self-supervised setting",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="In self-supervised learning a condition number linking the pretext task to the downstream "
     "task decides how well the learned representation solves the downstream task.",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import EMBEDDING_SPACE_MOVEMENT
+from attnflow.experiments.papers import ABSTRACT_CHECKED, EMBEDDING_SPACE_MOVEMENT
 
 # Written for attnflow: plain expository prose, each comfortably longer than the largest window + targets.
 TEXTS = (
@@ -92,7 +92,8 @@ CONTEXT_NARROWS_PATHS = Experiment(
     name="context-narrows-paths",
     title="Context narrows the paths a language model walks (SmolLM2-135M)",
     citation=EMBEDDING_SPACE_MOVEMENT.at(
-        "abstract: “context only narrows the subset of paths sampled during decoding”"
+        "abstract: “context only narrows the subset of paths sampled during decoding”",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="Context does not teach the model anything; it only narrows the set of paths sampled next: "
     "with more of the text visible, the next-token distribution concentrates.",

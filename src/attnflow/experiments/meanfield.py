@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from attnflow.experiments.base import Experiment, Verdict, status_of, trajectory_from, trajectory_values
-from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE
+from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE, PERSPECTIVE_TOC
 
 # Tolerances of the verdict.
 _SLOPE_TOLERANCE = 0.15  # |fitted exponent of W₁(t_end) in n − (−1/2)|
@@ -178,7 +178,9 @@ MEAN_FIELD_LIMIT = Experiment(
     title="The mean-field limit on the circle: particles converge to the continuity equation",
     citation=MATHEMATICAL_PERSPECTIVE.at(
         "Section 3, measure to measure flow map: the law solves ∂_t μ + div(μ 𝒳[μ]) = 0",
-        note="the growth rates of the uniform law's modes are the linearisation on the circle",
+        note="the growth rates of the uniform law's modes are attnflow's linearisation on the circle "
+        "(Section 7, Dynamics on the circle)",
+        checked=PERSPECTIVE_TOC,
     ),
     claim=(
         "The empirical law of n tokens follows the continuity equation of self-attention: their W₁ "

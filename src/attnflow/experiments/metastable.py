@@ -137,8 +137,14 @@ METASTABLE_CLUSTERS = Experiment(
     name="metastable-clusters",
     title="Metastable clusters on the circle: their number grows like √β",
     citation=METASTABLE_CLUSTERING.at(
-        "the linear phase: the periodicity of the meta-stable manifold is the mode that maximises the "
-        "rescaled Gegenbauer (on the circle, Fourier) growth rate"
+        "main result: the periodicity of the meta-stable manifold is the index maximising a rescaling of "
+        "the Gegenbauer polynomials (on the circle, argmax_ℓ ℓ² I_ℓ(β))",
+        note="the exponentially long lifetime of the multi-cluster configuration is proved in Geshkovski, "
+        "Koubbi, Polyanskiy & Rigollet (2024), Dynamic metastability in the self-attention model, "
+        "arXiv:2410.06833",
+        checked="the argmax of a rescaled Gegenbauer index checked against the abstract of "
+        "arXiv:2410.23228v2 (stored copy), the exponential lifetime against the abstract of "
+        "arXiv:2410.06833; theorem and figure numbers were not checked against the body texts",
     ),
     claim="On the circle, a near-uniform start first forms about ℓ* ≈ √(2β) clusters (the "
     "fastest-growing mode of the linearised dynamics), a configuration that lasts exponentially long "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import EMBEDDING_SPACE_MOVEMENT
+from attnflow.experiments.papers import ABSTRACT_CHECKED, EMBEDDING_SPACE_MOVEMENT
 
 if TYPE_CHECKING:
     import numpy as np
@@ -347,7 +347,8 @@ PATHS_LEARNED = Experiment(
     name="paths-learned",
     title="Training learns the path law: KL(world ‖ model) falls",
     citation=EMBEDDING_SPACE_MOVEMENT.at(
-        "abstract: “LM training learns a probability distribution over all possible paths”"
+        "abstract: “LM training learns a probability distribution over all possible paths”",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="LM training learns a probability distribution over all possible paths (token sequences).",
     defaults={**_COMMON, "model_samples": 64, "max_final_ratio": 0.25},
@@ -361,7 +362,8 @@ CONTEXT_NARROWS = Experiment(
     name="context-narrows",
     title="Context narrows the paths: next-token entropy vs context length",
     citation=EMBEDDING_SPACE_MOVEMENT.at(
-        "abstract: “context only narrows the subset of paths sampled during decoding”"
+        "abstract: “context only narrows the subset of paths sampled during decoding”",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="Context only narrows the subset of paths sampled during decoding.",
     defaults={**_COMMON, "max_gap": 0.05},
@@ -374,7 +376,9 @@ CONTEXT_NARROWS = Experiment(
 IN_CONTEXT = Experiment(
     name="in-context",
     title="In-context world: model vs the Bayes and the best context-free predictors",
-    citation=EMBEDDING_SPACE_MOVEMENT.at("abstract: “No learning can take place in-context”"),
+    citation=EMBEDDING_SPACE_MOVEMENT.at(
+        "abstract: “No learning can take place in-context”", checked=ABSTRACT_CHECKED
+    ),
     claim="No learning can take place in context; context only narrows the subset of paths sampled.",
     defaults={**_COMMON, "world": "in-context", "vocab_size": 6, "steps": 3000, "fit_paths": 4000},
     quick={**_QUICK_COMMON, "steps": 200, "fit_paths": 1000},
@@ -388,7 +392,8 @@ MIXERS_COMPARED = Experiment(
     title="Attention, linear attention, SSM and convolution on one world",
     citation=EMBEDDING_SPACE_MOVEMENT.at(
         "abstract: filtering (data independent) and aggregation (data dependent); attention's "
-        "“potentially redundant association-bias”"
+        "“potentially redundant association-bias”",
+        checked=ABSTRACT_CHECKED,
     ),
     claim=(
         "Sequence models are compositions of filtering (data independent) and aggregation (data "

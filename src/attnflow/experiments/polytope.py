@@ -99,7 +99,13 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 EUCLIDEAN_POLYTOPE = Experiment(
     name="euclidean-polytope",
     title="Euclidean dynamics with V = I: rescaled tokens converge to the vertices of a polytope",
-    citation=EMERGENCE_OF_CLUSTERS.at("the case V = I_d: convergence of the rescaled tokens to a polytope"),
+    citation=EMERGENCE_OF_CLUSTERS.at(
+        "the theorem of the case V = I_d (hypothesis QᵀK ≻ 0): the rescaled tokens converge to a finite set "
+        "S with vertices of K ⊆ S ⊆ ∂K ∪ {0}, K a convex polytope",
+        checked="the V = I_d case and the convex polytope checked against the abstract and summary of "
+        "arXiv:2305.05465v6 (stored copies); the exact statement and its theorem number were not checked "
+        "against the body text",
+    ),
     claim="In R^d with V = I, the rescaled tokens z_i = e^{−tV} x_i converge, and their limits lie on "
     "the boundary of a convex polytope: each is an extreme point of the hull of the limits.",
     defaults={

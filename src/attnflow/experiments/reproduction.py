@@ -30,6 +30,12 @@ this page. See [measure.md](measure.md) for the measurements used.
 """
 
 
+def citation_text(experiment: Experiment) -> str:
+    """The citation as reports show it: the paper, the place, the note and what was checked."""
+    citation = experiment.citation
+    return f"{citation} [checked: {citation.checked}]" if citation.checked else str(citation)
+
+
 def record_of(result: ExperimentResult, quick: bool) -> RunRecord:
     """The report's plain record of a finished run."""
     experiment, verdict = result.experiment, result.verdict
@@ -37,7 +43,7 @@ def record_of(result: ExperimentResult, quick: bool) -> RunRecord:
         name=experiment.name,
         title=experiment.title,
         paper=experiment.citation.paper,
-        citation=str(experiment.citation),
+        citation=citation_text(experiment),
         claim=experiment.claim,
         params=result.params,
         quick=quick,
@@ -58,7 +64,7 @@ def failed_record(experiment: Experiment, params: dict[str, Any], quick: bool, e
         name=experiment.name,
         title=experiment.title,
         paper=experiment.citation.paper,
-        citation=str(experiment.citation),
+        citation=citation_text(experiment),
         claim=experiment.claim,
         params=params,
         quick=quick,
