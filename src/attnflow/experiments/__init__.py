@@ -13,7 +13,9 @@ from attnflow.experiments.base import (
     ExperimentResult,
     Verdict,
     available,
+    combine,
     get,
+    interval_status,
     register,
     status_of,
     unregister,
@@ -30,7 +32,7 @@ from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
-from attnflow.experiments.reproduction import reproduce, write_docs
+from attnflow.experiments.reproduction import provenance, reproduce, write_docs
 
 #: The registered experiments of attnflow, in the order ``attnflow reproduce`` runs them.
 EXPERIMENTS = (
@@ -64,7 +66,10 @@ __all__ = [
     "ExperimentResult",
     "Verdict",
     "available",
+    "combine",
     "get",
+    "interval_status",
+    "provenance",
     "register",
     "reproduce",
     "status_of",

@@ -123,8 +123,33 @@ class Verdict:
 
 
 def status_of(agrees: bool) -> str:
-    """``"agrees"`` or ``"disagrees"``: the status of a check that can only pass or fail."""
+    """``"agrees"`` or ``"disagrees"``: the status of a check whose tolerance already covers every source
+    of error (exact identities, numerical precision), so that a failure cannot be low power."""
     return "agrees" if agrees else "disagrees"
+
+
+def interval_status(low: float, high: float, accept_low: float, accept_high: float) -> str:
+    """The verdict of an estimate known to lie in ``[low, high]`` (a confidence interval or a bound),
+    against a prediction that accepts ``[accept_low, accept_high]``.
+
+    ``"agrees"`` when the whole interval is accepted, ``"disagrees"`` when none of it is, and
+    ``"inconclusive"`` when it straddles a boundary: the data cannot decide at this size.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return "inconclusive"
+    if accept_low <= low and high <= accept_high:
+        return "agrees"
+    if high < accept_low or low > accept_high:
+        return "disagrees"
+    return "inconclusive"
+
+
+def combine(*statuses: str) -> str:
+    """One verdict from several checks: any disagreement disagrees, else any inconclusive is inconclusive."""
+    for status in ("disagrees", "inconclusive"):
+        if status in statuses:
+            return status
+    return "agrees"
 
 
 @dataclass
