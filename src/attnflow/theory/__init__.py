@@ -7,9 +7,19 @@ measurements made independently.
   times and the phase curve ``γ_β(t) = 1 − δ``.
 - :mod:`attnflow.theory.circle`: the mean-field linear growth rates ``λ_ℓ`` on the circle, the fastest mode
   ``ℓ*`` and a Dobrushin stability rate.
+- :mod:`attnflow.theory.energy`: the dissipation identity ``dE_β/dt`` of the particle system.
 """
 
-from attnflow.theory import circle, equiangular
+from attnflow.theory import circle, energy, equiangular
 from attnflow.theory.circle import dobrushin_rate, fastest_mode, growth_rate
+from attnflow.theory.energy import energy_rate
 
-__all__ = ["circle", "dobrushin_rate", "equiangular", "fastest_mode", "growth_rate"]
+__all__ = [
+    "circle",
+    "dobrushin_rate",
+    "energy",
+    "energy_rate",
+    "equiangular",
+    "fastest_mode",
+    "growth_rate",
+]
