@@ -55,3 +55,37 @@ def test_energy_monotone_rejects_a_wrong_beta_and_usa_without_its_1_over_n(varia
         # The field without its 1/n moves n = 6 times faster: its identity is n times the claim's.
         missing = _dissipation_excess(variant, 2.0, predict=lambda x, b, v: 6 * energy_rate(x, b, v))
         assert _verdict("energy-monotone", _energy_values(missing)).status == "disagrees"
+
+
+# euclidean-polytope ------------------------------------------------------------------------------------
+
+
+def _polytope_values(limits, qk_min=1.0, speed=0.0):
+    from attnflow.experiments.polytope import limit_places
+
+    places = limit_places(np.asarray(limits, dtype=float), 1e-3)
+    values = {f"limits.{p}": places.count(p) for p in ("vertex", "face", "origin", "interior")}
+    return {**values, "final_speed": speed, "qk_min_eigenvalue": qk_min}
+
+
+SQUARE = [[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0]]
+
+
+def test_euclidean_polytope_accepts_faces_and_the_origin_but_rejects_an_interior_limit():
+    # The theorem allows a limit on a face and at 0 (here 0 is a vertex of K = conv S); the old
+    # vertex-only reading would have rejected both.
+    on_face = _polytope_values([*SQUARE, [2.0, 1.0]])
+    assert on_face["limits.face"] == 1
+    assert _verdict("euclidean-polytope", on_face).status == "agrees"
+    origin = _polytope_values([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    assert origin["limits.origin"] == 1 and _verdict("euclidean-polytope", origin).status == "agrees"
+    # Rival: limits anywhere in K (a point inside the square, away from 0).
+    inside = _polytope_values([*SQUARE, [2.0, 2.2]])
+    assert inside["limits.interior"] == 1
+    assert _verdict("euclidean-polytope", inside).status == "disagrees"
+
+
+def test_euclidean_polytope_is_inconclusive_outside_the_hypothesis_or_before_convergence():
+    inside = _polytope_values([*SQUARE, [2.0, 2.2]])
+    assert _verdict("euclidean-polytope", {**inside, "qk_min_eigenvalue": -1.0}).status == "inconclusive"
+    assert _verdict("euclidean-polytope", {**inside, "final_speed": 1.0}).status == "inconclusive"
