@@ -106,7 +106,14 @@ def test_metastable_count_is_argmax_of_l2_il_and_the_rival_sqrt_beta_disagrees()
     assert fastest_mode(5.0) == 3
     betas = np.array([16.0, 64.0, 144.0])
     predicted = np.array([fastest_mode(b) for b in betas])
-    values = {"betas": betas, "fastest_mode": predicted}
+    lifetime_betas = np.array([1.5, 2.5])
+    growing = np.exp(1.3 * lifetime_betas) * np.array([[1.0], [1.2], [0.9]])
+    values = {
+        "betas": betas,
+        "fastest_mode": predicted,
+        "lifetime_betas": lifetime_betas,
+        "lifetimes": growing,
+    }
     own = np.repeat(predicted[:, None], 4, axis=1) + np.array([0, -1, 0, 0])
     assert _verdict("metastable-clusters", {**values, "plateau_counts": own}).status == "agrees"
     # Rival: the count follows √β (rounded), not ℓ*.
@@ -115,3 +122,52 @@ def test_metastable_count_is_argmax_of_l2_il_and_the_rival_sqrt_beta_disagrees()
     # Too few starts to separate the two laws: inconclusive, never a disagreement.
     between = np.array([[5.0, 5.0], [10.0, 9.0], [15.0, 14.0]])
     assert _verdict("metastable-clusters", {**values, "plateau_counts": between}).status == "inconclusive"
+
+
+# single-cluster, causal-collapse, cone-collapse --------------------------------------------------------
+
+
+def test_single_cluster_rejects_a_stationary_multi_cluster_state_and_waits_for_a_moving_one():
+    joined = {"final_fraction": np.ones((1, 2)), "time_all_joined": np.array([[5.0, 9.0]])}
+    assert _verdict("single-cluster", {**joined, "unjoined_final_speed": 0.0}).status == "agrees"
+    # Rival: a field whose starts stop at two antipodal clusters (a stationary state).
+    two = {"final_fraction": np.array([[1.0, 0.75]]), "time_all_joined": np.array([[5.0, np.inf]])}
+    assert _verdict("single-cluster", {**two, "unjoined_final_speed": 1e-12}).status == "disagrees"
+    assert _verdict("single-cluster", {**two, "unjoined_final_speed": 1e-2}).status == "inconclusive"
+
+
+def test_causal_collapse_rejects_a_moving_first_token_and_a_limit_elsewhere():
+    own = {"first_token_drift": 0.0, "final_max_distance": 1e-6, "final_speed": 1e-7}
+    assert _verdict("causal-collapse", own).status == "agrees"
+    # Rival: full (non-causal) attention, where x₁ follows the others.
+    assert _verdict("causal-collapse", {**own, "first_token_drift": 0.3}).status == "disagrees"
+    # Rival: tokens settle at a second point, away from x₁(0).
+    elsewhere = {**own, "final_max_distance": 0.5, "final_speed": 0.0}
+    assert _verdict("causal-collapse", elsewhere).status == "disagrees"
+    assert _verdict("causal-collapse", {**elsewhere, "final_speed": 1e-3}).status == "inconclusive"
+
+
+def test_cone_collapse_rejects_the_rival_usa_rate_1():
+    beta = 4.0
+    fitted = np.exp(beta) * np.array([1 + 2e-5, 1 - 3e-5])
+    label = f"USA, β = {beta:g}"
+    values = {f"rates.{label}.fitted": fitted, f"rates.{label}.predicted": np.exp(beta)}
+    small = {"variants": ["USA"], "betas": [beta]}
+    assert _verdict("cone-collapse", values, **small).status == "agrees"
+    # Rival constant: the SA rate 1 for USA too (forgetting that each weight is e^β at consensus).
+    rival = {**values, f"rates.{label}.predicted": 1.0}
+    assert _verdict("cone-collapse", rival, **small).status == "disagrees"
+
+
+def test_metastable_lifetime_rejects_a_lifetime_that_shrinks_with_beta():
+    from attnflow.experiments.metastable import lifetime_verdict
+
+    betas = np.array([1.5, 2.0, 2.5, 3.0])
+    noise = np.array([[1.0], [1.3], [0.8], [1.1]])
+    assert lifetime_verdict(betas, noise * np.exp(1.3 * betas), 1500.0)[0] == "agrees"
+    # Rival scaling law: coarsening speeds up with β, T ∝ 1/β².
+    assert lifetime_verdict(betas, noise * 40 / betas**2, 1500.0)[0] == "disagrees"
+    # The same rival with a run cut off at t_end: the lower bound could bias the slope, so no verdict.
+    cut = noise * 40 / betas**2
+    cut[0, 0] = np.inf
+    assert lifetime_verdict(betas, cut, 30.0)[0] == "inconclusive"

@@ -69,13 +69,68 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         if k == len(betas) - 1:
             examples["last"] = trajectory_values(trajs[0])
     predicted = np.array([fastest_mode(b) for b in betas])
+    lifetime_betas = [float(b) for b in params["lifetime_betas"]]
+    lifetimes = np.array([_collapse_times(params, beta) for beta in lifetime_betas]).T
     return {
         "betas": np.array(betas),
         "plateau_counts": np.array(counts),
         "staircase_counts": np.array(staircase_counts),
         "fastest_mode": predicted,
+        "lifetime_betas": np.array(lifetime_betas),
+        "lifetimes": lifetimes,
         "figure": examples,
     }
+
+
+def _collapse_times(params: Mapping[str, Any], beta: float) -> list[float]:
+    """The time each run's multi-cluster configuration lasts: the first time it is one cluster (``inf``
+    if it never is by ``lifetime_t_end``). Replicate k starts from the same points at every β."""
+    from attnflow.measure import clusters
+
+    spec = Simulation.from_flat(
+        {
+            "n": params["lifetime_n"],
+            "d": 2,
+            "beta": beta,
+            "variant": params["variant"],
+            "t_end": params["lifetime_t_end"],
+            "dt": params["lifetime_dt"],
+            "save_every": 4,
+            "seed": params["seed"],
+        }
+    )
+    times = []
+    for traj in spec.run(replicates=params["lifetime_seeds"]):
+        one = np.flatnonzero(clusters(traj, tol=params["tol"])["count"].values == 1)
+        times.append(float(traj.times[one[0]]) if one.size else np.inf)
+    return times
+
+
+def lifetime_verdict(betas: np.ndarray, lifetimes: np.ndarray, t_end: float) -> tuple[str, str, str]:
+    """Judge ``log T = a + c β`` with ``c > 0`` (an exponentially long lifetime) from lifetimes
+    (runs × betas; ``inf`` = not collapsed by ``t_end``).
+
+    The slope's 95% t interval over the paired runs (the same start at every β) agrees when above 0 and
+    disagrees when below 0. A run not collapsed by ``t_end`` counts as ``T = t_end``, a lower bound that
+    can only pull the slope down: an interval above 0 still agrees, one below 0 is then inconclusive.
+
+    Returns:
+        The status, the measured text and the slope text.
+    """
+    from attnflow.measure.fits import fit_slope
+
+    censored = int(np.isinf(lifetimes).sum())
+    log_t = np.log(np.minimum(lifetimes, t_end))
+    fit = fit_slope(betas, log_t)
+    status = interval_status(fit.ci_low, fit.ci_high, 0.0, np.inf)
+    if status == "disagrees" and censored:
+        status = "inconclusive"
+    medians = ", ".join(f"β = {b:g}: {np.median(t):.3g}" for b, t in zip(betas, lifetimes.T, strict=True))
+    slope = f"{fit.slope:+.3f} [{fit.ci_low:+.3f}, {fit.ci_high:+.3f}]"
+    measured = (
+        f"median lifetime {medians} ({censored} runs not collapsed by t = {t_end:g}); d log T / dβ = {slope}"
+    )
+    return status, measured, slope
 
 
 def count_verdict(
@@ -111,18 +166,27 @@ def count_verdict(
 def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     betas = values["betas"]
     status, lines = count_verdict(betas, values["plateau_counts"], values["fastest_mode"])
+    life_status, life_text, _ = lifetime_verdict(
+        values["lifetime_betas"], values["lifetimes"], params["lifetime_t_end"]
+    )
     return Verdict(
-        status=status,
+        status=combine(status, life_status),
         prediction="the number of clusters on the metastable plateau is ℓ* = argmax_ℓ ℓ² I_ℓ(β), the "
-        "fastest-growing mode of the linearised dynamics (≈ √(2β) for large β), not the rival √β",
-        measured="; ".join(lines),
+        "fastest-growing mode of the linearised dynamics (≈ √(2β) for large β), not the rival √β; the "
+        "multi-cluster configuration lasts exponentially long in β: log T grows linearly, slope > 0",
+        measured="; ".join(lines) + f". Lifetime ({life_status}): {life_text}",
         tolerance="at each β, mean ± 2 s.e. over the starts inside the half-line nearer ℓ* than √β "
         "(band [(ℓ* + √β)/2, ℓ* + (ℓ* − √β)/2]); any interval wholly outside disagrees, any straddling "
-        "is inconclusive (more starts, or larger β where ℓ* − √β grows, would decide)",
+        "is inconclusive (more starts, or larger β where ℓ* − √β grows, would decide). Lifetime: the 95% t "
+        "interval of d log T / dβ (paired over starts) above 0 agrees, below 0 disagrees",
         notes=f"Clusters by single linkage at tolerance {params['tol']:g}; the plateau is the longest flat "
         "stretch of the cluster count. Right after they form, neighbouring clusters of the fastest mode "
         "partly merge, so the plateau count tends to sit below ℓ*. The old check (count/ℓ* in [0.6, 1.4] "
-        "and exponent 1/2) could not tell ℓ* from √β: both have exponent 1/2.",
+        "and exponent 1/2) could not tell ℓ* from √β: both have exponent 1/2. The lifetime T is the time "
+        f"until one cluster remains, from the same {params['lifetime_seeds']} starts of "
+        f"{params['lifetime_n']} tokens at every β in {params['lifetime_betas']} (small β, so that "
+        "merging happens within the run); T includes the short formation phase. A lifetime that does not "
+        "grow with β would leave the interval around 0: inconclusive, not a disagreement.",
     )
 
 
@@ -187,6 +251,11 @@ METASTABLE_CLUSTERS = Experiment(
         "dt": 0.1,
         "save_every": 5,
         "tol": 0.05,
+        "lifetime_betas": [1.5, 2.0, 2.5, 3.0],
+        "lifetime_n": 64,
+        "lifetime_seeds": 6,
+        "lifetime_t_end": 1500.0,
+        "lifetime_dt": 0.25,
         "gif_frames": 40,
     },
     quick={
@@ -196,6 +265,11 @@ METASTABLE_CLUSTERS = Experiment(
         "t_end": 15.0,
         "dt": 0.2,
         "save_every": 2,
+        "lifetime_betas": [1.5, 2.5],
+        "lifetime_n": 32,
+        "lifetime_seeds": 4,
+        "lifetime_t_end": 300.0,
+        "lifetime_dt": 0.5,
         "gif_frames": 6,
     },
     compute=_compute,
