@@ -171,3 +171,29 @@ def test_metastable_lifetime_rejects_a_lifetime_that_shrinks_with_beta():
     cut = noise * 40 / betas**2
     cut[0, 0] = np.inf
     assert lifetime_verdict(betas, cut, 30.0)[0] == "inconclusive"
+
+
+# equiangular-curve -------------------------------------------------------------------------------------
+
+
+def test_equiangular_curve_rejects_a_wrong_beta_in_the_gamma_ode():
+    from attnflow.experiments.equiangular import _curve_check
+    from attnflow.theory.equiangular import gamma
+
+    params = {"n": 4, "curve_betas": [2.0], "variant": "SA"}
+    own, curves = _curve_check(params)
+    t, simulated = curves["beta0"]["time"], curves["beta0"]["simulated"]
+    rival = float(np.max(np.abs(simulated - gamma(t, 4, 2.4, "SA"))))
+    theory = np.array([5.0, 6.0])
+    phase = {"theory_time": theory, "phase_max_relative_gap": 0.01}
+    sims = {f"simulated_time_d{d}": theory * 1.01 for d in (8, 1024)}
+    size = {"dims": [8, 1024], "t_max": 30.0}
+    assert _verdict("equiangular-curve", {"curve_max_error": own, **phase, **sims}, **size).status == "agrees"
+    assert _verdict("equiangular-curve", {"curve_max_error": rival, **phase, **sims}, **size).status == (
+        "disagrees"
+    )
+    # A phase gap beyond the tolerance decides only in high enough dimension.
+    far = {"curve_max_error": own, **sims, "theory_time": theory, "phase_max_relative_gap": 0.5}
+    assert _verdict("equiangular-curve", far, **size).status == "disagrees"
+    low = {**far, "simulated_time_d512": theory}
+    assert _verdict("equiangular-curve", low, dims=[8, 512], t_max=30.0).status == "inconclusive"
