@@ -197,3 +197,148 @@ def test_equiangular_curve_rejects_a_wrong_beta_in_the_gamma_ode():
     assert _verdict("equiangular-curve", far, **size).status == "disagrees"
     low = {**far, "simulated_time_d512": theory}
     assert _verdict("equiangular-curve", low, dims=[8, 512], t_max=30.0).status == "inconclusive"
+
+
+# attention-conditional-mean, erm-generalisation --------------------------------------------------------
+
+_RIGHT, _WRONG, _REGRESSION, _BAYES = (
+    "attention, right parameters",
+    "attention, β × 4",
+    "regression world, β ∝ n^(2/5)",
+    "Bayes E[v | k = q, X]",
+)
+
+
+def _conditional_mean_values(gaussian_ci, regression_ci):
+    rmse = np.array([[0.1, 0.07], [0.1, 0.07]])
+    values = {"ns": np.array([512, 4096]), f"rmse[{_RIGHT}]": rmse, f"rmse[{_WRONG}]": 10 * rmse}
+    for name, ci in ((_RIGHT, gaussian_ci), (_REGRESSION, regression_ci)):
+        values[f"slope[{name}]"] = float(np.mean(ci))
+        values[f"slope_ci[{name}]"] = np.array(ci)
+    return values
+
+
+def test_attention_conditional_mean_tells_the_two_rates_apart():
+    own = _conditional_mean_values([-0.52, -0.46], [-0.43, -0.39])
+    assert _verdict("attention-conditional-mean", own).status == "agrees"
+    # Rival law: the Gaussian world at the kernel-smoothing rate −2/5 (and the regression world at −1/2).
+    swapped = _conditional_mean_values([-0.42, -0.38], [-0.52, -0.48])
+    assert _verdict("attention-conditional-mean", swapped).status == "disagrees"
+    # Too few seeds: a CI across the band's edge decides nothing.
+    wide = _conditional_mean_values([-0.7, -0.3], [-0.43, -0.39])
+    assert _verdict("attention-conditional-mean", wide).status == "inconclusive"
+
+
+def _erm_values(per_doubling_ci):
+    gaps = np.full((3, 3), 0.3)
+    values = {"ns": np.array([4, 16, 64]), "set_counts": np.array([16, 64])}
+    for objective in ("supervised", "self-supervised"):
+        values[f"gap_vs_n[{objective}]"] = gaps
+        values[f"parameter_distance[{objective}]"] = np.full((3, 3), 0.1)
+        values[f"slope_per_doubling_n[{objective}]"] = float(np.mean(per_doubling_ci))
+        values[f"slope_ci_per_doubling_n[{objective}]"] = np.array(per_doubling_ci)
+    values["slope_per_doubling_sets"] = -0.3
+    values["slope_ci_per_doubling_sets"] = np.array([-0.4, -0.2])
+    return values
+
+
+def test_erm_generalisation_bounds_the_growth_of_the_gap():
+    assert _verdict("erm-generalisation", _erm_values([-0.01, 0.02])).status == "agrees"
+    # Rival law: a gap growing like n adds its whole size (0.3) per doubling of n.
+    assert _verdict("erm-generalisation", _erm_values([0.25, 0.35])).status == "disagrees"
+    # A CI that includes 0 but also large growth is no evidence of "does not grow".
+    assert _verdict("erm-generalisation", _erm_values([-0.1, 0.3])).status == "inconclusive"
+
+
+# mean-field-limit --------------------------------------------------------------------------------------
+
+
+def test_mean_field_limit_rejects_the_usa_rate_formula_for_sa():
+    from scipy.special import iv
+
+    from attnflow.theory import growth_rate
+
+    beta, modes = 4.0, np.arange(1, 7)
+    fitted = growth_rate(modes, beta, "SA") * (1 + 1e-3)
+    values = {
+        "n_particles": [64, 128, 256, 512],
+        "w1_start": [0.1, 0.07, 0.05, 0.035],
+        "w1_end": [0.12, 0.085, 0.06, 0.042],
+        "w1_exponent": -0.5,
+        "ratio_exponent": 0.0,
+        "stability_rate_bound": 10.0,
+        "stability_rate_measured": 0.1,
+        "rate_max_relative_error": 1e-3,
+        "mass_error": 0.0,
+        "energy_max_relative_drop": 0.0,
+        "min_density": 0.01,
+    }
+    assert _verdict("mean-field-limit", values).status == "agrees"
+    # Rival constant: ℓ² I_ℓ(β)/β, the USA rate, without the softmax's 1/I₀(β).
+    rival = modes**2 * iv(modes, beta) / beta
+    error = float(np.max(np.abs(fitted / rival - 1)))
+    assert _verdict("mean-field-limit", {**values, "rate_max_relative_error": error}).status == "disagrees"
+
+
+# paths-learned, context-narrows, context-narrows-paths, mixers-compared --------------------------------
+
+
+def test_paths_learned_rejects_a_model_that_does_not_learn():
+    steps = np.arange(0, 200, 50)
+    learned = np.array([0.5, 0.2, 0.08, 0.05])
+    values = {
+        "steps": steps,
+        "kl_next": learned,
+        "kl_path": learned * 16,
+        "kl_path_stderr": np.full(4, 0.1),
+        "reverse_kl_path": learned * 16,
+        "final_ratio": 0.1,
+        "spearman": -1.0,
+        "world_entropy": 1.0,
+        "final_loss": 1.1,
+    }
+    assert _verdict("paths-learned", values).status == "agrees"
+    # Rival estimator: learning rate 0, the model stays at its initial law.
+    frozen = {**values, "kl_next": np.full(4, 0.5), "final_ratio": 1.0, "spearman": 0.0}
+    assert _verdict("paths-learned", frozen).status == "disagrees"
+
+
+def test_context_narrows_rejects_a_context_free_model():
+    world = np.array([1.8, 1.5, 1.4, 1.35])
+    values = {"world_entropy": world, "unigram_entropy": 2.0, "world_drop": 0.45}
+    model = {"model_entropy": world + 0.01, "model_drop": 0.45, "mean_gap": 0.01}
+    assert _verdict("context-narrows", {**values, **model}).status == "agrees"
+    # Rival: a model that ignores its context (the unigram law at every position).
+    flat = {"model_entropy": np.full(4, 2.0), "model_drop": 0.0, "mean_gap": 0.46}
+    assert _verdict("context-narrows", {**values, **flat}).status == "disagrees"
+
+
+def test_context_narrows_paths_rejects_a_context_free_model():
+    windows = [1, 4, 16, 32]
+    narrowing = {"windows": windows, "entropy": np.array([4.0, 3.2, 2.6, 2.4]), "nll": np.ones(4)}
+    own = {**narrowing, "spearman": -1.0, "drop": 1.6}
+    assert _verdict("context-narrows-paths", own, quick=True).status == "agrees"
+    # Rival: a unigram model, whose next-token law does not depend on the context.
+    flat = {**narrowing, "entropy": np.full(4, 4.0), "spearman": 0.0, "drop": 0.0}
+    assert _verdict("context-narrows-paths", flat, quick=True).status == "disagrees"
+
+
+def test_mixers_compared_rejects_a_world_where_attention_alone_fits():
+    from attnflow.paths import MIXERS
+
+    def world_values(world, kl):
+        values = {f"{world}.bound": max(2 * min(kl.values()), min(kl.values()) + 0.01)}
+        for mixer in MIXERS:
+            values[f"{world}.{mixer}.kl_next"] = kl[mixer]
+            values[f"{world}.{mixer}.mixer_share"] = 0.3
+        return values
+
+    comparable = {m: 0.02 + 0.005 * k for k, m in enumerate(MIXERS)}
+    worlds = ["markov", "in-context"]
+    own = {**world_values("markov", comparable), **world_values("in-context", comparable)}
+    assert _verdict("mixers-compared", own, worlds=worlds).status == "agrees"
+    # Rival: on the in-context world only attention's data-dependent aggregation fits.
+    alone = {m: (0.02 if m == "attention" else 0.3) for m in MIXERS}
+    rival = {**world_values("markov", comparable), **world_values("in-context", alone)}
+    outcome = _verdict("mixers-compared", rival, worlds=worlds)
+    assert outcome.status == "disagrees" and "in-context world (disagrees" in outcome.measured

@@ -28,7 +28,9 @@ def test_quick_run(name: str, tmp_path) -> None:
         assert values["bayes_loss"][8:].mean() < values["fixed_chain_loss"][8:].mean()
         assert outcome.agrees == (values["gain"] <= 2 * values["gain_stderr"])
     else:
-        assert values["ssm_aggregation_share"] == 0.0 and values["attention_aggregation_share"] > 0
+        for world in ("markov", "hmm", "pcfg", "in-context"):
+            assert values[f"{world}.ssm.aggregation_share"] == 0.0
+            assert values[f"{world}.attention.aggregation_share"] > 0
 
 
 def test_bad_parameters_error_clearly(tmp_path) -> None:

@@ -22,11 +22,7 @@ from attnflow.experiments.base import (
 )
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
-from attnflow.experiments.inference import (
-    ATTENTION_CONDITIONAL_MEAN,
-    ERM_GENERALISATION,
-    SSL_CONDITION_NUMBER,
-)
+from attnflow.experiments.inference import ATTENTION_CONDITIONAL_MEAN, ERM_GENERALISATION
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
@@ -43,7 +39,6 @@ EXPERIMENTS = (
     EQUIANGULAR_CURVE,
     ATTENTION_CONDITIONAL_MEAN,
     ERM_GENERALISATION,
-    SSL_CONDITION_NUMBER,
     CONTEXT_NARROWS_PATHS,
     MEAN_FIELD_LIMIT,
     METASTABLE_CLUSTERS,
