@@ -342,3 +342,20 @@ def test_mixers_compared_rejects_a_world_where_attention_alone_fits():
     rival = {**world_values("markov", comparable), **world_values("in-context", alone)}
     outcome = _verdict("mixers-compared", rival, worlds=worlds)
     assert outcome.status == "disagrees" and "in-context world (disagrees" in outcome.measured
+
+
+# in-context --------------------------------------------------------------------------------------------
+
+
+def test_in_context_rejects_a_model_that_follows_the_shifted_prior():
+    rng = np.random.default_rng(0)
+    near, far = 0.05 + 0.01 * rng.random(64), 0.4 + 0.05 * rng.random(64)
+    common = {"bayes_separation": 0.4, "gain": 0.1, "gain_stderr": 0.01, "captured": 0.5}
+    narrowing = {**common, "kl_to_training_bayes": near, "kl_to_shifted_bayes": far}
+    assert _verdict("in-context", narrowing).status == "agrees"
+    # Rival: a model that learns the prior from its context follows the shifted prior's Bayes predictor.
+    learning = {**common, "kl_to_training_bayes": far, "kl_to_shifted_bayes": near}
+    assert _verdict("in-context", learning).status == "disagrees"
+    # An untrained model, far from both predictors, tells nothing.
+    untrained = {**common, "kl_to_training_bayes": far + 1, "kl_to_shifted_bayes": far + 2}
+    assert _verdict("in-context", untrained).status == "inconclusive"
