@@ -142,3 +142,46 @@ def test_a_sweep_evaluates_without_figures_and_stores_the_verdict(toy):
         {}, [{"name": "figure.curve", "as": "curve", "kwargs": {}}]
     )
     assert list(kept["curve"].values) == [0.0, 1.0, 4.0]
+
+
+def test_interval_status_is_three_valued():
+    from attnflow.experiments import combine, interval_status
+
+    assert interval_status(0.1, 0.2, 0.0, 1.0) == "agrees"
+    assert interval_status(1.1, 1.3, 0.0, 1.0) == "disagrees"
+    assert interval_status(0.9, 1.3, 0.0, 1.0) == "inconclusive"
+    assert interval_status(float("nan"), 1.0, 0.0, 1.0) == "inconclusive"
+    assert combine("agrees", "inconclusive") == "inconclusive"
+    assert combine("inconclusive", "disagrees", "agrees") == "disagrees"
+    assert combine("agrees", "agrees") == "agrees"
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [("agrees", 0), ("inconclusive", 0), ("disagrees", 1)])
+def test_reproduce_exits_1_only_on_a_disagreement_and_records_provenance(
+    tmp_path, monkeypatch, status, exit_code
+):
+    import json
+
+    from typer.testing import CliRunner
+
+    from attnflow.cli import app
+    from attnflow.experiments import base
+
+    def judged(params, values):
+        return Verdict(status, "p", "m", "t")
+
+    experiment = Experiment("exit-toy", "toy", PAPER.at("Note G"), "claim", {"x": 1.0}, {}, _compute, judged)
+    monkeypatch.setitem(base._REGISTRY, "exit-toy", experiment)
+    doc = tmp_path / "doc.md"
+    args = ["reproduce", "exit-toy", "--out", str(tmp_path), "--docs", str(doc)]
+    # The CLI records its own command line, sys.argv, which CliRunner does not set.
+    monkeypatch.setattr("sys.argv", ["/usr/bin/attnflow", *args])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == exit_code, result.output
+    made = json.loads((tmp_path / "results.json").read_text())[0]["provenance"]
+    assert made["command"].startswith("attnflow reproduce exit-toy --out")
+    assert "torch" in made["versions"] and "numpy" in made["versions"]
+    assert made["commit"]
+    text = doc.read_text()
+    assert "Provenance: commit" in text and made["command"] in text
+    assert (f"*{status}*" in text) if status == "inconclusive" else (f"**{status}**" in text)

@@ -26,9 +26,12 @@ def test_quick_run(name: str, tmp_path) -> None:
     elif name == "in-context":
         # The Bayes predictor is the world's exact law: no predictor beats it in expectation.
         assert values["bayes_loss"][8:].mean() < values["fixed_chain_loss"][8:].mean()
-        assert outcome.agrees == (values["gain"] <= 2 * values["gain_stderr"])
+        # The verdict's logic is tested against its rival in tests/experiments/test_rivals.py.
+        assert values["bayes_separation"] > 0
     else:
-        assert values["ssm_aggregation_share"] == 0.0 and values["attention_aggregation_share"] > 0
+        for world in ("markov", "hmm", "pcfg", "in-context"):
+            assert values[f"{world}.ssm.aggregation_share"] == 0.0
+            assert values[f"{world}.attention.aggregation_share"] > 0
 
 
 def test_bad_parameters_error_clearly(tmp_path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,8 +99,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the experiments that check the papers' claims and write one HTML report.
 
-        Exits with status 1 unless every experiment agrees with its prediction (a disagreement, an
-        inconclusive verdict or a failed run).
+        Exits with status 0 when nothing disagrees (an inconclusive verdict says the size cannot decide,
+        not that the claim failed) and 1 on a disagreement or a failed run.
         """
         from attnflow import experiments
         from attnflow.experiments.reproduction import last_line
@@ -115,7 +117,13 @@ def register(app: typer.Typer) -> None:
         before = _snapshot(docs)
         try:
             records = experiments.reproduce(
-                selected, out=out, quick=quick, overrides=overrides, progress=True, docs=docs
+                selected,
+                out=out,
+                quick=quick,
+                overrides=overrides,
+                progress=True,
+                docs=docs,
+                command=shlex.join(["attnflow", *sys.argv[1:]]),
             )
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--set") from None
@@ -134,7 +142,7 @@ def register(app: typer.Typer) -> None:
             changed = [path for path, data in _snapshot(docs).items() if before.get(path) != data]
             listing = ", ".join(str(p) for p in changed) if changed else "nothing changed"
             console.print(f"docs: {listing}", highlight=False, soft_wrap=True)
-        if any(r.status != "agrees" for r in records):
+        if any(r.status in ("disagrees", "error") for r in records):
             raise typer.Exit(code=1)
 
     @app.command("experiments")

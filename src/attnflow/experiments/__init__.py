@@ -13,7 +13,9 @@ from attnflow.experiments.base import (
     ExperimentResult,
     Verdict,
     available,
+    combine,
     get,
+    interval_status,
     register,
     status_of,
     unregister,
@@ -21,11 +23,7 @@ from attnflow.experiments.base import (
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
 from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
-from attnflow.experiments.inference import (
-    ATTENTION_CONDITIONAL_MEAN,
-    ERM_GENERALISATION,
-    SSL_CONDITION_NUMBER,
-)
+from attnflow.experiments.inference import ATTENTION_CONDITIONAL_MEAN, ERM_GENERALISATION
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.lm_frontier import (
     CONCEPT_VECTORS,
@@ -42,7 +40,7 @@ from attnflow.experiments.noisy import NOISY_THRESHOLD
 from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
-from attnflow.experiments.reproduction import reproduce, write_docs
+from attnflow.experiments.reproduction import provenance, reproduce, write_docs
 
 #: The registered experiments of attnflow, in the order ``attnflow reproduce`` runs them.
 EXPERIMENTS = (
@@ -53,7 +51,6 @@ EXPERIMENTS = (
     EQUIANGULAR_CURVE,
     ATTENTION_CONDITIONAL_MEAN,
     ERM_GENERALISATION,
-    SSL_CONDITION_NUMBER,
     CONTEXT_NARROWS_PATHS,
     MEAN_FIELD_LIMIT,
     METASTABLE_CLUSTERS,
@@ -86,7 +83,10 @@ __all__ = [
     "ExperimentResult",
     "Verdict",
     "available",
+    "combine",
     "get",
+    "interval_status",
+    "provenance",
     "register",
     "reproduce",
     "status_of",

@@ -45,8 +45,10 @@ class Citation:
         title: the paper's title.
         year: the year of its first version.
         arxiv: its arXiv identifier (``"2312.10794"``), or ``None``.
-        where: the theorem, figure or section that states the claim (generic where not checked).
+        where: the theorem, figure or section that states the claim.
         note: anything a reader needs to find or interpret the claim in the paper.
+        checked: what of ``where`` and the claim was compared with the paper's text, and against which
+            copy; what could not be checked is said here, never left implicit.
     """
 
     authors: tuple[str, ...]
@@ -55,15 +57,16 @@ class Citation:
     arxiv: str | None = None
     where: str = ""
     note: str = ""
+    checked: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authors", tuple(self.authors))
         if not self.authors or not self.title:
             raise ValueError("a citation needs at least one author and a title")
 
-    def at(self, where: str, note: str = "") -> Citation:
-        """The same paper, at another place (``where``) with its own ``note``."""
-        return replace(self, where=where, note=note)
+    def at(self, where: str, note: str = "", checked: str = "") -> Citation:
+        """The same paper, at another place (``where``) with its own ``note`` and ``checked``."""
+        return replace(self, where=where, note=note, checked=checked)
 
     @property
     def paper(self) -> str:
@@ -87,6 +90,7 @@ class Citation:
             "arxiv": self.arxiv,
             "where": self.where,
             "note": self.note,
+            "checked": self.checked,
         }
 
 
@@ -119,8 +123,33 @@ class Verdict:
 
 
 def status_of(agrees: bool) -> str:
-    """``"agrees"`` or ``"disagrees"``: the status of a check that can only pass or fail."""
+    """``"agrees"`` or ``"disagrees"``: the status of a check whose tolerance already covers every source
+    of error (exact identities, numerical precision), so that a failure cannot be low power."""
     return "agrees" if agrees else "disagrees"
+
+
+def interval_status(low: float, high: float, accept_low: float, accept_high: float) -> str:
+    """The verdict of an estimate known to lie in ``[low, high]`` (a confidence interval or a bound),
+    against a prediction that accepts ``[accept_low, accept_high]``.
+
+    ``"agrees"`` when the whole interval is accepted, ``"disagrees"`` when none of it is, and
+    ``"inconclusive"`` when it straddles a boundary: the data cannot decide at this size.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return "inconclusive"
+    if accept_low <= low and high <= accept_high:
+        return "agrees"
+    if high < accept_low or low > accept_high:
+        return "disagrees"
+    return "inconclusive"
+
+
+def combine(*statuses: str) -> str:
+    """One verdict from several checks: any disagreement disagrees, else any inconclusive is inconclusive."""
+    for status in ("disagrees", "inconclusive"):
+        if status in statuses:
+            return status
+    return "agrees"
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE
+from attnflow.experiments.base import Experiment, Verdict, combine, status_of
+from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE, PERSPECTIVE_TOC
 from attnflow.simulation import Simulation
 from attnflow.theory.equiangular import gamma as equiangular_gamma
 from attnflow.theory.equiangular import hitting_time as equiangular_hitting_time
@@ -124,17 +124,27 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
         for d in params["dims"]
         if d != largest
     )
+    # The phase curve is the d → ∞ prediction; random starts depart from orthogonality by ~1/√d, which
+    # must be small next to the tolerance (≤ a third of it) for a gap to count against the claim.
+    decisive = 1 / np.sqrt(largest) <= tol_phase / 3
+    phase = "agrees" if phase_error <= tol_phase else ("disagrees" if decisive else "inconclusive")
     return Verdict(
-        status=status_of(curve_error <= tol_curve and phase_error <= tol_phase),
+        status=combine(status_of(curve_error <= tol_curve), phase),
         prediction="orthogonal start: every ⟨xi,xj⟩(t) equals γ(t) of the scalar ODE; in high dimension the "
         "transition of P(⟨xi,xj⟩ ≥ 1 − δ) follows the curve γ_β(t) = 1 − δ",
         measured=f"max |⟨xi,xj⟩ − γ| = {curve_error:.2g}; at d = {largest} the time where P = 1/2 is within "
         f"{phase_error:.2g} (relative) of the theory curve for {int(compared.sum())} β values "
         f"(median relative gap at {others or 'no other d'})",
-        tolerance=f"curve: ≤ {tol_curve:g} absolute (dopri5, rtol 1e-10); phase boundary at the largest d: "
-        f"≤ {tol_phase:g} relative, for β whose theory time ≤ {params['compare_fraction']:g}·t_max",
-        notes="The theory curve is exact for orthogonal starts; random starts in low dimension (d = 8 < n) "
-        "are far from orthogonal and cross earlier, as the phase diagram shows.",
+        tolerance=f"curve: ≤ {tol_curve:g} absolute (dopri5 at rtol 1e-10 over ~100 steps: global error "
+        f"≲ 1e-8, with margin); phase boundary at the largest d: ≤ {tol_phase:g} relative, for β whose "
+        f"theory time ≤ {params['compare_fraction']:g}·t_max (the crossing is read on saved times "
+        f"{params['save_every'] * params['dt']:g} apart, ≤ {params['save_every'] * params['dt'] / 2:g}/t "
+        f"relative); a larger gap disagrees only when 1/√d ≤ {tol_phase:g}/3 (d ≥ "
+        f"{int(np.ceil(9 / tol_phase**2))}), else inconclusive",
+        notes="The theory curve is exact for orthogonal starts. Random starts in low dimension (d < n) "
+        "cannot be orthogonal: their inner products spread over about ±1/√d, half of them negative, and "
+        "the P = ½ crossing waits for pairs that start at obtuse angles, so they cross later than the "
+        "curve (the full-size sweep in docs/reproduce.md: later at every compared β at d = 8).",
     )
 
 
@@ -177,7 +187,10 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 EQUIANGULAR_CURVE = Experiment(
     name="equiangular-curve",
     title="The equiangular curve γ(t) and the (t, β) phase diagram",
-    citation=MATHEMATICAL_PERSPECTIVE.at("Section 6, the high-dimensional case"),
+    citation=MATHEMATICAL_PERSPECTIVE.at(
+        "Section 6, The high-dimensional case: the equiangular curve and the phase transition",
+        checked=PERSPECTIVE_TOC,
+    ),
     claim="From an orthogonal start all pairwise inner products follow one curve γ(t) solving a scalar "
     "ODE; the curve γ_β(t) = 1 − δ predicts where P(⟨xi,xj⟩ ≥ 1 − δ) jumps in the simulated (t, β) plane "
     "for random starts in high dimension.",

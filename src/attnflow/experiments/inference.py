@@ -1,10 +1,11 @@
 """Attention as inference in exchangeable latent-variable worlds.
 
-Three checks: attention with the right parameters estimates the conditional mean of the value given
+Two checks: attention with the right parameters estimates the conditional mean of the value given
 the key with an error that falls with the number of tokens (``attention-conditional-mean``); ERM learns
 the parameters with a generalisation gap that does not grow with the number of tokens
-(``erm-generalisation``); the condition number of the pretext matrix governs how much of a downstream
-target a self-supervised representation recovers (``ssl-condition-number``). Definitions: docs/inference.md.
+(``erm-generalisation``). Definitions: docs/inference.md. The former ``ssl-condition-number`` is retired:
+its condition number was attnflow's own, not the paper's (which could not be checked offline), and its
+rising excess risk was near-guaranteed for any estimator, so it could not fail.
 
 Replicates are the children ``attnflow.random.spawn(seed, seeds)``, so two runs with different ``seed``
 never share one.
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments.base import Experiment, Verdict, status_of
-from attnflow.experiments.papers import EXCHANGEABILITY
+from attnflow.experiments.base import Experiment, Verdict, combine, interval_status, status_of
+from attnflow.experiments.papers import ABSTRACT_CHECKED, EXCHANGEABILITY
 from attnflow.random import child_int, spawn
 
 
@@ -78,7 +79,9 @@ def _conditional_mean_compute(params: Mapping[str, Any]) -> dict[str, Any]:
         bandwidth_constant=params["bandwidth_constant"],
     )
     curves[_REGRESSION] = error_curve(regression, ns, **sizes)
-    fits = {name: fit_loglog_slope(c.ns, c.errors) for name, c in curves.items()}
+    # The rates are asymptotic: fit only n ≥ fit_from (at small n the kernel holds few tokens).
+    tail = np.asarray(ns) >= params["fit_from"]
+    fits = {name: fit_loglog_slope(c.ns[tail], c.errors[:, tail]) for name, c in curves.items()}
     return {
         "ns": np.asarray(ns),
         **{f"rmse[{name}]": c.errors for name, c in curves.items()},
@@ -88,46 +91,57 @@ def _conditional_mean_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The two rates, each the other's rival: n^-1/2 (a ratio of sample means at fixed parameters) and
+#: n^-2/5 (kernel smoothing with bandwidth ∝ n^-1/5 on the circle). Both are attnflow's derivations.
+RATES = {_RIGHT: -0.5, _REGRESSION: -0.4}
+#: Half the distance between the two rates: a fitted rate is attributed to the nearer one.
+RATE_MARGIN = 0.05
+
+
+def rate_status(ci: np.ndarray, rate: float, margin: float = RATE_MARGIN) -> str:
+    """Agrees when the slope's CI lies within ``rate ± margin``, disagrees when it misses that band."""
+    return interval_status(float(ci[0]), float(ci[1]), rate - margin, rate + margin)
+
+
 def _conditional_mean_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     wrong_name = _misspecified(params)
-    main_slope, main_ci = values[f"slope[{_RIGHT}]"], values[f"slope_ci[{_RIGHT}]"]
-    reg_slope, reg_ci = values[f"slope[{_REGRESSION}]"], values[f"slope_ci[{_REGRESSION}]"]
     right_errors = values[f"rmse[{_RIGHT}]"][:, -1]
     wrong_errors = values[f"rmse[{wrong_name}]"][:, -1]
     beats_wrong = bool(np.all(right_errors < wrong_errors))
-
-    def inside(value: float, ci: np.ndarray) -> str:
-        return "inside" if ci[0] <= value <= ci[1] else "outside"
-
+    statuses, texts = [], []
+    for name, rate in RATES.items():
+        slope, ci = values[f"slope[{name}]"], values[f"slope_ci[{name}]"]
+        falls = interval_status(float(ci[0]), float(ci[1]), -np.inf, 0.0)
+        statuses += [falls, rate_status(ci, rate)]
+        texts.append(f"{name}: {_slope_text(slope, ci)} (rate {rate:g}: {statuses[-1]})")
+    statuses.append(status_of(beats_wrong))
     return Verdict(
-        status=status_of(main_ci[1] < 0 and reg_ci[1] < 0 and beats_wrong),
+        status=combine(*statuses),
         prediction=(
-            "the error of attention with the right parameters to E[v | k = q, z] decreases with n; at fixed "
-            "parameters attention is a ratio of two sample means, so the expected rate is n^-1/2 "
-            "(Gaussian world); with a bandwidth shrinking as β ∝ n^{2/5} on the circle, n^-2/5 "
-            "asymptotically "
-            "(regression world); right parameters beat mis-specified ones"
+            "the paper: attention with the right parameters approximates E[v | k = q, z], its error "
+            "decreasing in n, and right parameters beat mis-specified ones; attnflow's derivation of the "
+            "rates: n^-1/2 in the Gaussian world (a ratio of two sample means at fixed parameters) and "
+            "n^-2/5 in the regression world (kernel smoothing with β ∝ n^{2/5} on the circle)"
         ),
         measured=(
-            f"log-log slope {_slope_text(main_slope, main_ci)} (Gaussian world), "
-            f"{_slope_text(reg_slope, reg_ci)} (regression world); -1/2 {inside(-0.5, main_ci)} the Gaussian "
-            f"CI, -2/5 {inside(-0.4, reg_ci)} the regression CI; at n = {values['ns'][-1]} RMSE "
-            f"{right_errors.mean():.3g} (right) vs {wrong_errors.mean():.3g} "
+            f"log-log slopes for n ≥ {params['fit_from']}: " + "; ".join(texts) + f"; at n = "
+            f"{values['ns'][-1]} RMSE {right_errors.mean():.3g} (right) vs {wrong_errors.mean():.3g} "
             f"(β × {params['misspecified_beta']:g})"
         ),
         tolerance=(
-            "agrees when the 95% CI (Student t over seeds) of both slopes lies below 0 and the right "
-            "parameters have the lower error at the largest n for every seed; the rates are reported, "
-            "not judged"
+            f"each slope's 95% CI (Student t over seeds, fit over n ≥ {params['fit_from']}) below 0, and "
+            f"inside its rate ± {RATE_MARGIN:g} (half the gap between −1/2 and −2/5, so each rate is the "
+            "other's rival: a CI within the band excludes the rival, a CI outside it disagrees, a CI "
+            "across its edge is inconclusive: more seeds or larger n would decide); right parameters "
+            "have the lower error at the largest n for every seed"
         ),
         notes=(
             f"Gaussian world: Z with N(0,1) entries, k ~ N(0, I_{params['key_dim']}), v = Z k + ε "
             f"(σ² = {params['noise_var']:g}); queries are {params['query_scale']:g} × a key, because the "
             "importance weights e^{q·k} have infinite variance averaged over queries drawn like keys, which "
             "slows the rate. The Bayes curve is the posterior-mean prediction, the best any estimator can "
-            "do. "
-            "The -2/5 rate of the regression world is asymptotic; at small n its kernel holds only a "
-            "few tokens."
+            f"do. The rates are asymptotic, so the fits start at n = {params['fit_from']}; fitting from "
+            "n = 8 mixes in the pre-asymptotic regime and biases both slopes."
         ),
     )
 
@@ -154,12 +168,16 @@ ATTENTION_CONDITIONAL_MEAN = Experiment(
     name="attention-conditional-mean",
     title="Attention estimates the conditional mean of the value given the key",
     citation=EXCHANGEABILITY.at(
-        "question (b), inference: attention approximates the conditional mean of the value given the key"
+        "abstract, question (b): how attention infers the representation in the forward pass",
+        note="the rates n^-1/2 (Gaussian world) and n^-2/5 (regression world, set by attnflow's bandwidth "
+        "schedule) are attnflow's derivations, not the paper's",
+        checked=ABSTRACT_CHECKED,
     ),
     claim="With the right parameters, softmax attention over n exchangeable tokens approximates "
     "E[v | k = q] of the set's latent world, with an error that decreases in n.",
     defaults={
-        "ns": [8, 32, 128, 512, 2048],
+        "ns": [8, 32, 128, 512, 1024, 2048, 4096],
+        "fit_from": 512,
         "n_sets": 256,
         "n_queries": 8,
         "seeds": 5,
@@ -172,7 +190,7 @@ ATTENTION_CONDITIONAL_MEAN = Experiment(
         "regression_harmonic": 3,
         "bandwidth_constant": 10.0,
     },
-    quick={"ns": [8, 32, 128, 512], "n_sets": 48, "n_queries": 4, "seeds": 3},
+    quick={"ns": [8, 128, 512, 1024], "n_sets": 48, "n_queries": 4, "seeds": 3},
     compute=_conditional_mean_compute,
     verdict=_conditional_mean_verdict,
     figures=_conditional_mean_figures,
@@ -240,12 +258,18 @@ def _erm_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdic
         for obj in _OBJECTIVES
     }
     over_sets = (values["slope_per_doubling_sets"], values["slope_ci_per_doubling_sets"])
-    not_growing = all(ci[0] <= 0 for _, ci in per_doubling.values())
-    falls_with_sets = over_sets[1][1] < 0
     gaps = {obj: values[f"gap_vs_n[{obj}]"] for obj in _OBJECTIVES}
+    growth = params["growth_fraction"]
+    # "Does not grow": the gap's change per doubling of n stays below growth × its mean gap.
+    limits = {obj: growth * float(np.abs(gaps[obj]).mean()) for obj in _OBJECTIVES}
+    statuses = [
+        interval_status(float(ci[0]), float(ci[1]), -np.inf, limits[obj])
+        for obj, (_, ci) in per_doubling.items()
+    ]
+    statuses.append(interval_status(float(over_sets[1][0]), float(over_sets[1][1]), -np.inf, 0.0))
     distances = {obj: values[f"parameter_distance[{obj}]"] for obj in _OBJECTIVES}
     return Verdict(
-        status=status_of(not_growing and falls_with_sets),
+        status=combine(*statuses),
         prediction=(
             "the generalisation gap of supervised and self-supervised ERM does not grow with the number of "
             "tokens n per set, and falls as the number of training sets grows"
@@ -263,9 +287,12 @@ def _erm_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdic
             )
         ),
         tolerance=(
-            "agrees when, for both objectives, the 95% CI (t over seeds) of the gap's slope against log2 n "
-            "reaches 0 or below (no evidence of growth), and the CI of its slope against log2(training sets) "
-            "lies below 0"
+            f"for both objectives the 95% CI (t over seeds) of the gap's change per doubling of n below "
+            f"{growth:g} × the mean gap ("
+            + ", ".join(f"{obj} {limit:.3g}" for obj, limit in limits.items())
+            + "; a gap growing like n would add its whole size per doubling, ten times this bound); "
+            "wholly above it disagrees, across it is inconclusive (more seeds would decide); the CI of the "
+            "slope against log2(training sets) below 0 (above 0 disagrees)"
         ),
         notes=(
             "Gaussian world (in-context linear regression); one attention head, W_Q, W_K, W_V learned by "
@@ -301,7 +328,10 @@ def _erm_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path
 ERM_GENERALISATION = Experiment(
     name="erm-generalisation",
     title="ERM learns attention with a generalisation gap that does not grow with n",
-    citation=EXCHANGEABILITY.at("question (c), learning: supervised and self-supervised ERM"),
+    citation=EXCHANGEABILITY.at(
+        "abstract, question (c): how pretraining learns the representation (supervised and self-supervised)",
+        checked=ABSTRACT_CHECKED,
+    ),
     claim="Supervised and self-supervised empirical risk minimisation learn the attention parameters up "
     "to a generalisation error that does not depend on the number of tokens per set.",
     defaults={
@@ -309,6 +339,7 @@ ERM_GENERALISATION = Experiment(
         "set_counts": [16, 64, 256, 1024],
         "train_sets": 128,
         "n_fixed": 16,
+        "growth_fraction": 0.1,
         "seeds": 5,
         "seed": 0,
         "key_dim": 2,
@@ -330,159 +361,4 @@ ERM_GENERALISATION = Experiment(
     compute=_erm_compute,
     verdict=_erm_verdict,
     figures=_erm_figures,
-)
-
-
-# ssl-condition-number ----------------------------------------------------------------------------------
-
-
-def _ssl_compute(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Downstream error of a self-supervised attention representation against the condition number."""
-    from attnflow.inference import MixtureWorld, condition_number, fit_linear_head, probe_features, train_erm
-    from attnflow.measure.fits import fit_loglog_slope
-    from attnflow.random import numpy_generator, torch_generator
-
-    rng = numpy_generator(params["world_seed"])
-    k, dk, dv = params["components"], params["key_dim"], params["value_dim"]
-    shared = rng.standard_normal((dv, dk))
-    offsets = rng.standard_normal((k, dv, dk))
-    label_means = rng.standard_normal(k)
-    probes = torch.eye(dk, dtype=torch.float64)
-    separations = [float(e) for e in params["separations"]]
-    # Each replicate: the training seed, then the downstream data and the label noise as its children.
-    replicates = [(child_int(child), *spawn(child, 2)) for child in _replicates(params)]
-
-    kappas = []
-    excess = np.empty((len(replicates), len(separations)))
-    excess_ideal = np.empty_like(excess)
-    for j, eps in enumerate(separations):
-        # Scaling the component offsets and the noise together leaves the posterior p(z | X) unchanged,
-        # so the downstream task is equally solvable for the Bayes rule at every eps; only κ moves.
-        world = MixtureWorld(shared + eps * offsets, key_var=1.0, noise_var=(eps * params["noise_std"]) ** 2)
-        kappas.append(condition_number(world, probes))
-        for s, (train_seed, data_seed, noise_seed) in enumerate(replicates):
-            learned = train_erm(
-                world,
-                "self-supervised",
-                params["n_tokens"],
-                params["train_sets"],
-                seed=train_seed,
-                steps=params["steps"],
-                lr=params["lr"],
-                n_test_sets=256,
-            ).parameters
-            generator = torch_generator(data_seed)
-            train_sets = world.sample(params["downstream_sets"], params["n_tokens"], generator)
-            test_sets = world.sample(params["downstream_sets"], params["n_tokens"], generator)
-            label_noise = numpy_generator(noise_seed).standard_normal(train_sets.n_sets)
-            labels = label_means[train_sets.latent.numpy()] + params["label_noise"] * label_noise
-            bayes = world.posterior(test_sets) @ label_means
-            head = fit_linear_head(probe_features(learned, train_sets, probes), labels)
-            prediction = head(probe_features(learned, test_sets, probes))
-            excess[s, j] = np.mean((prediction - bayes) ** 2) / np.var(bayes)
-
-            # The same head on the Bayes pretext predictions Σ_z p(z | X) A_z p_j: a function of the
-            # posterior alone, the representation the seed calls sufficient.
-            ideal_train, ideal_test = (
-                world.predictive_mean(probes.expand(d.n_sets, -1, -1), d).reshape(d.n_sets, -1)
-                for d in (train_sets, test_sets)
-            )
-            ideal_head = fit_linear_head(ideal_train, labels)
-            excess_ideal[s, j] = np.mean((ideal_head(ideal_test) - bayes) ** 2) / np.var(bayes)
-    kappas_arr = np.asarray(kappas)
-    fit = fit_loglog_slope(kappas_arr, excess)
-    return {
-        "separations": np.asarray(separations),
-        "condition_number": kappas_arr,
-        "relative_excess_risk": excess,
-        "relative_excess_risk_bayes_features": excess_ideal,
-        "slope": fit.slope,
-        "slope_ci": np.array([fit.ci_low, fit.ci_high]),
-    }
-
-
-def _ssl_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
-    kappas = values["condition_number"]
-    excess, excess_ideal = values["relative_excess_risk"], values["relative_excess_risk_bayes_features"]
-    fit = (values["slope"], values["slope_ci"])
-    k, dk = params["components"], params["key_dim"]
-    return Verdict(
-        status=status_of(fit[1][0] > 0),
-        prediction=(
-            "the downstream error of a linear head on the self-supervised representation grows with the "
-            "condition number κ of the pretext matrix, while the Bayes downstream error is held fixed"
-        ),
-        measured=(
-            f"relative excess risk {excess.mean(0)[0]:.3g} at κ = {kappas[0]:.3g} → "
-            f"{excess.mean(0)[-1]:.3g} at κ = {kappas[-1]:.3g}; log-log slope {_slope_text(*fit)}; "
-            f"with the Bayes pretext features {excess_ideal.mean(0)[0]:.3g} → {excess_ideal.mean(0)[-1]:.3g}"
-        ),
-        tolerance="agrees when the 95% CI (t over seeds) of the log-log slope of excess risk vs κ lies "
-        "above 0",
-        notes=(
-            f"Mixture world with {k} components A_z = A_0 + ε Δ_z and noise std ε·{params['noise_std']:g}; "
-            "the pretext task is masked-token prediction (values from keys and the other tokens); the "
-            f"representation is the attention output at the {dk} unit probe keys; the downstream label is "
-            "c_z plus noise, and the excess risk is measured against the exact Bayes "
-            "E[y | X] = Σ p(z|X) c_z. "
-            "κ = σ_max/σ_min of the matrix with columns (1, A_z p_1, ..., A_z p_r). The reference curve fits "
-            "the same head on the Bayes pretext predictions, a function of the posterior p(z | X) alone."
-        ),
-    )
-
-
-def _ssl_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
-    from attnflow.viz.claims import plot_ssl_condition_number
-
-    figures = [out / "ssl_condition_number.png"]
-    fit = _slope_text(values["slope"], values["slope_ci"])
-    plot_ssl_condition_number(
-        values["condition_number"],
-        {
-            f"SSL attention + linear head: log-log slope {fit}": (values["relative_excess_risk"], "o-"),
-            "Bayes pretext features (posterior) + linear head": (
-                values["relative_excess_risk_bayes_features"],
-                "s--",
-            ),
-        },
-        path=figures[0],
-    )
-    return figures
-
-
-SSL_CONDITION_NUMBER = Experiment(
-    name="ssl-condition-number",
-    title="A condition number governs how useful a self-supervised representation is downstream",
-    citation=EXCHANGEABILITY.at(
-        "question (c), learning: the condition number of the self-supervised setting"
-    ),
-    claim="In self-supervised learning a condition number linking the pretext task to the downstream "
-    "task decides how well the learned representation solves the downstream task.",
-    defaults={
-        "separations": [1.0, 0.5, 0.25, 0.125, 0.0625],
-        "components": 3,
-        "key_dim": 2,
-        "value_dim": 2,
-        "noise_std": 0.5,
-        "n_tokens": 32,
-        "train_sets": 256,
-        "downstream_sets": 1024,
-        "label_noise": 0.1,
-        "steps": 300,
-        "lr": 0.05,
-        "seeds": 4,
-        "seed": 0,
-        "world_seed": 1,
-    },
-    quick={
-        "separations": [1.0, 0.125],
-        "seeds": 3,
-        "steps": 60,
-        "n_tokens": 16,
-        "train_sets": 64,
-        "downstream_sets": 256,
-    },
-    compute=_ssl_compute,
-    verdict=_ssl_verdict,
-    figures=_ssl_figures,
 )

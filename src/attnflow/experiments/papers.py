@@ -1,15 +1,18 @@
 """The papers the experiments check, as :class:`~attnflow.experiments.base.Citation` s without a place.
 
-Each experiment cites one of these ``.at(where)``. The project's seed documents are the first three:
-seed 000 is the abstract of :data:`EMBEDDING_SPACE_MOVEMENT`, seed 001 the abstract of
-:data:`EXCHANGEABILITY`, seed 002 notes of a talk on :data:`MATHEMATICAL_PERSPECTIVE`.
+Each experiment cites one of these ``.at(where, checked=...)``; ``docs/references.md`` lists each paper
+once. The project started from three seed documents: the abstracts of :data:`EMBEDDING_SPACE_MOVEMENT`
+and :data:`EXCHANGEABILITY`, and notes of a talk on :data:`MATHEMATICAL_PERSPECTIVE`. Reports and docs
+cite the papers themselves, never the seed documents: a claim that comes from another paper
+(:data:`EMERGENCE_OF_CLUSTERS`, :data:`CAUSAL_ATTENTION_MASKING`, :data:`METASTABLE_CLUSTERING`,
+:data:`DYNAMIC_METASTABILITY`) cites
+that paper.
 """
 
 from __future__ import annotations
 
 from attnflow.experiments.base import Citation
 
-#: Seed 000.
 EMBEDDING_SPACE_MOVEMENT = Citation(
     authors=("Sumeet S. Singh",),
     title="Analyzing Transformer Dynamics as Movement through Embedding Space",
@@ -17,7 +20,6 @@ EMBEDDING_SPACE_MOVEMENT = Citation(
     arxiv="2308.10874",
 )
 
-#: Seed 001.
 EXCHANGEABILITY = Citation(
     authors=("Yufeng Zhang", "Boyi Liu", "Qi Cai", "Lingxiao Wang", "Zhaoran Wang"),
     title="An Analysis of Attention via the Lens of Exchangeability and Latent Variable Models",
@@ -25,7 +27,6 @@ EXCHANGEABILITY = Citation(
     arxiv="2212.14852",
 )
 
-#: Seed 002 (notes of Philippe Rigollet's talk on this paper).
 MATHEMATICAL_PERSPECTIVE = Citation(
     authors=("Borjan Geshkovski", "Cyril Letrouit", "Yury Polyanskiy", "Philippe Rigollet"),
     title="A mathematical perspective on Transformers",
@@ -53,3 +54,30 @@ METASTABLE_CLUSTERING = Citation(
     year=2024,
     arxiv="2410.23228",
 )
+
+DYNAMIC_METASTABILITY = Citation(
+    authors=("Borjan Geshkovski", "Hugo Koubbi", "Yury Polyanskiy", "Philippe Rigollet"),
+    title="Dynamic metastability in the self-attention model",
+    year=2024,
+    arxiv="2410.06833",
+)
+
+#: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
+PAPERS = (
+    MATHEMATICAL_PERSPECTIVE,
+    EMERGENCE_OF_CLUSTERS,
+    CAUSAL_ATTENTION_MASKING,
+    METASTABLE_CLUSTERING,
+    DYNAMIC_METASTABILITY,
+    EXCHANGEABILITY,
+    EMBEDDING_SPACE_MOVEMENT,
+)
+
+#: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).
+PERSPECTIVE_TOC = (
+    "section title checked against the table of contents of arXiv:2312.10794v4 (stored copy); the "
+    "statement is the project's reading, its theorem number not checked against the body text"
+)
+
+#: What the seed documents let us check for the two papers whose abstracts they are.
+ABSTRACT_CHECKED = "the quoted words checked against the paper's abstract (the project's seed document)"

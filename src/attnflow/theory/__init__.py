@@ -7,6 +7,7 @@ measurements made independently.
   times and the phase curve ``γ_β(t) = 1 − δ``.
 - :mod:`attnflow.theory.circle`: the mean-field linear growth rates ``λ_ℓ`` on the circle, the fastest mode
   ``ℓ*`` and a Dobrushin stability rate.
+- :mod:`attnflow.theory.energy`: the dissipation identity ``dE_β/dt`` of the particle system.
 - :mod:`attnflow.theory.normalization`: the equiangular reduction ``(ρ(t), r(t))`` under a normalisation
   scheme (post-LN, pre-LN, peri-LN, nGPT).
 - :mod:`attnflow.theory.noisy`: noisy USA on the sphere: mode growth rates of the uniform state, the
@@ -15,7 +16,18 @@ measurements made independently.
   sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 """
 
-from attnflow.theory import circle, equiangular, noisy, normalization
+from attnflow.theory import circle, energy, equiangular, noisy, normalization
 from attnflow.theory.circle import dobrushin_rate, fastest_mode, growth_rate
+from attnflow.theory.energy import energy_rate
 
-__all__ = ["circle", "dobrushin_rate", "equiangular", "fastest_mode", "growth_rate", "noisy", "normalization"]
+__all__ = [
+    "circle",
+    "dobrushin_rate",
+    "energy",
+    "energy_rate",
+    "equiangular",
+    "fastest_mode",
+    "growth_rate",
+    "noisy",
+    "normalization",
+]

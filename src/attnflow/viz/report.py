@@ -182,6 +182,8 @@ class RunRecord:
         values: the key numbers by name.
         figures: paths of the figures written.
         error: the error message with its traceback, if the run raised.
+        provenance: how the run was made (git commit, command line, package versions; see
+            :func:`attnflow.experiments.provenance`).
     """
 
     name: str
@@ -200,6 +202,7 @@ class RunRecord:
     values: dict[str, Any] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
     error: str | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -243,6 +246,7 @@ def record_json(record: RunRecord, base: Path) -> dict[str, Any]:
         "params": jsonable(record.params, strict=True),
         "seconds": round(record.seconds, 3),
         "verdict": record.status,
+        "provenance": dict(record.provenance),
     }
     if record.error is None:
         entry.update(
@@ -330,6 +334,7 @@ def _section(record: RunRecord) -> str:
         f"<section id='{html.escape(record.name)}'>"
         f"<h2>{html.escape(record.name)}: {math_html(record.title)}</h2>",
         f"<p class='meta'>size: {size} · {record.seconds:.1f} s · {_badge(record.status)}</p>",
+        *(f"<p class='meta'>{html.escape(k)}: {html.escape(v)}</p>" for k, v in record.provenance.items()),
         f"<p><strong>Source.</strong> {html.escape(record.citation)}</p>",
         f"<p><strong>Claim.</strong> {math_html(record.claim)}</p>",
         "<table class='params'><thead><tr><th>parameter</th><th>value</th></tr></thead><tbody>",

@@ -16,7 +16,6 @@ from attnflow.viz.claims.dynamics import plot_hardmax_paths, plot_mode_growth, p
 from attnflow.viz.claims.inference import (
     plot_conditional_mean_error,
     plot_erm_gaps,
-    plot_ssl_condition_number,
 )
 from attnflow.viz.claims.lm import plot_context_narrows
 from attnflow.viz.claims.long_context import plot_long_context_transition
@@ -49,5 +48,4 @@ __all__ = [
     "plot_normalization_decay",
     "plot_path_law_learning",
     "plot_polytope",
-    "plot_ssl_condition_number",
 ]

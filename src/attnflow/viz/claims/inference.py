@@ -87,31 +87,3 @@ def plot_erm_gaps(
         ax.legend(frameon=False, fontsize=7)
         ax.grid(alpha=0.3)
     return finish(fig, path)
-
-
-def plot_ssl_condition_number(
-    condition_numbers: np.ndarray,
-    excess: Mapping[str, tuple[np.ndarray, str]],
-    path: str | os.PathLike[str] | None = None,
-) -> Figure:
-    """Downstream excess risk of representations against the condition number κ of the pretext matrix.
-
-    Args:
-        condition_numbers: κ at each separation, shape ``(J,)``.
-        excess: relative excess risk per seed, shape ``(S, J)``, and its matplotlib format, by legend label.
-        path: save the figure there if given.
-    """
-    fig = new_figure(6.4, 4.4)
-    ax = fig.add_subplot()
-    seeds = 0
-    for label, (runs, fmt) in excess.items():
-        _errorbar(ax, condition_numbers, runs, label, fmt)
-        seeds = runs.shape[0]
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("condition number κ of the pretext matrix")
-    ax.set_ylabel("downstream excess risk / Var E[y | X]")
-    ax.set_title(f"self-supervised representation, downstream task ({seeds} seeds)")
-    ax.legend(frameon=False, fontsize=7)
-    ax.grid(alpha=0.3, which="both")
-    return finish(fig, path)

@@ -1,0 +1,361 @@
+"""Power: each experiment's verdict logic, run on a named rival (a wrong constant, a rival scaling law, a
+perturbed field or estimator), must disagree, while the claim's own values agree.
+
+Where the verdict judges values that are cheap to make, they are made here by a tiny computation; where
+they come from a long simulation or training, the rival's values are written down directly (what the
+rival would measure), so the suite stays fast.
+"""
+
+import numpy as np
+import pytest
+
+from attnflow.experiments import get
+
+
+def _verdict(name, values, quick=False, **overrides):
+    experiment = get(name)
+    return experiment.verdict(experiment.params(quick=quick, overrides=overrides), values)
+
+
+# energy-monotone ---------------------------------------------------------------------------------------
+
+
+def _dissipation_excess(variant, beta, measured_beta=None, predict=None):
+    from attnflow.experiments.clustering import _cone_rate, dissipation_check, uniform_runs
+    from attnflow.measure import energy
+
+    h = 0.02 / _cone_rate(variant, beta)
+    params = {"n": 6, "seeds": 2, "seed": 3, "t_end": 60 * h, "dt": h}
+    runs = uniform_runs(params, 3, beta, variant=variant, dtype="float64")
+    energies = np.array([energy(run, measured_beta or beta).values for run in runs])
+    states = np.stack([run.x.numpy() for run in runs])
+    return dissipation_check(runs[0].times.numpy(), energies, states, beta, variant, predict)[
+        "worst_error_over_bound"
+    ]
+
+
+def _energy_values(excess):
+    return {
+        "runs": 2,
+        "largest_relative_decrease": -1e-3,
+        "relative_decrease": np.full((1, 1, 1), -1e-3),
+        "dissipation_error_over_bound": np.full((1, 1, 1), excess),
+    }
+
+
+@pytest.mark.parametrize("variant", ["SA", "USA"])
+def test_energy_monotone_rejects_a_wrong_beta_and_usa_without_its_1_over_n(variant):
+    from attnflow.theory import energy_rate
+
+    own = _dissipation_excess(variant, 2.0)
+    assert _verdict("energy-monotone", _energy_values(own)).status == "agrees"
+    wrong_beta = _dissipation_excess(variant, 2.0, measured_beta=2.2)
+    assert _verdict("energy-monotone", _energy_values(wrong_beta)).status == "disagrees"
+    if variant == "USA":
+        # The field without its 1/n moves n = 6 times faster: its identity is n times the claim's.
+        missing = _dissipation_excess(variant, 2.0, predict=lambda x, b, v: 6 * energy_rate(x, b, v))
+        assert _verdict("energy-monotone", _energy_values(missing)).status == "disagrees"
+
+
+# euclidean-polytope ------------------------------------------------------------------------------------
+
+
+def _polytope_values(limits, qk_min=1.0, speed=0.0):
+    from attnflow.experiments.polytope import limit_places
+
+    places = limit_places(np.asarray(limits, dtype=float), 1e-3)
+    values = {f"limits.{p}": places.count(p) for p in ("vertex", "face", "origin", "interior")}
+    return {**values, "final_speed": speed, "qk_min_eigenvalue": qk_min}
+
+
+SQUARE = [[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0]]
+
+
+def test_euclidean_polytope_accepts_faces_and_the_origin_but_rejects_an_interior_limit():
+    # The theorem allows a limit on a face and at 0 (here 0 is a vertex of K = conv S); the old
+    # vertex-only reading would have rejected both.
+    on_face = _polytope_values([*SQUARE, [2.0, 1.0]])
+    assert on_face["limits.face"] == 1
+    assert _verdict("euclidean-polytope", on_face).status == "agrees"
+    origin = _polytope_values([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    assert origin["limits.origin"] == 1 and _verdict("euclidean-polytope", origin).status == "agrees"
+    # Rival: limits anywhere in K (a point inside the square, away from 0).
+    inside = _polytope_values([*SQUARE, [2.0, 2.2]])
+    assert inside["limits.interior"] == 1
+    assert _verdict("euclidean-polytope", inside).status == "disagrees"
+
+
+def test_euclidean_polytope_is_inconclusive_outside_the_hypothesis_or_before_convergence():
+    inside = _polytope_values([*SQUARE, [2.0, 2.2]])
+    assert _verdict("euclidean-polytope", {**inside, "qk_min_eigenvalue": -1.0}).status == "inconclusive"
+    assert _verdict("euclidean-polytope", {**inside, "final_speed": 1.0}).status == "inconclusive"
+
+
+# metastable-clusters -----------------------------------------------------------------------------------
+
+
+def test_metastable_count_is_argmax_of_l2_il_and_the_rival_sqrt_beta_disagrees():
+    from scipy.special import ive
+
+    from attnflow.theory import fastest_mode
+
+    # The prediction, by a direct float64 maximisation (ℓ² I_ℓ(β) ∝ ℓ² ive(ℓ, β)): 3 clusters at β = 5.
+    for beta in (5.0, 16.0, 64.0, 144.0):
+        modes = np.arange(1, 60)
+        assert fastest_mode(beta) == modes[np.argmax(modes**2 * ive(modes, beta))]
+    assert fastest_mode(5.0) == 3
+    betas = np.array([16.0, 64.0, 144.0])
+    predicted = np.array([fastest_mode(b) for b in betas])
+    lifetime_betas = np.array([1.5, 2.5])
+    growing = np.exp(1.3 * lifetime_betas) * np.array([[1.0], [1.2], [0.9]])
+    values = {
+        "betas": betas,
+        "fastest_mode": predicted,
+        "lifetime_betas": lifetime_betas,
+        "lifetimes": growing,
+    }
+    own = np.repeat(predicted[:, None], 4, axis=1) + np.array([0, -1, 0, 0])
+    assert _verdict("metastable-clusters", {**values, "plateau_counts": own}).status == "agrees"
+    # Rival: the count follows √β (rounded), not ℓ*.
+    rival = np.repeat(np.round(np.sqrt(betas))[:, None], 4, axis=1)
+    assert _verdict("metastable-clusters", {**values, "plateau_counts": rival}).status == "disagrees"
+    # Too few starts to separate the two laws: inconclusive, never a disagreement.
+    between = np.array([[5.0, 5.0], [10.0, 9.0], [15.0, 14.0]])
+    assert _verdict("metastable-clusters", {**values, "plateau_counts": between}).status == "inconclusive"
+
+
+# single-cluster, causal-collapse, cone-collapse --------------------------------------------------------
+
+
+def test_single_cluster_rejects_a_stationary_multi_cluster_state_and_waits_for_a_moving_one():
+    joined = {"final_fraction": np.ones((1, 2)), "time_all_joined": np.array([[5.0, 9.0]])}
+    assert _verdict("single-cluster", {**joined, "unjoined_final_speed": 0.0}).status == "agrees"
+    # Rival: a field whose starts stop at two antipodal clusters (a stationary state).
+    two = {"final_fraction": np.array([[1.0, 0.75]]), "time_all_joined": np.array([[5.0, np.inf]])}
+    assert _verdict("single-cluster", {**two, "unjoined_final_speed": 1e-12}).status == "disagrees"
+    assert _verdict("single-cluster", {**two, "unjoined_final_speed": 1e-2}).status == "inconclusive"
+
+
+def test_causal_collapse_rejects_a_moving_first_token_and_a_limit_elsewhere():
+    own = {"first_token_drift": 0.0, "final_max_distance": 1e-6, "final_speed": 1e-7}
+    assert _verdict("causal-collapse", own).status == "agrees"
+    # Rival: full (non-causal) attention, where x₁ follows the others.
+    assert _verdict("causal-collapse", {**own, "first_token_drift": 0.3}).status == "disagrees"
+    # Rival: tokens settle at a second point, away from x₁(0).
+    elsewhere = {**own, "final_max_distance": 0.5, "final_speed": 0.0}
+    assert _verdict("causal-collapse", elsewhere).status == "disagrees"
+    assert _verdict("causal-collapse", {**elsewhere, "final_speed": 1e-3}).status == "inconclusive"
+
+
+def test_cone_collapse_rejects_the_rival_usa_rate_1():
+    beta = 4.0
+    fitted = np.exp(beta) * np.array([1 + 2e-5, 1 - 3e-5])
+    label = f"USA, β = {beta:g}"
+    values = {f"rates.{label}.fitted": fitted, f"rates.{label}.predicted": np.exp(beta)}
+    small = {"variants": ["USA"], "betas": [beta]}
+    assert _verdict("cone-collapse", values, **small).status == "agrees"
+    # Rival constant: the SA rate 1 for USA too (forgetting that each weight is e^β at consensus).
+    rival = {**values, f"rates.{label}.predicted": 1.0}
+    assert _verdict("cone-collapse", rival, **small).status == "disagrees"
+
+
+def test_metastable_lifetime_rejects_a_lifetime_that_shrinks_with_beta():
+    from attnflow.experiments.metastable import lifetime_verdict
+
+    betas = np.array([1.5, 2.0, 2.5, 3.0])
+    noise = np.array([[1.0], [1.3], [0.8], [1.1]])
+    assert lifetime_verdict(betas, noise * np.exp(1.3 * betas), 1500.0)[0] == "agrees"
+    # Rival scaling law: coarsening speeds up with β, T ∝ 1/β².
+    assert lifetime_verdict(betas, noise * 40 / betas**2, 1500.0)[0] == "disagrees"
+    # The same rival with a run cut off at t_end: the lower bound could bias the slope, so no verdict.
+    cut = noise * 40 / betas**2
+    cut[0, 0] = np.inf
+    assert lifetime_verdict(betas, cut, 30.0)[0] == "inconclusive"
+
+
+# equiangular-curve -------------------------------------------------------------------------------------
+
+
+def test_equiangular_curve_rejects_a_wrong_beta_in_the_gamma_ode():
+    from attnflow.experiments.equiangular import _curve_check
+    from attnflow.theory.equiangular import gamma
+
+    params = {"n": 4, "curve_betas": [2.0], "variant": "SA"}
+    own, curves = _curve_check(params)
+    t, simulated = curves["beta0"]["time"], curves["beta0"]["simulated"]
+    rival = float(np.max(np.abs(simulated - gamma(t, 4, 2.4, "SA"))))
+    theory = np.array([5.0, 6.0])
+    phase = {"theory_time": theory, "phase_max_relative_gap": 0.01}
+    sims = {f"simulated_time_d{d}": theory * 1.01 for d in (8, 1024)}
+    size = {"dims": [8, 1024], "t_max": 30.0}
+    assert _verdict("equiangular-curve", {"curve_max_error": own, **phase, **sims}, **size).status == "agrees"
+    assert _verdict("equiangular-curve", {"curve_max_error": rival, **phase, **sims}, **size).status == (
+        "disagrees"
+    )
+    # A phase gap beyond the tolerance decides only in high enough dimension.
+    far = {"curve_max_error": own, **sims, "theory_time": theory, "phase_max_relative_gap": 0.5}
+    assert _verdict("equiangular-curve", far, **size).status == "disagrees"
+    low = {**far, "simulated_time_d512": theory}
+    assert _verdict("equiangular-curve", low, dims=[8, 512], t_max=30.0).status == "inconclusive"
+
+
+# attention-conditional-mean, erm-generalisation --------------------------------------------------------
+
+_RIGHT, _WRONG, _REGRESSION, _BAYES = (
+    "attention, right parameters",
+    "attention, β × 4",
+    "regression world, β ∝ n^(2/5)",
+    "Bayes E[v | k = q, X]",
+)
+
+
+def _conditional_mean_values(gaussian_ci, regression_ci):
+    rmse = np.array([[0.1, 0.07], [0.1, 0.07]])
+    values = {"ns": np.array([512, 4096]), f"rmse[{_RIGHT}]": rmse, f"rmse[{_WRONG}]": 10 * rmse}
+    for name, ci in ((_RIGHT, gaussian_ci), (_REGRESSION, regression_ci)):
+        values[f"slope[{name}]"] = float(np.mean(ci))
+        values[f"slope_ci[{name}]"] = np.array(ci)
+    return values
+
+
+def test_attention_conditional_mean_tells_the_two_rates_apart():
+    own = _conditional_mean_values([-0.52, -0.46], [-0.43, -0.39])
+    assert _verdict("attention-conditional-mean", own).status == "agrees"
+    # Rival law: the Gaussian world at the kernel-smoothing rate −2/5 (and the regression world at −1/2).
+    swapped = _conditional_mean_values([-0.42, -0.38], [-0.52, -0.48])
+    assert _verdict("attention-conditional-mean", swapped).status == "disagrees"
+    # Too few seeds: a CI across the band's edge decides nothing.
+    wide = _conditional_mean_values([-0.7, -0.3], [-0.43, -0.39])
+    assert _verdict("attention-conditional-mean", wide).status == "inconclusive"
+
+
+def _erm_values(per_doubling_ci):
+    gaps = np.full((3, 3), 0.3)
+    values = {"ns": np.array([4, 16, 64]), "set_counts": np.array([16, 64])}
+    for objective in ("supervised", "self-supervised"):
+        values[f"gap_vs_n[{objective}]"] = gaps
+        values[f"parameter_distance[{objective}]"] = np.full((3, 3), 0.1)
+        values[f"slope_per_doubling_n[{objective}]"] = float(np.mean(per_doubling_ci))
+        values[f"slope_ci_per_doubling_n[{objective}]"] = np.array(per_doubling_ci)
+    values["slope_per_doubling_sets"] = -0.3
+    values["slope_ci_per_doubling_sets"] = np.array([-0.4, -0.2])
+    return values
+
+
+def test_erm_generalisation_bounds_the_growth_of_the_gap():
+    assert _verdict("erm-generalisation", _erm_values([-0.01, 0.02])).status == "agrees"
+    # Rival law: a gap growing like n adds its whole size (0.3) per doubling of n.
+    assert _verdict("erm-generalisation", _erm_values([0.25, 0.35])).status == "disagrees"
+    # A CI that includes 0 but also large growth is no evidence of "does not grow".
+    assert _verdict("erm-generalisation", _erm_values([-0.1, 0.3])).status == "inconclusive"
+
+
+# mean-field-limit --------------------------------------------------------------------------------------
+
+
+def test_mean_field_limit_rejects_the_usa_rate_formula_for_sa():
+    from scipy.special import iv
+
+    from attnflow.theory import growth_rate
+
+    beta, modes = 4.0, np.arange(1, 7)
+    fitted = growth_rate(modes, beta, "SA") * (1 + 1e-3)
+    values = {
+        "n_particles": [64, 128, 256, 512],
+        "w1_start": [0.1, 0.07, 0.05, 0.035],
+        "w1_end": [0.12, 0.085, 0.06, 0.042],
+        "w1_exponent": -0.5,
+        "ratio_exponent": 0.0,
+        "stability_rate_bound": 10.0,
+        "stability_rate_measured": 0.1,
+        "rate_max_relative_error": 1e-3,
+        "mass_error": 0.0,
+        "energy_max_relative_drop": 0.0,
+        "min_density": 0.01,
+    }
+    assert _verdict("mean-field-limit", values).status == "agrees"
+    # Rival constant: ℓ² I_ℓ(β)/β, the USA rate, without the softmax's 1/I₀(β).
+    rival = modes**2 * iv(modes, beta) / beta
+    error = float(np.max(np.abs(fitted / rival - 1)))
+    assert _verdict("mean-field-limit", {**values, "rate_max_relative_error": error}).status == "disagrees"
+
+
+# paths-learned, context-narrows, context-narrows-paths, mixers-compared --------------------------------
+
+
+def test_paths_learned_rejects_a_model_that_does_not_learn():
+    steps = np.arange(0, 200, 50)
+    learned = np.array([0.5, 0.2, 0.08, 0.05])
+    values = {
+        "steps": steps,
+        "kl_next": learned,
+        "kl_path": learned * 16,
+        "kl_path_stderr": np.full(4, 0.1),
+        "reverse_kl_path": learned * 16,
+        "final_ratio": 0.1,
+        "spearman": -1.0,
+        "world_entropy": 1.0,
+        "final_loss": 1.1,
+    }
+    assert _verdict("paths-learned", values).status == "agrees"
+    # Rival estimator: learning rate 0, the model stays at its initial law.
+    frozen = {**values, "kl_next": np.full(4, 0.5), "final_ratio": 1.0, "spearman": 0.0}
+    assert _verdict("paths-learned", frozen).status == "disagrees"
+
+
+def test_context_narrows_rejects_a_context_free_model():
+    world = np.array([1.8, 1.5, 1.4, 1.35])
+    values = {"world_entropy": world, "unigram_entropy": 2.0, "world_drop": 0.45}
+    model = {"model_entropy": world + 0.01, "model_drop": 0.45, "mean_gap": 0.01}
+    assert _verdict("context-narrows", {**values, **model}).status == "agrees"
+    # Rival: a model that ignores its context (the unigram law at every position).
+    flat = {"model_entropy": np.full(4, 2.0), "model_drop": 0.0, "mean_gap": 0.46}
+    assert _verdict("context-narrows", {**values, **flat}).status == "disagrees"
+
+
+def test_context_narrows_paths_rejects_a_context_free_model():
+    windows = [1, 4, 16, 32]
+    narrowing = {"windows": windows, "entropy": np.array([4.0, 3.2, 2.6, 2.4]), "nll": np.ones(4)}
+    own = {**narrowing, "spearman": -1.0, "drop": 1.6}
+    assert _verdict("context-narrows-paths", own, quick=True).status == "agrees"
+    # Rival: a unigram model, whose next-token law does not depend on the context.
+    flat = {**narrowing, "entropy": np.full(4, 4.0), "spearman": 0.0, "drop": 0.0}
+    assert _verdict("context-narrows-paths", flat, quick=True).status == "disagrees"
+
+
+def test_mixers_compared_rejects_a_world_where_attention_alone_fits():
+    from attnflow.paths import MIXERS
+
+    def world_values(world, kl):
+        values = {f"{world}.bound": max(2 * min(kl.values()), min(kl.values()) + 0.01)}
+        for mixer in MIXERS:
+            values[f"{world}.{mixer}.kl_next"] = kl[mixer]
+            values[f"{world}.{mixer}.mixer_share"] = 0.3
+        return values
+
+    comparable = {m: 0.02 + 0.005 * k for k, m in enumerate(MIXERS)}
+    worlds = ["markov", "in-context"]
+    own = {**world_values("markov", comparable), **world_values("in-context", comparable)}
+    assert _verdict("mixers-compared", own, worlds=worlds).status == "agrees"
+    # Rival: on the in-context world only attention's data-dependent aggregation fits.
+    alone = {m: (0.02 if m == "attention" else 0.3) for m in MIXERS}
+    rival = {**world_values("markov", comparable), **world_values("in-context", alone)}
+    outcome = _verdict("mixers-compared", rival, worlds=worlds)
+    assert outcome.status == "disagrees" and "in-context world (disagrees" in outcome.measured
+
+
+# in-context --------------------------------------------------------------------------------------------
+
+
+def test_in_context_rejects_a_model_that_follows_the_shifted_prior():
+    rng = np.random.default_rng(0)
+    near, far = 0.05 + 0.01 * rng.random(64), 0.4 + 0.05 * rng.random(64)
+    common = {"bayes_separation": 0.4, "gain": 0.1, "gain_stderr": 0.01, "captured": 0.5}
+    narrowing = {**common, "kl_to_training_bayes": near, "kl_to_shifted_bayes": far}
+    assert _verdict("in-context", narrowing).status == "agrees"
+    # Rival: a model that learns the prior from its context follows the shifted prior's Bayes predictor.
+    learning = {**common, "kl_to_training_bayes": far, "kl_to_shifted_bayes": near}
+    assert _verdict("in-context", learning).status == "disagrees"
+    # An untrained model, far from both predictors, tells nothing.
+    untrained = {**common, "kl_to_training_bayes": far + 1, "kl_to_shifted_bayes": far + 2}
+    assert _verdict("in-context", untrained).status == "inconclusive"
