@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict
-from attnflow.experiments.dynamics_papers import ATTENTION_FRANK_WOLFE
+from attnflow.experiments.papers import ATTENTION_FRANK_WOLFE
 
 # Rounding allowance on positions of order 1 after a few hundred float64 steps.
 _ROUNDING = 1e-9
@@ -142,7 +142,9 @@ HARDMAX_STRAIGHT_LINES = Experiment(
     title="Hardmax attention: tokens move on straight lines to their cell's vertex (Frank–Wolfe steps)",
     citation=ATTENTION_FRANK_WOLFE.at(
         "abstract: the positive semidefinite case (Voronoi cells, straight lines, exponential convergence)",
-        note="the statement was read in the abstract; the closed-form path is derived here",
+        note="the closed-form path is derived here",
+        checked="the statement (Voronoi cells, straight lines, exponential convergence, Frank–Wolfe) "
+        "against the abstract; theorem numbers not checked",
     ),
     claim="With a positive semidefinite key–query matrix, the hardmax dynamics keep vertices fixed and "
     "interior tokens in their initial cells, each moving along a straight line towards its cell's vertex "

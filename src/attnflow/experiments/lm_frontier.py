@@ -17,8 +17,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnflow.experiments.base import Citation, Experiment, Verdict
-from attnflow.experiments.papers import EMBEDDING_SPACE_MOVEMENT, MATHEMATICAL_PERSPECTIVE
+from attnflow.experiments.base import Experiment, Verdict
+from attnflow.experiments.papers import (
+    EMBEDDING_SPACE_MOVEMENT,
+    MASSIVE_ACTIVATIONS,
+    MATHEMATICAL_PERSPECTIVE,
+    NORMALIZATION_IN_ATTENTION,
+)
 
 #: Passages written for attnflow (each 50–80 words of ordinary prose on a different topic).
 PASSAGES = (
@@ -63,38 +68,9 @@ PASSAGES = (
 GLPR_FIGURE = MATHEMATICAL_PERSPECTIVE.at(
     "Figure 1: histograms of the pairwise cosines of the tokens, layer by layer, for ALBERT (xlarge-v2) "
     "on a text passage; the mass moves towards 1 with depth",
-    "figure number as issue 16 gives it; the computation checked against the authors' own notebook "
-    "(github.com/borjanG/2023-transformers-rotf, albert.ipynb: normalise the hidden states of "
-    "output_hidden_states, histogram every pairwise inner product per layer); the paper's caption was "
-    "not read here",
-)
-
-MASSIVE_ACTIVATIONS = Citation(
-    authors=("Mingjie Sun", "Xinlei Chen", "J. Zico Kolter", "Zhuang Liu"),
-    title="Massive Activations in Large Language Models",
-    year=2024,
-    arxiv="2402.17762",
-    where="abstract and Sec. 2: very few activations are orders of magnitude larger than the rest, and "
-    "they sit at the starting token (and delimiters)",
-    note="the abstract was checked (e.g. '100,000 times larger'); the Sec. 2 criterion used here "
-    "(|a| > 100 and ≈ 1000× the median magnitude) is quoted from memory of the paper, not re-read",
-)
-
-ATTENTION_SINKS = Citation(
-    authors=(
-        "Federico Barbero",
-        "Álvaro Arroyo",
-        "Xiangming Gu",
-        "Christos Perivolaropoulos",
-        "Michael Bronstein",
-        "Petar Veličković",
-        "Razvan Pascanu",
-    ),
-    title="Why do LLMs attend to the first token?",
-    year=2025,
-    arxiv="2504.02732",
-    where="attention sinks: most heads put much of their attention on the first token",
-    note="author list and wording not re-checked against the paper's text",
+    checked="the computation against the authors' own notebook (github.com/borjanG/2023-transformers-rotf, "
+    "albert.ipynb: normalise the hidden states of output_hidden_states, histogram every pairwise inner "
+    "product per layer); the figure number is the issue's, the paper's caption was not read",
 )
 
 
@@ -257,8 +233,10 @@ SA_STEP_EXPLAINS_LITTLE = Experiment(
     name="ideal-sa-step-explains-little",
     title="One ideal self-attention step explains 0–7 % of a real layer's motion (SmolLM2)",
     citation=MATHEMATICAL_PERSPECTIVE.at(
-        "the self-attention dynamics with Q = K = V = I (seed 002's model)",
+        "the self-attention dynamics with Q = K = V = I",
         "the finding is attnflow's own (docs/lm.md); the paper's model is what is fitted",
+        checked="the model (the paper's self-attention dynamics) against the table of contents of the "
+        "stored copy; the claim itself is attnflow's measurement, not the paper's",
     ),
     claim="The idealised self-attention flow is far from what a trained layer does: fitted to every "
     "layer, one step of it explains only a few percent of the tokens' motion.",
@@ -272,17 +250,6 @@ SA_STEP_EXPLAINS_LITTLE = Experiment(
 
 # ---------------------------------------------------------------------------------------------------
 # Normalisation as speed: angular speed ∝ 1/r in pre-norm models
-
-NORMALISATION_DYNAMICS = Citation(
-    authors=("Nikita Karagodin", "Shu Ge", "Yury Polyanskiy", "Philippe Rigollet"),
-    title="Normalization in Attention Dynamics",
-    year=2025,
-    arxiv="2510.22026",
-    where="each token written x = r θ; normalisation acts as speed regulation: in Pre-LN the update "
-    "f(norm x) has bounded size, so the direction θ moves at a speed ∝ 1/r, while Post-LN keeps r fixed",
-    note="abstract and the r·θ decomposition checked (arxiv.org/html/2510.22026v2); the 1/r form is our "
-    "reading of the Pre-LN case, not a quoted equation",
-)
 
 
 def _speed_compute(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,7 +324,12 @@ def _speed_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verd
 NORMALISATION_AS_SPEED = Experiment(
     name="normalisation-as-speed",
     title="Angular speed ∝ 1/r in a pre-norm model (SmolLM2), not in a post-norm one (MiniLM)",
-    citation=NORMALISATION_DYNAMICS,
+    citation=NORMALIZATION_IN_ATTENTION.at(
+        "each token written x = r θ; normalisation acts as speed regulation: in Pre-LN the update "
+        "f(norm x) has bounded size, so the direction θ moves at a speed ∝ 1/r, while Post-LN keeps r fixed",
+        checked="the abstract and the r·θ decomposition (arxiv.org/html/2510.22026v2); the 1/r form is our "
+        "reading of the Pre-LN case, not a quoted equation",
+    ),
     claim="With pre-norm the update of a token has a size independent of its norm r, so its direction moves "
     "at a speed ∝ 1/r; post-norm fixes r after every block.",
     defaults={
@@ -449,7 +421,14 @@ def _sinks_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Pa
 MASSIVE_ACTIVATIONS_SINKS = Experiment(
     name="massive-activations-sinks",
     title="Massive activations on the first token, and attention sinks, in SmolLM2",
-    citation=MASSIVE_ACTIVATIONS,
+    citation=MASSIVE_ACTIVATIONS.at(
+        "abstract and Sec. 2: very few activations are orders of magnitude larger than the rest, and they "
+        "sit at the starting token (and delimiters)",
+        "attention sinks: Barbero et al., arXiv 2504.02732 (most heads put much attention on the first "
+        "token; author list and wording not re-checked)",
+        checked="the abstract (e.g. '100,000 times larger'); the Sec. 2 criterion used here (|a| > 100 and "
+        "≈ 1000× the median magnitude) is quoted from memory of the paper, not re-read",
+    ),
     claim="A few residual-stream entries are about a thousand times the median, they sit on the first "
     "token, and later tokens put much of their attention on it (an attention sink).",
     defaults={"model": "smollm2-135m", "passages": list(PASSAGES), "threshold": 1000.0, "alpha": 0.05},
@@ -497,10 +476,11 @@ def _concepts_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> V
 
 CONCEPT_VECTORS = Experiment(
     name="concept-vectors",
-    title="Concept vectors pick multiple-choice answers (SmolLM2, seed 000)",
+    title="Concept vectors pick multiple-choice answers (SmolLM2)",
     citation=EMBEDDING_SPACE_MOVEMENT.at(
         "abstract, point 5: the context is folded into one vector whose closeness to a token's vector "
-        "reflects how likely that token is to follow"
+        "reflects how likely that token is to follow",
+        checked="the statement against the paper's abstract (the project's seed document)",
     ),
     claim="The mean-pooled final state of a text is a concept vector: the answer closest to the "
     "question's concept is the right one more often than chance.",

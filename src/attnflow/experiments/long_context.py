@@ -31,20 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments.base import Citation, Experiment, Verdict
+from attnflow.experiments.base import Experiment, Verdict
+from attnflow.experiments.papers import CRITICAL_ATTENTION_SCALING
 from attnflow.measure.fits import line_fit
 from attnflow.theory.long_context import (
     correction_exponent,
     critical_gamma,
     limit_cosine,
     output_cosine,
-)
-
-CRITICAL_ATTENTION_SCALING = Citation(
-    authors=("Shi Chen", "Zhengjiang Lin", "Yury Polyanskiy", "Philippe Rigollet"),
-    title="Critical attention scaling in long-context transformers",
-    year=2025,
-    arxiv="2510.05554",
 )
 
 #: Added to the finite-size bias of an exponent: float64 rounding of the distances (see the module doc).
@@ -176,8 +170,10 @@ LONG_CONTEXT_TRANSITION = Experiment(
     title="Critical attention scaling β = γ log n: collapse, critical value, identity",
     citation=CRITICAL_ATTENTION_SCALING.at(
         "Theorem 2.1 (simplex case)",
-        "limits derived again in attnflow.theory.long_context; checked against the abstract and the figure "
-        "caption of the stored copy, the theorem's own text was not reachable",
+        "the limits are derived again in attnflow.theory.long_context",
+        checked="the model (x' = ATT(N(x)) + αx, β = γ log n, simplex tokens) and the threshold γ = 1/(1−ρ) "
+        "against the abstract and a figure caption of stored copies; the theorem's text and its limits "
+        "1, 4ρ/(1+3ρ), ρ were not reachable (they are derived here, α = 0)",
     ),
     claim="After one attention layer with β = γ log n on tokens at common inner product ρ, the output "
     "inner products tend to 1 if γ < 1/(1−ρ), to 4ρ/(1+3ρ) at γ = 1/(1−ρ), and to ρ if γ > 1/(1−ρ).",

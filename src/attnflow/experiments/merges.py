@@ -36,14 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments.base import Citation, Experiment, Verdict
-
-MULTISCALE = Citation(
-    authors=("Giuseppe Bruno", "Federico Pasqualotto", "Andrea Agazzi"),
-    title="A multiscale analysis of mean-field transformers in the moderate interaction regime",
-    year=2025,
-    arxiv="2509.25040",
-)
+from attnflow.experiments.base import Experiment, Verdict
+from attnflow.experiments.papers import MULTISCALE_MEAN_FIELD
 
 #: Predicted merges closer in time than this (relative) are ties; see the module doc for the derivation.
 TIME_RESOLUTION = 0.01
@@ -275,10 +269,11 @@ def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) ->
 MERGE_ORDER = Experiment(
     name="merge-order",
     title="Slow phase: clusters merge in their point-mass order, the energy jumps 2 m_a m_b / n²",
-    citation=MULTISCALE.at(
-        "slow phase (abstract and Section 1); the jump 2 m_a m_b / n² is derived in attnflow.theory.merges",
-        "the stored copy reached gave the abstract only: the theorem's exact statement and normalisation "
-        "were not checked",
+    citation=MULTISCALE_MEAN_FIELD.at(
+        "slow phase (abstract and Section 1)",
+        "the jump 2 m_a m_b / n² is derived in attnflow.theory.merges",
+        checked="'clusters sequentially merge' against the abstract (the only part of the stored copy "
+        "reached); the theorem's exact statement and normalisation were not checked",
     ),
     claim="After the first plateau the clusters merge sequentially; each merge of clusters of m_a and m_b "
     "tokens raises n⁻² Σ_ij e^{β(⟨x_i,x_j⟩−1)} by 2 m_a m_b / n².",

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict
-from attnflow.experiments.dynamics_papers import NOISY_TRANSFORMER_PHASES
+from attnflow.experiments.papers import NOISY_TRANSFORMER_PHASES
 
 SIDES = ("below", "above")
 
@@ -161,7 +161,8 @@ NOISY_THRESHOLD = Experiment(
     title="Noisy USA: the uniform state loses stability at κ_#(β), at the linearised rate",
     citation=NOISY_TRANSFORMER_PHASES.at(
         "abstract: the linear-stability threshold K_#^{(d)}(β) and β_*^{(d)}",
-        note="K_# and the Bessel equation for β_* verified against the abstract; the rate λ_1 is derived",
+        note="the rate λ_1 and the factor 1/(2K_#) (a time rescaling of the paper's convention) are derived",
+        checked="K_#^{(d)}(β) and the equation I_{d/2+1}(β*)/I_{d/2}(β*) = 1/d against the abstract",
     ),
     claim="With independent noise of strength κ, the first mode of the uniform state of USA on S^{d−1} grows "
     "at λ_1 = (d − 1)(κ_#(β) − κ), κ_# = Γ(d/2) 2^{d/2−1} I_{d/2}(β)/β^{d/2} = 1/(2K_#): it grows below the "

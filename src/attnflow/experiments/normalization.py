@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict
-from attnflow.experiments.dynamics_papers import NORMALIZATION_IN_ATTENTION
+from attnflow.experiments.papers import NORMALIZATION_IN_ATTENTION
 from attnflow.simulation import Simulation
 
 # Integration error of RK4 at the steps used and the discreteness of the fit window, in the slopes.
@@ -148,7 +148,9 @@ NORMALIZATION_DECAY = Experiment(
     title="Normalisation as speed: 1 − ρ decays like e^{−2t} post-LN and like t^{−2} pre-LN",
     citation=NORMALIZATION_IN_ATTENTION.at(
         "equiangular tokens under Post-LN and Pre-LN (place in the paper not verified)",
-        note="laws re-derived in attnflow.theory.normalization; only the abstract could be read",
+        note="laws re-derived in attnflow.theory.normalization",
+        checked="only the abstract could be read: the schemes and 'normalisation as speed regulation'; "
+        "the rates e^{−2t} and t^{−2} are derived here, not read in the paper",
     ),
     claim="From an equiangular start with Q = K = V = I, 1 − ρ(t) → 0 exponentially, like e^{−2t}, under "
     "post-LN, but only polynomially, like t^{−2}, under pre-LN, whose norms grow linearly and slow the "

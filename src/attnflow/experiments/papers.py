@@ -62,6 +62,63 @@ DYNAMIC_METASTABILITY = Citation(
     arxiv="2410.06833",
 )
 
+CRITICAL_ATTENTION_SCALING = Citation(
+    authors=("Shi Chen", "Zhengjiang Lin", "Yury Polyanskiy", "Philippe Rigollet"),
+    title="Critical attention scaling in long-context transformers",
+    year=2025,
+    arxiv="2510.05554",
+)
+
+NORMALIZATION_IN_ATTENTION = Citation(
+    authors=("Nikita Karagodin", "Shu Ge", "Yury Polyanskiy", "Philippe Rigollet"),
+    title="Normalization in Attention Dynamics",
+    year=2025,
+    arxiv="2510.22026",
+)
+
+NOISY_TRANSFORMER_PHASES = Citation(
+    authors=("Kyunghoo Mun", "Matthew Rosenzweig"),
+    title="Phase transitions for the noisy transformer model in arbitrary dimension",
+    year=2026,
+    arxiv="2606.05140",
+)
+
+ATTENTION_FRANK_WOLFE = Citation(
+    authors=("Albert Alcalde", "Borjan Geshkovski", "Domènec Ruiz-Balet"),
+    title="Attention's forward pass and Frank–Wolfe",
+    year=2025,
+    arxiv="2508.09628",
+)
+
+MULTISCALE_MEAN_FIELD = Citation(
+    authors=("Giuseppe Bruno", "Federico Pasqualotto", "Andrea Agazzi"),
+    title="A multiscale analysis of mean-field transformers in the moderate interaction regime",
+    year=2025,
+    arxiv="2509.25040",
+)
+
+MASSIVE_ACTIVATIONS = Citation(
+    authors=("Mingjie Sun", "Xinlei Chen", "J. Zico Kolter", "Zhuang Liu"),
+    title="Massive Activations in Large Language Models",
+    year=2024,
+    arxiv="2402.17762",
+)
+
+ATTENTION_SINKS = Citation(
+    authors=(
+        "Federico Barbero",
+        "Álvaro Arroyo",
+        "Xiangming Gu",
+        "Christos Perivolaropoulos",
+        "Michael Bronstein",
+        "Petar Veličković",
+        "Razvan Pascanu",
+    ),
+    title="Why do LLMs attend to the first token?",
+    year=2025,
+    arxiv="2504.02732",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -71,6 +128,13 @@ PAPERS = (
     DYNAMIC_METASTABILITY,
     EXCHANGEABILITY,
     EMBEDDING_SPACE_MOVEMENT,
+    CRITICAL_ATTENTION_SCALING,
+    NORMALIZATION_IN_ATTENTION,
+    NOISY_TRANSFORMER_PHASES,
+    ATTENTION_FRANK_WOLFE,
+    MULTISCALE_MEAN_FIELD,
+    MASSIVE_ACTIVATIONS,
+    ATTENTION_SINKS,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).
