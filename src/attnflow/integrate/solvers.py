@@ -1,8 +1,11 @@
 """``simulate``: integrate a vector field from an initial token cloud and return a Trajectory.
 
 A field is any callable ``field(t, x) -> velocity`` with ``x`` of shape ``(n, d)`` or ``(batch, n, d)``.
-Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the unit sphere
-after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the parameters
+Runs are under ``torch.no_grad`` unless ``grad=True``: then autograd records every step, so the saved
+states can be differentiated with respect to the start and to the field's tensors that require gradients
+(β, Q, K, V of :class:`attnflow.dynamics.SelfAttention`); ``checkpoint=True`` trades recomputation for
+memory. Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the
+unit sphere after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the parameters
 stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
 """
 
@@ -14,9 +17,10 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import torch
+from torch.utils.checkpoint import checkpoint as _recompute_in_backward
 
 from attnflow import progress as _progress
-from attnflow._validate import finite_tensor, on_sphere, one_of, positive_int, positive_number
+from attnflow._validate import finite_tensor, flag, on_sphere, one_of, positive_int, positive_number
 from attnflow.errors import BlowUpError, StepLimitError
 from attnflow.trajectory import Trajectory
 
@@ -88,7 +92,8 @@ def simulate(
 ) -> Trajectory | list[Trajectory]:
     """Run a simulation: ``simulate(spec)`` for a :class:`attnflow.Simulation`, or
     ``simulate(field, x0, t_end, dt, ...)`` for a vector field and a start (see :func:`integrate` for
-    the arguments and the keyword options ``rtol``, ``atol``, ``max_steps``, ``progress``, ``params``).
+    the arguments and the keyword options ``rtol``, ``atol``, ``max_steps``, ``progress``, ``params``,
+    ``grad``, ``checkpoint``).
     """
     from attnflow.simulation import Simulation
 
@@ -116,6 +121,8 @@ def integrate(
     max_steps: int = 10_000_000,
     progress: _progress.Progress | bool | None = False,
     params: Mapping[str, Any] | None = None,
+    grad: bool = False,
+    checkpoint: bool = False,
 ) -> Trajectory | list[Trajectory]:
     """Integrate ``field`` from ``x0`` over ``[0, t_end]``.
 
@@ -134,6 +141,15 @@ def integrate(
         max_steps: give up (with an error) after this many steps.
         progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress` to report to.
         params: extra parameters to store with the Trajectory (e.g. the seed of ``x0``).
+        grad: record autograd through every step (``False``: the run is under ``torch.no_grad`` and the
+            states carry no graph). The saved states are then differentiable with respect to ``x0`` and
+            every tensor of the field that requires gradients (a tensor β, Q, K, V); a field's
+            ``backend="auto"`` takes its autograd path. The adaptive ``"dopri5"`` differentiates the
+            accepted steps with their sizes held fixed.
+        checkpoint: with ``grad=True`` and ``"euler"`` or ``"rk4"``, keep only the saved states and
+            recompute the steps between two of them in the backward pass (:func:`torch.utils.checkpoint`):
+            the graph holds the saved states and one stretch of ``save_every`` steps instead of every
+            step's intermediates, for one more forward pass of time. Gradients equal the plain ones.
 
     Returns:
         A :class:`Trajectory` (``axis="time"``), or a list of them, one per run, for batched ``x0``.
@@ -148,6 +164,12 @@ def integrate(
     method = one_of("method", method, METHODS)
     save_every = positive_int("save_every", save_every)
     max_steps = positive_int("max_steps", max_steps)
+    grad = flag("grad", grad)
+    checkpoint = flag("checkpoint", checkpoint)
+    if checkpoint and not grad:
+        raise ValueError("checkpoint=True saves memory of a differentiable run: it needs grad=True")
+    if checkpoint and method == "dopri5":
+        raise ValueError("checkpoint=True supports method 'euler' or 'rk4', not 'dopri5' (its steps adapt)")
     sphere = getattr(field, "geometry", "euclidean") == "sphere"
     check = getattr(field, "check_state", None)
     if check is not None:
@@ -171,14 +193,14 @@ def integrate(
         def advanced(t: float) -> None:
             reporter.update(t)
 
-        with torch.no_grad(), _threads_for(x0):
+        with torch.set_grad_enabled(grad), _threads_for(x0):
             if method == "dopri5":
                 times, states = _integrate_adaptive(
                     field, x0, t_end, dt, save_every * dt, rtol, atol, max_steps, retract, advanced
                 )
             else:
                 times, states = _integrate_fixed(
-                    field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced
+                    field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced, checkpoint
                 )
 
     stored = dict(getattr(field, "describe", dict)())
@@ -242,21 +264,32 @@ def _integrate_fixed(
     max_steps: int,
     retract: Callable[[torch.Tensor], torch.Tensor],
     advanced: Callable[[float], None],
+    checkpoint: bool,
 ) -> tuple[list[float], list[torch.Tensor]]:
     # Tolerate t_end/dt a hair above an integer from floating-point division.
     n_steps = max(1, math.ceil(t_end / dt - 1e-9))
     if n_steps > max_steps:
         raise StepLimitError(f"t_end/dt = {n_steps} steps", max_steps, f"to reach t_end={t_end:g}")
-    times, states = [0.0], [x.clone()]
-    t = 0.0
-    for i in range(1, n_steps + 1):
-        h = dt if i < n_steps else t_end - (n_steps - 1) * dt
-        x = retract(step(field, t, x, h))
-        t = t_end if i == n_steps else i * dt
-        if i % save_every == 0 or i == n_steps:
-            times.append(t)
-            states.append(_checked(x, t).clone())
-            advanced(t)
+    last_step = t_end - (n_steps - 1) * dt
+
+    def stretch(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """Steps ``first..last`` (1-based); step ``i`` starts at ``(i − 1)·dt``."""
+        for i in range(first, last + 1):
+            x = retract(step(field, (i - 1) * dt, x, dt if i < n_steps else last_step))
+        return x
+
+    # Every step makes a new tensor and the states are stacked (copied) at the end: no clones needed.
+    times, states = [0.0], [x]
+    for first in range(1, n_steps + 1, save_every):
+        last = min(first + save_every - 1, n_steps)
+        if checkpoint:
+            x = _recompute_in_backward(stretch, x, first, last, use_reentrant=False)
+        else:
+            x = stretch(x, first, last)
+        t = t_end if last == n_steps else last * dt
+        times.append(t)
+        states.append(_checked(x, t))
+        advanced(t)
     return times, states
 
 
@@ -274,7 +307,7 @@ def _integrate_adaptive(
 ) -> tuple[list[float], list[torch.Tensor]]:
     n_saves = max(1, math.ceil(t_end / save_spacing - 1e-9))
     save_at = [min(k * save_spacing, t_end) for k in range(1, n_saves + 1)]
-    times, states = [0.0], [x.clone()]
+    times, states = [0.0], [x]
     t, steps = 0.0, 0
     for target in save_at:
         while t < target:
@@ -298,7 +331,7 @@ def _integrate_adaptive(
             factor = 10.0 if error == 0 else min(10.0, max(0.2, 0.9 * error**-0.2))
             h = h_try * factor
         times.append(target)
-        states.append(_checked(x, target).clone())
+        states.append(_checked(x, target))
         advanced(target)
     return times, states
 
