@@ -5,8 +5,8 @@ Runs are under ``torch.no_grad`` unless ``grad=True``: then autograd records eve
 states can be differentiated with respect to the start and to the field's tensors that require gradients
 (β, Q, K, V of :class:`attnflow.dynamics.SelfAttention`); ``checkpoint=True`` trades recomputation for
 memory. Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the
-unit sphere after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the parameters
-stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
+unit sphere after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the
+parameters stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
 """
 
 from __future__ import annotations
