@@ -193,7 +193,7 @@ def integrate(
         def advanced(t: float) -> None:
             reporter.update(t)
 
-        with torch.set_grad_enabled(grad), _threads_for(x0):
+        with torch.set_grad_enabled(grad), small_problem_threads(x0):
             if method == "dopri5":
                 times, states = _integrate_adaptive(
                     field, x0, t_end, dt, save_every * dt, rtol, atol, max_steps, retract, advanced
@@ -233,8 +233,12 @@ _SMALL_PROBLEM_SCORES = 1 << 16
 
 
 @contextmanager
-def _threads_for(x0: torch.Tensor) -> Iterator[None]:
-    """Run small problems on one thread; leave the caller's thread setting alone otherwise."""
+def small_problem_threads(x0: torch.Tensor) -> Iterator[None]:
+    """Run small problems on one thread; leave the caller's thread setting alone otherwise.
+
+    ``simulate`` runs inside it; wrap the backward pass of a ``grad=True`` run of a small problem
+    in it too (``with small_problem_threads(x0): loss.backward()``).
+    """
     n = x0.shape[-2]
     runs = x0.shape[0] if x0.ndim == 3 else 1
     previous = torch.get_num_threads()
