@@ -242,7 +242,11 @@ class SelfAttention:
         weights = [self._weight_at(t, w, xb) for w in (self.Q, self.K, self.V)]
         # Heads that share every weight attend identically: compute one and scale by the head count.
         distinct = any(w is not None and w.ndim == 3 for w in weights)
-        q, k, v = (_project(w, xb, self.heads if distinct else 1) for w in weights)
+        heads = self.heads if distinct else 1
+        q = _project(weights[0], xb, heads)
+        # Identity (or shared) weights project once.
+        k = q if weights[1] is weights[0] else _project(weights[1], xb, heads)
+        v = k if weights[2] is weights[1] else _project(weights[2], xb, heads)
         # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
         # takes the blocked path, as USA does.
         beta = self._beta.to(x) if isinstance(self._beta, torch.Tensor) else self._beta
@@ -265,7 +269,7 @@ class SelfAttention:
         if self.feedforward is not None:
             drift = drift + self.feedforward(xb)
         if self.geometry == "sphere":
-            drift = drift - (drift * xb).sum(-1, keepdim=True) * xb
+            drift = torch.addcmul(drift, torch.linalg.vecdot(drift, xb).unsqueeze(-1), xb, value=-1)
         return drift if batched else drift.squeeze(0)
 
     def backend_for(self, x: torch.Tensor, t: float = 0.0) -> str:
@@ -336,7 +340,7 @@ def _fused_unsupported(
 def _project(w: torch.Tensor | None, x: torch.Tensor, heads: int) -> torch.Tensor:
     """``x`` (B, n, d) through one weight (identity if ``None``), as (B, heads, n, m)."""
     if w is None:
-        return x.unsqueeze(1).expand(-1, heads, -1, -1)
+        return x.unsqueeze(1) if heads == 1 else x.unsqueeze(1).expand(-1, heads, -1, -1)
     if w.ndim == 2:
         return (x @ w.T).unsqueeze(1).expand(-1, heads, -1, -1)
     return torch.einsum("bnd,hmd->bhnm", x, w)
