@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-N, D, STEPS, SAVE_EVERY, BETA, DT = 1024, 64, 200, 20, 4.0, 0.05
+N, D, STEPS, SAVE_EVERY, BETA, DT = 512, 64, 200, 20, 4.0, 0.05
 HERE = Path(__file__).resolve().parent
 
 
