@@ -41,6 +41,13 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return out
 
 
+def flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise (``1`` or ``"yes"`` are not flags)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def one_of(name: str, value: Any, allowed: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``allowed`` strings, else raise listing them."""
     allowed = tuple(allowed)

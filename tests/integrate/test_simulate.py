@@ -93,3 +93,15 @@ def test_bad_arguments_name_the_argument(kwargs, message):
 def test_max_steps_guard():
     with pytest.raises(StepLimitError, match="max_steps"):
         simulate(SelfAttention(1.0), init.uniform_sphere(4, 3), t_end=1.0, dt=0.01, max_steps=10)
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_experiment_replicates_equal_their_single_runs(method):
+    from attnflow.experiments.clustering import uniform_runs
+
+    params = {"n": 8, "seeds": 3, "seed": 5, "t_end": 1.0, "dt": 0.1}
+    runs = uniform_runs(params, 3, 2.0, method=method, dtype="float64")
+    for run in runs:
+        single = simulate(SelfAttention(2.0), run.x[0], t_end=1.0, dt=0.1, method=method)
+        # The same steps on one cloud: only the batched kernels' summation order may differ.
+        torch.testing.assert_close(run.x, single.x, rtol=0, atol=1e-13)

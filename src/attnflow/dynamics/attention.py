@@ -96,7 +96,9 @@ class SelfAttention:
 
     Args:
         beta: inverse temperature β, any finite real (β < 0 is the repulsive regime). It is the SDPA
-            ``scale``: scores are ``β⟨Q x_i, K x_j⟩``.
+            ``scale``: scores are ``β⟨Q x_i, K x_j⟩``. A 0-dim floating tensor is read at every
+            evaluation, so gradients reach it (fit β with ``simulate(..., grad=True)``) and an optimiser's
+            in-place updates take effect; :attr:`beta` is its current value as a float.
         variant: ``"SA"`` (softmax, Z_i = Σ_k e^{β⟨Qx_i,Kx_k⟩}), ``"USA"`` (Z_i = n), ``"sinkhorn"``
             (the kernel scaled to a doubly stochastic matrix, in the log domain) or ``"hardmax"``
             (uniform weights on the maximisers of β⟨Qx_i,Kx_j⟩: the β → +∞ limit of SA at β = 1,
@@ -105,6 +107,8 @@ class SelfAttention:
             or ``"euclidean"`` (no projection).
         Q, K: query and key weights: ``None`` (identity), a matrix ``(m, d)``, a per-head stack
             ``(heads, m, d)``, or a function of time returning either (a different layer at each time).
+            Weights that require gradients receive them (autograd runs through every backend but
+            ``"fused"``).
         V: value weights: ``None`` (identity), ``(d, d)``, ``(heads, d, d)`` or a function of time.
         causal: token ``k`` attends only to tokens ``j ≤ k``.
         heads: number of heads; ``None`` infers it from the weight stacks (1 if there are none). Heads
@@ -146,7 +150,7 @@ class SelfAttention:
         alibi: float = 0.0,
         backend: str = "auto",
     ) -> None:
-        self.beta = finite_number("beta", beta)
+        self._beta = _beta_of(beta)
         self.variant = one_of("variant", variant, VARIANTS)
         self.geometry = one_of("geometry", geometry, GEOMETRIES)
         self.causal = bool(causal)
@@ -187,6 +191,11 @@ class SelfAttention:
         else:
             self.heads = counts.pop() if counts else 1
         self.time_dependent = any(callable(w) and not isinstance(w, torch.Tensor) for w in (Q, K, V))
+
+    @property
+    def beta(self) -> float:
+        """The inverse temperature β now (a float, also when a tensor was given)."""
+        return float(self._beta.detach()) if isinstance(self._beta, torch.Tensor) else self._beta
 
     def __repr__(self) -> str:
         extras = [f"heads={self.heads}"] if self.heads > 1 else []
@@ -255,30 +264,38 @@ class SelfAttention:
         weights = [self._weight_at(t, w, xb) for w in (self.Q, self.K, self.V)]
         # Heads that share every weight attend identically: compute one and scale by the head count.
         distinct = any(w is not None and w.ndim == 3 for w in weights)
-        q, k, v = (_project(w, xb, self.heads if distinct else 1) for w in weights)
+        heads = self.heads if distinct else 1
+        q = _project(weights[0], xb, heads)
+        # Identity (or shared) weights project once.
+        k = q if weights[1] is weights[0] else _project(weights[1], xb, heads)
+        v = k if weights[2] is weights[1] else _project(weights[2], xb, heads)
         # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
         # takes the blocked path, as USA does.
+        beta = self._beta.to(x) if isinstance(self._beta, torch.Tensor) else self._beta
         if self._choose_backend(q, k, v) == "fused":
             from attnflow.dynamics.kernels import fused_attention
 
             flat = [p.reshape(-1, *p.shape[-2:]) for p in (q, k, v)]
-            mixed = fused_attention(*flat, self.beta, self.causal, softmax=self.variant == "SA")
+            mixed = fused_attention(*flat, float(beta), self.causal, softmax=self.variant == "SA")
             mixed = mixed.reshape(*q.shape[:-1], v.shape[-1])
         elif self.variant == "hardmax":
-            mixed = _hardmax_attention(q, k, v, self.beta, self.causal, self.alibi)
+            mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi)
         elif self.variant == "SA" and not (self.causal and self.beta <= 0) and not self.alibi:
-            mixed = F.scaled_dot_product_attention(q, k, v, scale=self.beta, is_causal=self.causal)
+            # SDPA's scale is a Python float: a tensor β (for its gradient) scales the queries instead.
+            if isinstance(beta, torch.Tensor):
+                q, beta = q * beta, 1.0
+            mixed = F.scaled_dot_product_attention(q, k, v, scale=beta, is_causal=self.causal)
         elif self.variant in ("SA", "USA"):
             mixed = _blocked_attention(
-                q, k, v, self.beta, self.causal, softmax=self.variant == "SA", alibi=self.alibi
+                q, k, v, beta, self.causal, softmax=self.variant == "SA", alibi=self.alibi
             )
         else:
-            mixed = _sinkhorn_attention(q, k, v, self.beta, self.sinkhorn_iters, self.sinkhorn_tol)
+            mixed = _sinkhorn_attention(q, k, v, beta, self.sinkhorn_iters, self.sinkhorn_tol)
         drift = mixed.sum(dim=1) if distinct else self.heads * mixed.squeeze(1)
         if self.feedforward is not None:
             drift = drift + self.feedforward(xb)
         if self.geometry == "sphere":
-            drift = drift - (drift * xb).sum(-1, keepdim=True) * xb
+            drift = torch.addcmul(drift, torch.linalg.vecdot(drift, xb).unsqueeze(-1), xb, value=-1)
         return drift if batched else drift.squeeze(0)
 
     def backend_for(self, x: torch.Tensor, t: float = 0.0) -> str:
@@ -296,7 +313,7 @@ class SelfAttention:
         """The backend for projected queries, keys and values (see ``backend`` in the class doc)."""
         if self.backend == "sdpa" or self.variant in ("sinkhorn", "hardmax") or self.alibi:
             return "sdpa"
-        reason = _fused_unsupported(q, k, v)
+        reason = _fused_unsupported(q, k, v, self._beta)
         if reason is None:
             faster = q.shape[-2] >= FUSED_MIN_TOKENS and max(q.shape[-1], v.shape[-1]) <= FUSED_AUTO_MAX_DIM
             return "fused" if self.backend == "fused" or faster else "sdpa"
@@ -317,7 +334,20 @@ class SelfAttention:
         return w
 
 
-def _fused_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None:
+def _beta_of(beta: object) -> float | torch.Tensor:
+    """``beta`` as a finite float, or as the 0-dim floating tensor it is (kept, for its gradient)."""
+    if not isinstance(beta, torch.Tensor):
+        return finite_number("beta", beta)
+    if beta.ndim != 0:
+        raise ValueError(
+            f"beta must be a number or a 0-dim tensor, got a tensor of shape {tuple(beta.shape)}"
+        )
+    return finite_tensor("beta", beta)
+
+
+def _fused_unsupported(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float | torch.Tensor
+) -> str | None:
     """Why the fused kernel cannot take these queries, keys and values (``None`` if it can)."""
     if q.device.type != "cpu":
         return f"it runs on the CPU, the state is on {q.device}"
@@ -327,7 +357,8 @@ def _fused_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str
         return (
             f"query/key and value dimensions must be <= {FUSED_MAX_DIM}, got {q.shape[-1]} and {v.shape[-1]}"
         )
-    if torch.is_grad_enabled() and any(p.requires_grad for p in (q, k, v)):
+    tensors = (q, k, v, beta) if isinstance(beta, torch.Tensor) else (q, k, v)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in tensors):
         return "it has no autograd, and this evaluation records gradients"
     return None
 
@@ -335,7 +366,7 @@ def _fused_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str
 def _project(w: torch.Tensor | None, x: torch.Tensor, heads: int) -> torch.Tensor:
     """``x`` (B, n, d) through one weight (identity if ``None``), as (B, heads, n, m)."""
     if w is None:
-        return x.unsqueeze(1).expand(-1, heads, -1, -1)
+        return x.unsqueeze(1) if heads == 1 else x.unsqueeze(1).expand(-1, heads, -1, -1)
     if w.ndim == 2:
         return (x @ w.T).unsqueeze(1).expand(-1, heads, -1, -1)
     return torch.einsum("bnd,hmd->bhnm", x, w)
@@ -348,7 +379,12 @@ def _row_block(q: torch.Tensor, k: torch.Tensor) -> int:
 
 
 def _scores(
-    q: torch.Tensor, k: torch.Tensor, beta: float, start: int, causal: bool, alibi: float = 0.0
+    q: torch.Tensor,
+    k: torch.Tensor,
+    beta: float | torch.Tensor,
+    start: int,
+    causal: bool,
+    alibi: float = 0.0,
 ) -> torch.Tensor:
     """β⟨q_i, k_j⟩ − alibi·|i − j| for query rows ``start..start+len(q)``; future keys −inf if causal."""
     s = beta * (q @ k.transpose(-1, -2))
@@ -366,7 +402,7 @@ def _blocked_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    beta: float,
+    beta: float | torch.Tensor,
     causal: bool,
     softmax: bool,
     alibi: float = 0.0,
@@ -409,7 +445,7 @@ def _hardmax_attention(
 
 
 def _sinkhorn_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, iters: int, tol: float
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float | torch.Tensor, iters: int, tol: float
 ) -> torch.Tensor:
     """Σ_j P_ij v_j with P = diag(e^f) e^{βS} diag(e^g) doubly stochastic, by log-domain Sinkhorn.
 

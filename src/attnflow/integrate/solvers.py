@@ -1,9 +1,12 @@
 """``simulate``: integrate a vector field from an initial token cloud and return a Trajectory.
 
 A field is any callable ``field(t, x) -> velocity`` with ``x`` of shape ``(n, d)`` or ``(batch, n, d)``.
-Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the unit sphere
-after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the parameters
-stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
+Runs are under ``torch.no_grad`` unless ``grad=True``: then autograd records every step, so the saved
+states can be differentiated with respect to the start and to the field's tensors that require gradients
+(β, Q, K, V of :class:`attnflow.dynamics.SelfAttention`); ``checkpoint=True`` trades recomputation for
+memory. Optional attributes refine the behaviour: ``geometry == "sphere"`` retracts states onto the
+unit sphere after every step, ``check_state(x, name)`` validates the start, ``describe()`` returns the
+parameters stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` has all three.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import torch
+from torch.utils.checkpoint import checkpoint as _recompute_in_backward
 
 from attnflow import progress as _progress
-from attnflow._validate import finite_tensor, on_sphere, one_of, positive_int, positive_number
+from attnflow._validate import finite_tensor, flag, on_sphere, one_of, positive_int, positive_number
 from attnflow.errors import BlowUpError, StepLimitError
 from attnflow.trajectory import Trajectory
 
@@ -33,15 +37,15 @@ Stepper = Callable[[VectorField, float, torch.Tensor, float], torch.Tensor]
 
 
 def _euler(field: VectorField, t: float, x: torch.Tensor, h: float) -> torch.Tensor:
-    # Exactly one residual layer: x + h·f(x).
-    return x + h * field(t, x)
+    # Exactly one residual layer: x + h·f(x) (one fused operation).
+    return torch.add(x, field(t, x), alpha=h)
 
 
 def _rk4(field: VectorField, t: float, x: torch.Tensor, h: float) -> torch.Tensor:
     k1 = field(t, x)
-    k2 = field(t + h / 2, x + (h / 2) * k1)
-    k3 = field(t + h / 2, x + (h / 2) * k2)
-    k4 = field(t + h, x + h * k3)
+    k2 = field(t + h / 2, torch.add(x, k1, alpha=h / 2))
+    k3 = field(t + h / 2, torch.add(x, k2, alpha=h / 2))
+    k4 = field(t + h, torch.add(x, k3, alpha=h))
     return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
@@ -103,7 +107,8 @@ def simulate(
 ) -> Trajectory | list[Trajectory]:
     """Run a simulation: ``simulate(spec)`` for a :class:`attnflow.Simulation`, or
     ``simulate(field, x0, t_end, dt, ...)`` for a vector field and a start (see :func:`integrate` for
-    the arguments and the keyword options ``rtol``, ``atol``, ``max_steps``, ``progress``, ``params``).
+    the arguments and the keyword options ``rtol``, ``atol``, ``max_steps``, ``progress``, ``params``,
+    ``grad``, ``checkpoint``).
     """
     from attnflow.simulation import Simulation
 
@@ -133,6 +138,8 @@ def integrate(
     max_saved_bytes: int = MAX_SAVED_BYTES,
     progress: _progress.Progress | bool | None = False,
     params: Mapping[str, Any] | None = None,
+    grad: bool = False,
+    checkpoint: bool = False,
 ) -> Trajectory | list[Trajectory]:
     """Integrate ``field`` from ``x0`` over ``[0, t_end]``.
 
@@ -153,6 +160,15 @@ def integrate(
             exceed these (see :func:`check_budget`); raise them to run a larger problem on purpose.
         progress: ``True`` for a progress bar, or a :class:`attnflow.progress.Progress` to report to.
         params: extra parameters to store with the Trajectory (e.g. the seed of ``x0``).
+        grad: record autograd through every step (``False``: the run is under ``torch.no_grad`` and the
+            states carry no graph). The saved states are then differentiable with respect to ``x0`` and
+            every tensor of the field that requires gradients (a tensor β, Q, K, V); a field's
+            ``backend="auto"`` takes its autograd path. The adaptive ``"dopri5"`` differentiates the
+            accepted steps with their sizes held fixed.
+        checkpoint: with ``grad=True`` and ``"euler"`` or ``"rk4"``, keep only the saved states and
+            recompute the steps between two of them in the backward pass (:func:`torch.utils.checkpoint`):
+            the graph holds the saved states and one stretch of ``save_every`` steps instead of every
+            step's intermediates, for one more forward pass of time. Gradients equal the plain ones.
 
     Returns:
         A :class:`Trajectory` (``axis="time"``), or a list of them, one per run, for batched ``x0``.
@@ -168,6 +184,12 @@ def integrate(
     method = one_of("method", method, METHODS)
     save_every = positive_int("save_every", save_every)
     max_steps = positive_int("max_steps", max_steps)
+    grad = flag("grad", grad)
+    checkpoint = flag("checkpoint", checkpoint)
+    if checkpoint and not grad:
+        raise ValueError("checkpoint=True saves memory of a differentiable run: it needs grad=True")
+    if checkpoint and method == "dopri5":
+        raise ValueError("checkpoint=True supports method 'euler' or 'rk4', not 'dopri5' (its steps adapt)")
     sphere = getattr(field, "geometry", "euclidean") == "sphere"
     check = getattr(field, "check_state", None)
     if check is not None:
@@ -196,7 +218,7 @@ def integrate(
     )
 
     retract: Callable[[torch.Tensor], torch.Tensor] = (
-        (lambda x: x / x.norm(dim=-1, keepdim=True)) if sphere else (lambda x: x)
+        (lambda x: x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)) if sphere else (lambda x: x)
     )
     x0 = retract(x0)  # within on_sphere's tolerance; start exactly on the sphere
     with _progress.task(progress, "simulate", total=t_end, unit="t") as reporter:
@@ -204,14 +226,14 @@ def integrate(
         def advanced(t: float) -> None:
             reporter.update(t)
 
-        with torch.no_grad(), _threads_for(x0):
+        with torch.set_grad_enabled(grad), small_problem_threads(x0):
             if method == "dopri5":
                 times, states = _integrate_adaptive(
                     field, x0, t_end, dt, save_every * dt, rtol, atol, max_steps, retract, advanced
                 )
             else:
                 times, states = _integrate_fixed(
-                    field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced
+                    field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced, checkpoint
                 )
 
     stored = dict(getattr(field, "describe", dict)())
@@ -226,6 +248,11 @@ def integrate(
         stored.update(rtol=rtol, atol=atol)
     stored.update(params or {})
     stacked = torch.stack(states)  # (T, [batch,] n, d)
+    # One check of all saved states at the end instead of a synchronising check at every save: a run
+    # that blows up keeps computing non-finite numbers, and the first bad save names the time.
+    finite = torch.isfinite(stacked).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        raise BlowUpError(times[int((~finite).nonzero()[0])])
     time_tensor = torch.tensor(times, dtype=torch.float64)
     if x0.ndim == 2:
         return Trajectory(time_tensor, stacked, params=stored)
@@ -288,8 +315,12 @@ _SMALL_PROBLEM_SCORES = 1 << 16
 
 
 @contextmanager
-def _threads_for(x0: torch.Tensor) -> Iterator[None]:
-    """Run small problems on one thread; leave the caller's thread setting alone otherwise."""
+def small_problem_threads(x0: torch.Tensor) -> Iterator[None]:
+    """Run small problems on one thread; leave the caller's thread setting alone otherwise.
+
+    ``simulate`` runs inside it; wrap the backward pass of a ``grad=True`` run of a small problem
+    in it too (``with small_problem_threads(x0): loss.backward()``).
+    """
     n = x0.shape[-2]
     runs = x0.shape[0] if x0.ndim == 3 else 1
     previous = torch.get_num_threads()
@@ -319,21 +350,32 @@ def _integrate_fixed(
     max_steps: int,
     retract: Callable[[torch.Tensor], torch.Tensor],
     advanced: Callable[[float], None],
+    checkpoint: bool,
 ) -> tuple[list[float], list[torch.Tensor]]:
     # Tolerate t_end/dt a hair above an integer from floating-point division.
     n_steps = max(1, math.ceil(t_end / dt - 1e-9))
     if n_steps > max_steps:
         raise StepLimitError(f"t_end/dt = {n_steps} steps", max_steps, f"to reach t_end={t_end:g}")
-    times, states = [0.0], [x.clone()]
-    t = 0.0
-    for i in range(1, n_steps + 1):
-        h = dt if i < n_steps else t_end - (n_steps - 1) * dt
-        x = retract(step(field, t, x, h))
-        t = t_end if i == n_steps else i * dt
-        if i % save_every == 0 or i == n_steps:
-            times.append(t)
-            states.append(_checked(x, t).clone())
-            advanced(t)
+    last_step = t_end - (n_steps - 1) * dt
+
+    def stretch(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """Steps ``first..last`` (1-based); step ``i`` starts at ``(i − 1)·dt``."""
+        for i in range(first, last + 1):
+            x = retract(step(field, (i - 1) * dt, x, dt if i < n_steps else last_step))
+        return x
+
+    # Every step makes a new tensor and the states are stacked (copied) at the end: no clones needed.
+    times, states = [0.0], [x]
+    for first in range(1, n_steps + 1, save_every):
+        last = min(first + save_every - 1, n_steps)
+        if checkpoint:
+            x = _recompute_in_backward(stretch, x, first, last, use_reentrant=False)
+        else:
+            x = stretch(x, first, last)
+        t = t_end if last == n_steps else last * dt
+        times.append(t)
+        states.append(x)
+        advanced(t)
     return times, states
 
 
@@ -351,7 +393,7 @@ def _integrate_adaptive(
 ) -> tuple[list[float], list[torch.Tensor]]:
     n_saves = max(1, math.ceil(t_end / save_spacing - 1e-9))
     save_at = [min(k * save_spacing, t_end) for k in range(1, n_saves + 1)]
-    times, states = [0.0], [x.clone()]
+    times, states = [0.0], [x]
     t, steps = 0.0, 0
     for target in save_at:
         while t < target:
@@ -375,7 +417,7 @@ def _integrate_adaptive(
             factor = 10.0 if error == 0 else min(10.0, max(0.2, 0.9 * error**-0.2))
             h = h_try * factor
         times.append(target)
-        states.append(_checked(x, target).clone())
+        states.append(x)
         advanced(target)
     return times, states
 

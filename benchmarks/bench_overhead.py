@@ -1,0 +1,144 @@
+"""Per-step overhead of simulate() on small problems, and batched runs against a loop of runs.
+
+At n = 256, d = 3 one SA step is cheap enough that Python and tensor bookkeeping around SDPA show:
+this times a bare SDPA call, a simulate() Euler step (saving only the end, and saving every step), and
+64 runs of n = 32 as a loop of simulate() calls against one batched call. Everything is float32 on the
+CPU, at 1 and 2 torch threads.
+
+Each repeat is a fresh process per source tree, the trees alternating (side by side, interleaved); a
+process times each case after a warm-up and keeps its best of 3 (load spikes on a shared machine only
+ever slow a run down); the table holds the medians over repeats.
+
+    python benchmarks/bench_overhead.py                              # this checkout; writes its docs section
+    python benchmarks/bench_overhead.py --baseline /path/to/old/src  # before/after; writes its docs section
+    python benchmarks/bench_overhead.py --quick                      # 2 repeats, print only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+N, D, STEPS, BETA, DT = 256, 3, 200, 4.0, 0.05
+RUNS, RUN_TOKENS, RUN_STEPS = 64, 32, 100
+CASES = ("sdpa", "simulate", "simulate_save_every_step", "loop_64_runs", "batch_64_runs")
+HERE = Path(__file__).resolve().parent
+
+
+def _best_of_3(run) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def worker(threads: int) -> dict[str, float]:
+    """Microseconds per step (per run-step for the 64-run cases) of every case, in this process."""
+    import torch
+    import torch.nn.functional as F
+
+    import attnflow as af
+
+    torch.set_num_threads(threads)
+    x0 = af.init.uniform_sphere(N, D, seed=0)
+    runs = af.init.uniform_sphere(RUN_TOKENS, D, seed=1, batch=RUNS)
+    field = af.SelfAttention(BETA, backend="sdpa")
+    q = x0[None, None]
+
+    def sdpa() -> None:
+        for _ in range(STEPS):
+            F.scaled_dot_product_attention(q, q, q, scale=BETA)
+
+    def simulate(save_every: int):
+        return lambda: af.simulate(field, x0, STEPS * DT, DT, method="euler", save_every=save_every)
+
+    def loop() -> None:
+        for x in runs:
+            af.simulate(field, x, RUN_STEPS * DT, DT, method="euler", save_every=RUN_STEPS)
+
+    def batch() -> None:
+        af.simulate(field, runs, RUN_STEPS * DT, DT, method="euler", save_every=RUN_STEPS)
+
+    cases = {
+        "sdpa": (sdpa, STEPS),
+        "simulate": (simulate(STEPS), STEPS),
+        "simulate_save_every_step": (simulate(1), STEPS),
+        "loop_64_runs": (loop, RUNS * RUN_STEPS),
+        "batch_64_runs": (batch, RUNS * RUN_STEPS),
+    }
+    return {name: 1e6 * _best_of_3(run) / steps for name, (run, steps) in cases.items()}
+
+
+def measure(src: str, threads: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": str(threads)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", str(threads)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline", help="a src/ directory of another attnflow checkout to compare with")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 repeats; print, do not write docs")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker)))
+        return
+    trees = {"this checkout": str(HERE.parent / "src")}
+    if args.baseline:
+        trees = {"baseline": str(Path(args.baseline).resolve()), **trees}
+    repeats = 2 if args.quick else args.repeats
+    results: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            for label, src in trees.items():
+                results.setdefault((label, threads), []).append(measure(src, threads))
+    lines = [
+        "## Small problems: per-step overhead and batched runs",
+        "",
+        f"Command: `python benchmarks/bench_overhead.py{' --baseline OLD/src' if args.baseline else ''}`. "
+        f"Microseconds per step (per run and step for the 64-run cases), SA, Euler, float32, d = {D}: "
+        f"medians over {repeats} fresh processes per tree, each the best of 3 after a warm-up, trees "
+        "alternating. `overhead` is the share of a simulate() step outside SDPA.",
+        "",
+        f"| tree | threads | SDPA alone (n={N}) | simulate (n={N}) | saving every step | overhead "
+        f"| loop of {RUNS} runs (n={RUN_TOKENS}) | batched | batched speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (label, threads), rows in results.items():
+        med = {case: statistics.median(row[case] for row in rows) for case in CASES}
+        lines.append(
+            f"| {label} | {threads} | {med['sdpa']:.1f} | {med['simulate']:.1f} | "
+            f"{med['simulate_save_every_step']:.1f} | {1 - med['sdpa'] / med['simulate']:.0%} | "
+            f"{med['loop_64_runs']:.1f} | {med['batch_64_runs']:.2f} | "
+            f"{med['loop_64_runs'] / med['batch_64_runs']:.1f}× |"
+        )
+    markdown = "\n".join(lines)
+    print(markdown)
+    if not args.quick:
+        sys.path.insert(0, str(HERE))
+        from _report import machine_line, update_section
+
+        update_section("overhead", markdown + "\n\n" + machine_line() + "\n")
+
+
+if __name__ == "__main__":
+    main()
