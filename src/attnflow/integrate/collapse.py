@@ -36,7 +36,7 @@ from attnflow._validate import on_sphere, positive_int, positive_number
 from attnflow.dynamics.attention import SelfAttention
 from attnflow.dynamics.weighted import check_weighted, weighted_velocity
 from attnflow.errors import BlowUpError, StepLimitError
-from attnflow.integrate.solvers import _dopri5, _threads_for
+from attnflow.integrate.solvers import _dopri5, small_problem_threads
 from attnflow.trajectory import Trajectory
 
 #: Two representatives closer than the distance r at which their mutual attention weight
@@ -158,7 +158,7 @@ def integrate_collapsing(
         return weighted_velocity(field, t, y / y.norm(dim=-1, keepdim=True), clusters.masses)
 
     t, steps = 0.0, 0
-    with torch.no_grad(), _threads_for(x0):
+    with torch.no_grad(), small_problem_threads(x0):
         merge(t)
         times, states = [0.0], [clusters.tokens()]
         for target in save_at:
