@@ -27,7 +27,7 @@ def test_flags_show_no_value_placeholder_and_help_does_not_break_mid_sentence():
         assert "<bool>" not in result.output
     # The docstring's second paragraph wraps at the terminal width, not at its source line breaks.
     text = " ".join(_invoke("reproduce", "--help").output.split())
-    assert "(a disagreement, an inconclusive verdict or a failed run)" in text
+    assert "(an inconclusive verdict says the size cannot decide, not that the claim failed)" in text
 
 
 def test_experiments_fit_80_columns_with_every_name_whole():
