@@ -159,7 +159,9 @@ def register(app: typer.Typer) -> None:
         console.print(_summary(traj, beta))
         console.print(f"trajectory: [bold]{out}[/bold]")
         if plot:
-            for figure in _figures(traj, out.with_suffix(""), beta):
+            with console.status("rendering the figures (PNG, SVG, PDF) …"):
+                figures = _figures(traj, out.with_suffix(""), beta)
+            for figure in figures:
                 console.print(f"figure:     [bold]{figure}[/bold]")
 
     @app.command()

@@ -55,7 +55,8 @@ def trace(
     if figures:
         from attnflow.viz import plot_trace
 
-        written += plot_trace(analysis, out, f"{model}: {recording.n_tokens} tokens")
+        with console.status("rendering the figures …"):
+            written += plot_trace(analysis, out, f"{model}: {recording.n_tokens} tokens")
     audit = analysis.audit.attrs
     console.print(
         f"traced {model} ({recording.n_layers} layers, {audit['norm_placement']}-norm"
