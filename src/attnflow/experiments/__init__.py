@@ -21,6 +21,7 @@ from attnflow.experiments.base import (
     unregister,
 )
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
+from attnflow.experiments.common_noise import COMMON_NOISE_SYNCHRONISES
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
 from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
 from attnflow.experiments.inference import ATTENTION_CONDITIONAL_MEAN, ERM_GENERALISATION
@@ -62,6 +63,7 @@ EXPERIMENTS = (
     LONG_CONTEXT_TRANSITION,
     NORMALIZATION_DECAY,
     NOISY_THRESHOLD,
+    COMMON_NOISE_SYNCHRONISES,
     HARDMAX_STRAIGHT_LINES,
     LAYER_COSINES,
     SA_STEP_EXPLAINS_LITTLE,

@@ -83,6 +83,13 @@ NOISY_TRANSFORMER_PHASES = Citation(
     arxiv="2606.05140",
 )
 
+SYNCHRONIZATION_BY_NOISE = Citation(
+    authors=("Andrea Agazzi", "Giuseppe Bruno", "Eloy Mosig García", "Samuele Saviozzi", "Marco Romito"),
+    title="Stochastic Scaling Limits and Synchronization by Noise in Deep Transformer Models",
+    year=2026,
+    arxiv="2604.26898",
+)
+
 ATTENTION_FRANK_WOLFE = Citation(
     authors=("Albert Alcalde", "Borjan Geshkovski", "Domènec Ruiz-Balet"),
     title="Attention's forward pass and Frank–Wolfe",
@@ -131,6 +138,7 @@ PAPERS = (
     CRITICAL_ATTENTION_SCALING,
     NORMALIZATION_IN_ATTENTION,
     NOISY_TRANSFORMER_PHASES,
+    SYNCHRONIZATION_BY_NOISE,
     ATTENTION_FRANK_WOLFE,
     MULTISCALE_MEAN_FIELD,
     MASSIVE_ACTIVATIONS,

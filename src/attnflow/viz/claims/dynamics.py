@@ -56,13 +56,17 @@ def plot_mode_growth(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
     path: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    ylabel: str = "⟨m(t), a⟩, mean over replicates",
+    rate_label: str = "dashed: e^{λ₁t}, theory",
 ) -> Figure:
-    """The amplitude of the first mode over time (log scale), with the predicted ``e^{λt}`` dashed.
+    """An amplitude over time (log scale), with the predicted ``e^{λt}`` dashed.
 
     Args:
         curves: ``(times, amplitude, predicted rate λ)`` by legend label.
         path: save the figure there if given.
         title: the figure title.
+        ylabel: what the amplitude is (default: the first mode of the noisy-threshold experiment).
+        rate_label: the legend title naming the predicted rate.
     """
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
@@ -70,8 +74,8 @@ def plot_mode_growth(
         (line,) = ax.semilogy(times, np.where(amplitude > 0, amplitude, np.nan), label=label)
         ax.plot(times, amplitude[0] * np.exp(rate * times), "--", color=line.get_color(), lw=1)
     ax.set_xlabel("time t")
-    ax.set_ylabel("⟨m(t), a⟩, mean over replicates")
-    ax.legend(fontsize="small", title="dashed: e^{λ₁t}, theory")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small", title=rate_label)
     if title:
         ax.set_title(title)
     return finish(fig, path)
