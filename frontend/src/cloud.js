@@ -3,8 +3,10 @@ import * as THREE from "three";
 
 export class CloudView {
   constructor(container, { size = 520 } = {}) {
-    this.renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-    this.renderer.setPixelRatio(window.devicePixelRatio || 1);
+    // No multisampling and one pixel per CSS pixel: points stay crisp, and a software rasteriser
+    // (headless Chromium, machines without a GPU) keeps up with 10⁴ points.
+    this.renderer = new THREE.WebGLRenderer({ antialias: false, preserveDrawingBuffer: true });
+    this.renderer.setPixelRatio(1);
     this.renderer.setSize(size, size);
     this.renderer.setClearColor(0xfbfaf6);
     container.appendChild(this.renderer.domElement);
@@ -65,7 +67,8 @@ export class CloudView {
 
   // points: Float32Array of n·k coordinates (k = 2 or 3), row-major.
   setPoints(points, n, k, colors = null) {
-    if (!this.points || this.count !== n || this.dims !== k) {
+    const fresh = !this.points || this.count !== n || this.dims !== k;
+    if (fresh) {
       if (this.points) this.group.remove(this.points);
       if (this.dims !== k) this._setGuide(k);
       const geometry = new THREE.BufferGeometry();
@@ -84,6 +87,8 @@ export class CloudView {
       position.array[3 * i + 2] = k === 3 ? points[k * i + 2] : 0;
     }
     position.needsUpdate = true;
+    this.frames += 1;
+    if (!fresh && !colors) return; // colours follow token order: they change only with the cloud's size
     const color = this.points.geometry.attributes.color;
     for (let i = 0; i < n; i++) {
       // Colour by token position in the sequence (viridis-like ramp): causal dynamics become readable.
@@ -93,7 +98,6 @@ export class CloudView {
       color.array[3 * i + 2] = 0.33 + 0.3 * (1 - s);
     }
     color.needsUpdate = true;
-    this.frames += 1;
   }
 }
 
