@@ -33,6 +33,7 @@ from attnflow.experiments.lm_frontier import (
     SA_STEP_EXPLAINS_LITTLE,
 )
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
+from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
@@ -69,6 +70,7 @@ EXPERIMENTS = (
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
     MERGE_ORDER,
+    MASKED_RANK_COLLAPSE,
 )
 
 for _experiment in EXPERIMENTS:
