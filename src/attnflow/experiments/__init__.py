@@ -42,6 +42,7 @@ from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
 from attnflow.experiments.reproduction import provenance, reproduce, write_docs
+from attnflow.experiments.timescales import METASTABILITY_TIME_SCALES
 
 #: The registered experiments of attnflow, in the order ``attnflow reproduce`` runs them.
 EXPERIMENTS = (
@@ -71,6 +72,7 @@ EXPERIMENTS = (
     CONCEPT_VECTORS,
     MERGE_ORDER,
     MASKED_RANK_COLLAPSE,
+    METASTABILITY_TIME_SCALES,
 )
 
 for _experiment in EXPERIMENTS:
