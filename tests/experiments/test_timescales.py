@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from attnflow.experiments import get
 from attnflow.experiments.timescales import EXPONENTIAL, POLYNOMIAL, judge, time_scales
