@@ -18,7 +18,7 @@ def test_the_collapse_factor_is_the_second_eigenvalue_of_the_band_average(n, win
 
 
 def test_narrow_windows_collapse_slower_and_the_gap_is_quadratic_in_the_window():
-    n = 400
+    n = 200
     gaps = [1 - collapse_factor(n, w) for w in (1, 2, 4)]
     assert gaps[0] < gaps[1] < gaps[2]
     for w, gap in zip((1, 2, 4), gaps, strict=True):
