@@ -25,6 +25,7 @@ import torch
 from attnflow import init
 from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
 from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS, Normalized, SelfAttention
+from attnflow.dynamics.attention import window_width
 from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, draw_weights
 from attnflow.dynamics.normalization import ON_SPHERE
 from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
@@ -56,6 +57,7 @@ class FieldSpec:
     normalization: str = "post"
     residual_scale: float = 1.0
     alibi: float = 0.0
+    window: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", finite_number("beta", self.beta))
@@ -75,6 +77,9 @@ class FieldSpec:
         object.__setattr__(self, "alibi", finite_number("alibi", self.alibi))
         if self.alibi < 0 or (self.alibi and self.variant == "sinkhorn"):
             raise ValueError(f"alibi must be a slope >= 0 (not with variant 'sinkhorn'), got {self.alibi!r}")
+        window_width(self.window)
+        if self.window and self.variant == "sinkhorn":
+            raise ValueError(f"window is not supported with variant 'sinkhorn', got window={self.window}")
         if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
             raise ValueError(
                 "normalization and residual_scale act on tokens with directions on the sphere; "
@@ -105,6 +110,7 @@ class FieldSpec:
             causal=self.causal,
             heads=self.heads,
             alibi=self.alibi,
+            window=self.window,
         )
         if plain:
             return attention

@@ -89,6 +89,9 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Residual strength (1/sqrt(L): depth-scaled).")
         ] = PARAMETERS["residual_scale"],
         alibi: Annotated[float, typer.Option(help="ALiBi slope m: scores − m|i − j|.")] = PARAMETERS["alibi"],
+        window: Annotated[
+            int, typer.Option(help="Sliding window w: attend to |i − j| <= w (0: no window).")
+        ] = PARAMETERS["window"],
         start: Annotated[Start, typer.Option(help="Initial condition.")] = PARAMETERS["start"],
         start_file: Annotated[
             Path | None, typer.Option(help="With --start file: a .npy, .pt or Trajectory store.")
@@ -140,6 +143,7 @@ def register(app: typer.Typer) -> None:
             "normalization": normalization.value,
             "residual_scale": residual_scale,
             "alibi": alibi,
+            "window": window,
             "start": start.value,
             "start_file": None if start_file is None else str(start_file),
             "t_end": t_end,

@@ -10,6 +10,7 @@ doubly stochastic (Sinkhorn) normalisation of the kernel ``e^{β⟨Q x_i, K x_j�
 ``"hardmax"`` is the limit β → +∞ taken exactly: ``A_ij = 1/|M_i|`` on the maximisers
 ``M_i = argmax_j β⟨Q x_i, K x_j⟩`` and 0 elsewhere. An ALiBi-style positional bias adds ``−m |i − j|``
 to every score (``alibi=m``; with ``causal=True`` only ``j ≤ i`` remain, so the bias is ``−m (i − j)``).
+A sliding-window mask (``window=w``) keeps only keys with ``|i − j| ≤ w`` (``i − w ≤ j ≤ i`` when causal).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ Weight = torch.Tensor | Callable[[float], torch.Tensor]
 _TIE_ULPS = 4.0
 # Score blocks are kept below this many elements (256 MiB in float32) in the blocked paths.
 _BLOCK_ELEMENTS = 1 << 26
+# Under a sliding window a block holds at least this many query rows: fewer would make the Python loop
+# over blocks, not the arithmetic, the cost for narrow windows.
+_BAND_MIN_ROWS = 256
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
     "tanh": torch.tanh,
@@ -118,6 +122,9 @@ class SelfAttention:
         sinkhorn_tol: stop once every row and column sum is within this of 1.
         alibi: the slope ``m ≥ 0`` of an ALiBi-style bias ``−m|i − j|`` added to the scores (token
             order is the row order; SA, USA and hardmax, on the blocked path).
+        window: a sliding-window mask: token ``i`` attends to keys ``|i − j| ≤ window`` (with ``causal``,
+            ``i − window ≤ j ≤ i``); ``0`` (the default) is no window. SA, USA and hardmax, on the
+            blocked path, which then only computes scores inside the band. USA's normaliser stays ``n``.
         backend: ``"sdpa"`` (torch: SDPA for SA, the blocked log-domain path otherwise), ``"fused"``
             (the compiled small-d kernel of :mod:`attnflow.dynamics.kernels`: SA or USA, CPU, float32
             or float64, query/key and value dimensions ≤ ``FUSED_MAX_DIM``, no autograd) or ``"auto"``:
@@ -148,6 +155,7 @@ class SelfAttention:
         sinkhorn_iters: int = 200,
         sinkhorn_tol: float = 1e-6,
         alibi: float = 0.0,
+        window: int = 0,
         backend: str = "auto",
     ) -> None:
         self._beta = _beta_of(beta)
@@ -158,11 +166,16 @@ class SelfAttention:
         self.alibi = finite_number("alibi", alibi)
         if self.alibi < 0:
             raise ValueError(f"alibi must be a slope >= 0, got {alibi!r}")
-        if self.backend == "fused" and (self.variant in ("sinkhorn", "hardmax") or self.alibi):
+        self.window = window_width(window)
+        if self.backend == "fused" and (self.variant in ("sinkhorn", "hardmax") or self.alibi or self.window):
             raise ValueError(
-                f"backend='fused' supports variant 'SA' or 'USA' without alibi, not {self.variant!r}"
+                "backend='fused' supports variant 'SA' or 'USA' without alibi or window, "
+                f"not {self.variant!r}"
                 + (f" with alibi={self.alibi:g}" if self.alibi else "")
+                + (f" with window={self.window}" if self.window else "")
             )
+        if self.window and self.variant == "sinkhorn":
+            raise ValueError("window is not supported with variant='sinkhorn'")
         if self.alibi and self.variant == "sinkhorn":
             raise ValueError("alibi is not supported with variant='sinkhorn'")
         if self.causal and self.variant == "sinkhorn":
@@ -201,6 +214,7 @@ class SelfAttention:
         extras = [f"heads={self.heads}"] if self.heads > 1 else []
         extras += ["causal=True"] if self.causal else []
         extras += [f"alibi={self.alibi:g}"] if self.alibi else []
+        extras += [f"window={self.window}"] if self.window else []
         extras += ["feedforward=..."] if self.feedforward is not None else []
         extras += ["time-dependent weights"] if self.time_dependent else []
         extras += [f"backend={self.backend!r}"] if self.backend != "auto" else []
@@ -229,6 +243,7 @@ class SelfAttention:
             "V": weight(self.V),
             "feedforward": self.feedforward is not None,
             "alibi": self.alibi,
+            "window": self.window,
             "backend": self.backend,
         }
 
@@ -279,15 +294,24 @@ class SelfAttention:
             mixed = fused_attention(*flat, float(beta), self.causal, softmax=self.variant == "SA")
             mixed = mixed.reshape(*q.shape[:-1], v.shape[-1])
         elif self.variant == "hardmax":
-            mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi)
-        elif self.variant == "SA" and not (self.causal and self.beta <= 0) and not self.alibi:
+            mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi, self.window)
+        elif (
+            self.variant == "SA" and not (self.causal and self.beta <= 0) and not (self.alibi or self.window)
+        ):
             # SDPA's scale is a Python float: a tensor β (for its gradient) scales the queries instead.
             if isinstance(beta, torch.Tensor):
                 q, beta = q * beta, 1.0
             mixed = F.scaled_dot_product_attention(q, k, v, scale=beta, is_causal=self.causal)
         elif self.variant in ("SA", "USA"):
             mixed = _blocked_attention(
-                q, k, v, beta, self.causal, softmax=self.variant == "SA", alibi=self.alibi
+                q,
+                k,
+                v,
+                beta,
+                self.causal,
+                softmax=self.variant == "SA",
+                alibi=self.alibi,
+                window=self.window,
             )
         else:
             mixed = _sinkhorn_attention(q, k, v, beta, self.sinkhorn_iters, self.sinkhorn_tol)
@@ -311,7 +335,7 @@ class SelfAttention:
 
     def _choose_backend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
         """The backend for projected queries, keys and values (see ``backend`` in the class doc)."""
-        if self.backend == "sdpa" or self.variant in ("sinkhorn", "hardmax") or self.alibi:
+        if self.backend == "sdpa" or self.variant in ("sinkhorn", "hardmax") or self.alibi or self.window:
             return "sdpa"
         reason = _fused_unsupported(q, k, v, self._beta)
         if reason is None:
@@ -332,6 +356,13 @@ class SelfAttention:
                 f"({self.heads}, m, {x.shape[-1]})"
             )
         return w
+
+
+def window_width(window: object) -> int:
+    """``window`` as a sliding-window half-width: an integer ``>= 0`` (0: no window)."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise ValueError(f"window must be an integer >= 0 (0: no window), got {window!r}")
+    return window
 
 
 def _beta_of(beta: object) -> float | torch.Tensor:
@@ -378,6 +409,15 @@ def _row_block(q: torch.Tensor, k: torch.Tensor) -> int:
     return max(1, min(q.shape[-2], _BLOCK_ELEMENTS // max(per_row, 1)))
 
 
+def _band_block(q: torch.Tensor, window: int) -> int:
+    """Rows per block under a sliding window: about the band's width (at least ``_BAND_MIN_ROWS``, so
+    narrow windows do not loop per token), so a block meets at most about twice the keys it needs,
+    and under the memory budget."""
+    rows = max(2 * window + 1, _BAND_MIN_ROWS)
+    per_row = q.shape[0] * q.shape[1] * (rows + 2 * window)
+    return max(1, min(q.shape[-2], rows, _BLOCK_ELEMENTS // per_row))
+
+
 def _scores(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -385,17 +425,32 @@ def _scores(
     start: int,
     causal: bool,
     alibi: float = 0.0,
+    window: int = 0,
+    key_start: int = 0,
 ) -> torch.Tensor:
-    """β⟨q_i, k_j⟩ − alibi·|i − j| for query rows ``start..start+len(q)``; future keys −inf if causal."""
+    """β⟨q_i, k_j⟩ − alibi·|i − j| for query rows ``start..start+len(q)`` and keys ``key_start..``;
+    future keys −inf if causal, keys farther than ``window`` from the query −inf if ``window``."""
     s = beta * (q @ k.transpose(-1, -2))
-    if causal or alibi:
+    if causal or alibi or window:
         rows = torch.arange(start, start + q.shape[-2], device=q.device).unsqueeze(-1)
-        columns = torch.arange(k.shape[-2], device=q.device)
+        columns = torch.arange(key_start, key_start + k.shape[-2], device=q.device)
         if alibi:
             s = s - alibi * (rows - columns).abs().to(s.dtype)
         if causal:
             s = s.masked_fill(columns > rows, -math.inf)
+        if window:
+            s = s.masked_fill((rows - columns).abs() > window, -math.inf)
     return s
+
+
+def _key_range(start: int, rows: int, n: int, causal: bool, window: int) -> tuple[int, int]:
+    """The keys ``[lo, hi)`` that query rows ``start..start+rows`` can see: all of them without a
+    window, else the band ``[start − window, start + rows + window)`` cut to the sequence (and to the
+    past if causal)."""
+    if not window:
+        return 0, n
+    end = start + rows if causal else start + rows + window
+    return max(0, start - window), min(n, end)
 
 
 def _blocked_attention(
@@ -406,24 +461,35 @@ def _blocked_attention(
     causal: bool,
     softmax: bool,
     alibi: float = 0.0,
+    window: int = 0,
 ) -> torch.Tensor:
-    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out."""
+    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out.
+
+    With a ``window`` each block of rows only meets the band of keys it can see."""
     n = k.shape[-2]
-    block = _row_block(q, k)
+    block = _band_block(q, window) if window else _row_block(q, k)
     out = []
     for start in range(0, q.shape[-2], block):
-        s = _scores(q[..., start : start + block, :], k, beta, start, causal, alibi)
+        rows = q[..., start : start + block, :]
+        lo, hi = _key_range(start, rows.shape[-2], n, causal, window)
+        s = _scores(rows, k[..., lo:hi, :], beta, start, causal, alibi, window, lo)
         top = s.amax(dim=-1, keepdim=True)
         weights = torch.exp(s - top)
         if softmax:
-            out.append(weights @ v / weights.sum(dim=-1, keepdim=True))
+            out.append(weights @ v[..., lo:hi, :] / weights.sum(dim=-1, keepdim=True))
         else:
-            out.append(weights @ v * torch.exp(top - math.log(n)))
+            out.append(weights @ v[..., lo:hi, :] * torch.exp(top - math.log(n)))
     return torch.cat(out, dim=-2)
 
 
 def _hardmax_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool, alibi: float
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: float,
+    causal: bool,
+    alibi: float,
+    window: int = 0,
 ) -> torch.Tensor:
     """The mean of ``v_j`` over the maximisers ``j`` of each row's scores, in row blocks.
 
@@ -432,15 +498,17 @@ def _hardmax_attention(
     """
     eps = torch.finfo(q.dtype).eps
     key_norm = k.norm(dim=-1).amax(dim=-1, keepdim=True).unsqueeze(-1)  # (B, H, 1, 1)
-    block = _row_block(q, k)
+    n = k.shape[-2]
+    block = _band_block(q, window) if window else _row_block(q, k)
     out = []
     for start in range(0, q.shape[-2], block):
         rows = q[..., start : start + block, :]
-        s = _scores(rows, k, beta, start, causal, alibi)
+        lo, hi = _key_range(start, rows.shape[-2], n, causal, window)
+        s = _scores(rows, k[..., lo:hi, :], beta, start, causal, alibi, window, lo)
         top = s.amax(dim=-1, keepdim=True)
         slack = _TIE_ULPS * q.shape[-1] * eps * abs(beta) * rows.norm(dim=-1, keepdim=True) * key_norm
         chosen = (s >= top - slack).to(v.dtype)
-        out.append(chosen @ v / chosen.sum(dim=-1, keepdim=True))
+        out.append(chosen @ v[..., lo:hi, :] / chosen.sum(dim=-1, keepdim=True))
     return torch.cat(out, dim=-2)
 
 

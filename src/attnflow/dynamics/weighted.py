@@ -9,7 +9,7 @@ over the representatives ``y_j`` of masses ``m_j``, and each member moves with i
 The mass enters SDPA as an additive bias ``log m_j`` on the scores (its ``attn_mask``, one row
 broadcast over the queries), so this path forms no n×n matrix beyond what SDPA itself uses.
 Only the softmax variant without a causal mask reduces this way: USA's normaliser ``n`` and Sinkhorn's
-column scaling also reduce, but are not needed here, and a causal mask or an ALiBi bias depends on
+column scaling also reduce, but are not needed here, and a causal mask, an ALiBi bias or a window depends on
 token order, which a merged cluster no longer has.
 """
 
@@ -26,10 +26,11 @@ def check_weighted(field: SelfAttention) -> None:
     """Raise a clear error if ``field`` has no weighted-particle reduction (see the module doc)."""
     if not isinstance(field, SelfAttention):
         raise TypeError(f"field must be a SelfAttention, got {type(field).__name__}")
-    if field.variant != "SA" or field.causal or getattr(field, "alibi", 0.0):
+    if field.variant != "SA" or field.causal or field.alibi or field.window:
         raise ValueError(
-            f"field must be variant='SA' without a causal mask or alibi for the weighted reduction, got "
-            f"variant={field.variant!r}, causal={field.causal}, alibi={getattr(field, 'alibi', 0.0)}"
+            "field must be variant='SA' without a causal mask, alibi or window for the weighted reduction, "
+            f"got variant={field.variant!r}, causal={field.causal}, alibi={field.alibi}, "
+            f"window={field.window}"
         )
 
 

@@ -34,6 +34,7 @@ from attnflow.experiments.lm_frontier import (
     SA_STEP_EXPLAINS_LITTLE,
 )
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
+from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
@@ -42,6 +43,7 @@ from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
 from attnflow.experiments.reproduction import provenance, reproduce, write_docs
+from attnflow.experiments.timescales import METASTABILITY_TIME_SCALES
 
 #: The registered experiments of attnflow, in the order ``attnflow reproduce`` runs them.
 EXPERIMENTS = (
@@ -71,6 +73,8 @@ EXPERIMENTS = (
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
     MERGE_ORDER,
+    MASKED_RANK_COLLAPSE,
+    METASTABILITY_TIME_SCALES,
 )
 
 for _experiment in EXPERIMENTS:

@@ -126,6 +126,13 @@ ATTENTION_SINKS = Citation(
     arxiv="2504.02732",
 )
 
+MASKS_AND_LAYERNORM = Citation(
+    authors=("Xinyi Wu", "Amir Ajorlou", "Yifei Wang", "Stefanie Jegelka", "Ali Jadbabaie"),
+    title="On the Role of Attention Masks and LayerNorm in Transformers",
+    year=2024,
+    arxiv="2405.18781",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -143,6 +150,7 @@ PAPERS = (
     MULTISCALE_MEAN_FIELD,
     MASSIVE_ACTIVATIONS,
     ATTENTION_SINKS,
+    MASKS_AND_LAYERNORM,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).

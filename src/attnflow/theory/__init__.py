@@ -14,6 +14,8 @@ measurements made independently.
   critical noise ``κ_#(β)`` and the tricritical ``β_*``.
 - :mod:`attnflow.theory.merges`: the slow phase on the circle as weighted point masses, their merge
   sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
+- :mod:`attnflow.theory.masks`: pure attention under a sliding-window mask near consensus: the
+  per-layer collapse factor ``λ₂`` of the window's averaging matrix and its gap ``≈ w(w+1)π²/(6n²)``.
 """
 
 from attnflow.theory import circle, energy, equiangular, noisy, normalization
