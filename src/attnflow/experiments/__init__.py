@@ -32,6 +32,7 @@ from attnflow.experiments.lm_frontier import (
     NORMALISATION_AS_SPEED,
     SA_STEP_EXPLAINS_LITTLE,
 )
+from attnflow.experiments.lm_heads import HEAD_PHASES
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
@@ -68,6 +69,7 @@ EXPERIMENTS = (
     NORMALISATION_AS_SPEED,
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
+    HEAD_PHASES,
     MERGE_ORDER,
 )
 

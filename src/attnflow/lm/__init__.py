@@ -20,6 +20,7 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
+from attnflow.lm.heads import PHASES, head_phases, head_spectra
 from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
 from attnflow.lm.recording import NORM_PLACEMENTS, Recording, as_recording, record
@@ -31,6 +32,7 @@ __all__ = [
     "MINILM",
     "NORM_PLACEMENTS",
     "PATTERNS",
+    "PHASES",
     "SHORT_NAMES",
     "SMOLLM2",
     "ChoiceItem",
@@ -54,6 +56,8 @@ __all__ = [
     "embedding_lens",
     "evaluate_multiple_choice",
     "fit_dynamics",
+    "head_phases",
+    "head_spectra",
     "load",
     "logit_lens",
     "multiple_choice_items",
