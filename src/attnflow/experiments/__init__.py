@@ -33,6 +33,7 @@ from attnflow.experiments.lm_frontier import (
     SA_STEP_EXPLAINS_LITTLE,
 )
 from attnflow.experiments.lm_heads import HEAD_PHASES
+from attnflow.experiments.lm_looped import LOOPED_LAYERS
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
@@ -70,6 +71,7 @@ EXPERIMENTS = (
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
     HEAD_PHASES,
+    LOOPED_LAYERS,
     MERGE_ORDER,
 )
 

@@ -119,6 +119,13 @@ ATTENTION_SINKS = Citation(
     arxiv="2504.02732",
 )
 
+ASYMPTOTIC_ATTENTION = Citation(
+    authors=("Álvaro Rodríguez Abella", "João Pedro Silvestre", "Paulo Tabuada"),
+    title="The Asymptotic Behavior of Attention in Transformers",
+    year=2024,
+    arxiv="2412.02682",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -135,6 +142,7 @@ PAPERS = (
     MULTISCALE_MEAN_FIELD,
     MASSIVE_ACTIVATIONS,
     ATTENTION_SINKS,
+    ASYMPTOTIC_ATTENTION,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).

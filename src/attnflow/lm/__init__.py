@@ -22,6 +22,7 @@ from attnflow.lm.concepts import (
 )
 from attnflow.lm.heads import PHASES, head_phases, head_spectra
 from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
+from attnflow.lm.loop import loop
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
 from attnflow.lm.recording import NORM_PLACEMENTS, Recording, as_recording, record
 from attnflow.lm.trace import decompose, trace
@@ -60,6 +61,7 @@ __all__ = [
     "head_spectra",
     "load",
     "logit_lens",
+    "loop",
     "multiple_choice_items",
     "next_token_log_probs",
     "particle_measures",
