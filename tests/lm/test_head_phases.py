@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from attnflow.experiments import get
 from attnflow.experiments.lm_frontier import PASSAGES
@@ -62,6 +63,8 @@ def test_head_phases_follow_the_closed_form():
     np.testing.assert_allclose(phases["crossover_n"].values, np.exp(beta * (1 - rho)))
     p = 1 / (1 + (n - 1) * n ** (-scaled))
     np.testing.assert_allclose(phases["self_weight"].values, p)
+    per_layer = head_phases(np.vstack([beta, beta]), n, xr.DataArray([0.5, 0.8], dims="layer"))
+    np.testing.assert_allclose(per_layer["scaled"].values[1], beta[0] * 0.2 / np.log(n))
     with pytest.raises(ValueError, match="n"):
         head_phases(beta, 1, rho)
 

@@ -133,9 +133,10 @@ def head_phases(beta: xr.DataArray | np.ndarray, n: int, rho: float | xr.DataArr
     )
     rho = rho if isinstance(rho, xr.DataArray) else xr.DataArray(float(rho))
     gamma = beta / np.log(n)
+    gamma, rho = xr.broadcast(gamma, rho)
     gamma_c = xr.apply_ufunc(np.vectorize(critical_gamma), rho)
     scaled = gamma / gamma_c
-    weight = xr.apply_ufunc(np.vectorize(lambda g, r: float(self_weight(n, g, r))), gamma, rho + 0 * gamma)
+    weight = xr.apply_ufunc(np.vectorize(lambda g, r: float(self_weight(n, g, r))), gamma, rho)
     band = 1.0 / np.log(n)
     phase = xr.where(scaled < 1 - band, PHASES[0], xr.where(scaled > 1 + band, PHASES[2], PHASES[1]))
     crossover = np.exp(beta / gamma_c)
