@@ -111,6 +111,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _report import machine_line, update_section
 
+    from attnflow.dynamics.attention import FUSED_AUTO_MAX_DIM, FUSED_MIN_TOKENS
+
     lines = [
         "## Fused small-d kernel vs SDPA (SA, sphere, Euler, float32)",
         "",
@@ -122,7 +124,8 @@ def main() -> None:
         "",
         *table(results["main"]),
         "",
-        'Where `backend="auto"` switches (it uses the kernel from n = 512 tokens and for d ≤ 8):',
+        f'Where `backend="auto"` switches (it uses the kernel from n = {FUSED_MIN_TOKENS} tokens and for '
+        f"d ≤ {FUSED_AUTO_MAX_DIM}):",
         "",
         *table(results["crossover"]),
         "",
