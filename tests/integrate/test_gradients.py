@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from attnflow import SelfAttention, init, simulate
+from attnflow.dynamics.attention import FUSED_MIN_TOKENS
 
 _N, _D = 6, 3
 
@@ -77,7 +78,7 @@ def test_batched_gradient_is_the_sum_of_single_run_gradients():
 
 
 def test_auto_backend_takes_the_autograd_path_where_the_fused_kernel_would_run():
-    x0 = init.uniform_sphere(512, 3, seed=8)
+    x0 = init.uniform_sphere(FUSED_MIN_TOKENS, 3, seed=8)
     beta = torch.tensor(1.0, requires_grad=True)
     assert SelfAttention(1.0).backend_for(x0) == "fused"  # the shape the fused kernel takes without autograd
     traj = simulate(SelfAttention(beta), x0, t_end=0.2, dt=0.1, method="euler", grad=True)
