@@ -454,6 +454,25 @@ def _key_range(start: int, rows: int, n: int, causal: bool, window: int) -> tupl
     return max(0, start - window), min(n, end)
 
 
+def _score_blocks(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    beta: float | torch.Tensor,
+    causal: bool,
+    alibi: float,
+    window: int,
+) -> Iterator[tuple[torch.Tensor, int, int, torch.Tensor]]:
+    """Row blocks of the scores: ``(query rows, lo, hi, scores against keys lo..hi)``, no n×n matrix.
+
+    With a ``window`` each block of rows only meets the band of keys it can see."""
+    n = k.shape[-2]
+    block = _band_block(q, window) if window else _row_block(q, k)
+    for start in range(0, q.shape[-2], block):
+        rows = q[..., start : start + block, :]
+        lo, hi = _key_range(start, rows.shape[-2], n, causal, window)
+        yield rows, lo, hi, _scores(rows, k[..., lo:hi, :], beta, start, causal, alibi, window, lo)
+
+
 def _blocked_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -464,16 +483,10 @@ def _blocked_attention(
     alibi: float = 0.0,
     window: int = 0,
 ) -> torch.Tensor:
-    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out.
-
-    With a ``window`` each block of rows only meets the band of keys it can see."""
+    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out."""
     n = k.shape[-2]
-    block = _band_block(q, window) if window else _row_block(q, k)
     out = []
-    for start in range(0, q.shape[-2], block):
-        rows = q[..., start : start + block, :]
-        lo, hi = _key_range(start, rows.shape[-2], n, causal, window)
-        s = _scores(rows, k[..., lo:hi, :], beta, start, causal, alibi, window, lo)
+    for _, lo, hi, s in _score_blocks(q, k, beta, causal, alibi, window):
         top = s.amax(dim=-1, keepdim=True)
         weights = torch.exp(s - top)
         if softmax:
@@ -499,13 +512,8 @@ def _hardmax_attention(
     """
     eps = torch.finfo(q.dtype).eps
     key_norm = k.norm(dim=-1).amax(dim=-1, keepdim=True).unsqueeze(-1)  # (B, H, 1, 1)
-    n = k.shape[-2]
-    block = _band_block(q, window) if window else _row_block(q, k)
     out = []
-    for start in range(0, q.shape[-2], block):
-        rows = q[..., start : start + block, :]
-        lo, hi = _key_range(start, rows.shape[-2], n, causal, window)
-        s = _scores(rows, k[..., lo:hi, :], beta, start, causal, alibi, window, lo)
+    for rows, lo, hi, s in _score_blocks(q, k, beta, causal, alibi, window):
         top = s.amax(dim=-1, keepdim=True)
         slack = _TIE_ULPS * q.shape[-1] * eps * abs(beta) * rows.norm(dim=-1, keepdim=True) * key_norm
         chosen = (s >= top - slack).to(v.dtype)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnflow.experiments.base import Experiment, Verdict
+from attnflow.experiments.base import Experiment, Verdict, combine
 from attnflow.experiments.papers import (
     EMBEDDING_SPACE_MOVEMENT,
     MASSIVE_ACTIVATIONS,
@@ -134,13 +134,7 @@ def _cosines_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Ve
             f"{int((change > 0).sum())}/{change.size} prompts (p = {p_up:.3g}; p of a decrease = "
             f"{p_down:.3g})"
         )
-    status = (
-        "disagrees"
-        if "disagrees" in statuses
-        else "agrees"
-        if set(statuses) == {"agrees"}
-        else "inconclusive"
-    )
+    status = combine(*statuses)
     return Verdict(
         status=status,
         prediction="the tokens' pairwise cosines move towards 1 with depth: the mean cosine at the last "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict
+from attnflow.experiments.base import Experiment, Verdict, combine
 from attnflow.experiments.lm_frontier import PASSAGES, _sign_test
 from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE
 
@@ -68,13 +68,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
             f"(p = {p_down:.3g}; p of a rise = {p_up:.3g}); clusters {counts[:, 1].mean():.1f} → "
             f"{counts[:, -1].mean():.1f}"
         )
-    status = (
-        "disagrees"
-        if "disagrees" in statuses
-        else "agrees"
-        if set(statuses) == {"agrees"}
-        else "inconclusive"
-    )
+    status = combine(*statuses)
     return Verdict(
         status=status,
         prediction="looped past its trained depth, the stack keeps contracting the tokens: 1 − mean|cos| "
