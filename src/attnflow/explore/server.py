@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
@@ -209,8 +210,6 @@ class _SweepView:
     def summary(self) -> dict[str, Any]:
         """The grid's coordinates and every numeric value on it (mean over seeds; the last entry of any
         further dimension, e.g. the final time of a time series)."""
-        import numpy as np
-
         ds = self.results
         values = {}
         for name, array in ds.data_vars.items():
@@ -232,8 +231,6 @@ class _SweepView:
     def run_params(self, index: int) -> dict[str, Any]:
         """The simulation parameters of grid cell ``index`` (row-major over the swept dimensions), with
         the first replicate's seed: enough to replay the run."""
-        import numpy as np
-
         shape = [self.results.sizes[d] for d in self.dims]
         if not 0 <= index < int(np.prod(shape)):
             raise IndexError(f"must be in [0, {int(np.prod(shape)) - 1}], got {index}")
