@@ -9,7 +9,7 @@ import torch
 
 from attnflow.experiments import get
 from attnflow.experiments.lm_frontier import PASSAGES
-from attnflow.experiments.lm_looped import diversity
+from attnflow.experiments.lm_looped import diversity, plateau_span
 
 TEXT = "The river rose slowly through the night."
 
@@ -76,3 +76,81 @@ def test_looped_layers_verdict(after, status):
         values[f"{name}.diversity"] = spread
         values[f"{name}.clusters"] = np.tile([20.0, 10.0, 2.0, 1.0], (prompts, 1))
     assert experiment.verdict(experiment.params(), values).status == status
+
+
+def test_loop_from_random_weights_uses_the_models_own_initialisation(minilm):
+    from attnflow.lm import loop
+
+    state = torch.random.get_rng_state()
+    traj = loop(minilm, TEXT, repeats=2, weights="random", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global stream is left as it was
+    assert traj.params["weights"] == "random"
+    torch.manual_seed(3)
+    fresh = type(minilm.model)(minilm.model.config).eval()  # the reference: HF's own init, seeded by hand
+    trained = loop(minilm, TEXT, repeats=1)
+    x = trained.x[0][None]  # both loops start from the trained model's embeddings
+    np.testing.assert_allclose(traj.x[0].numpy(), x[0].numpy())
+    with torch.no_grad():
+        for _ in range(2):
+            for block in fresh.encoder.layer:
+                out = block(x)
+                x = out[0] if isinstance(out, tuple) else out
+    np.testing.assert_allclose(traj.x[-1].numpy(), x[0].numpy(), atol=1e-5)
+    again = loop(minilm, TEXT, repeats=2, weights="random", seed=3)
+    other = loop(minilm, TEXT, repeats=2, weights="random", seed=4)
+    assert torch.equal(again.x, traj.x)
+    assert not torch.allclose(other.x[-1], traj.x[-1])
+    with pytest.raises(ValueError, match="weights"):
+        loop(minilm, TEXT, repeats=2, weights="fresh")
+    with pytest.raises(TypeError, match="seed"):
+        loop(minilm, TEXT, repeats=2, weights="random", seed=-1)
+
+
+def test_plateau_span_is_the_widest_run_of_one_count_above_one():
+    repeats = np.array([0, 1, 2, 5, 10, 20, 50, 100])
+    assert plateau_span(repeats, [9, 9, 6, 4, 4, 4, 4, 1]) == pytest.approx(10.0)  # 4 clusters, 5 → 50
+    assert plateau_span(repeats, [3, 3, 3, 2, 2, 1, 1, 1]) == pytest.approx(
+        2.0
+    )  # 1 → 2: repeat 0 never counts
+    assert plateau_span(repeats, [9, 8, 7, 6, 5, 4, 3, 2]) == 1.0  # merging at every step
+    assert plateau_span(repeats, [9, 1, 1, 1, 1, 1, 1, 1]) == 1.0  # one cluster is the end, not a plateau
+    assert plateau_span(repeats, [9, 5, 5, 7, 7, 7, 7, 7]) == pytest.approx(20.0)  # 7 from 5 to 100
+
+
+def _plateau_values(counts: np.ndarray) -> dict:
+    repeats = np.array([0.0, 1, 2, 3, 5, 8, 12, 19, 28, 43, 66, 100])
+    values = {"repeats": repeats}
+    for name in ("with_mlp", "attention_only"):
+        values[f"{name}.clusters"] = counts
+        values[f"{name}.diversity"] = np.tile(np.linspace(0.9, 0.1, repeats.size), (len(counts), 1))
+    return values
+
+
+def test_looped_plateaus_verdict_and_its_rivals():
+    experiment = get("looped-plateaus")
+    params = experiment.params()
+    # The claim: 40 clusters, then 3 from repeat 5 to 66 (a 13-fold span), then one.
+    plateau = np.tile([60.0, 40, 20, 10, 3, 3, 3, 3, 3, 3, 3, 1], (8, 1))
+    assert experiment.verdict(params, _plateau_values(plateau)).status == "agrees"
+    # Rival 1: a stack that merges steadily, one cluster fewer at every kept repeat count.
+    merging = np.tile(np.arange(13.0, 1.0, -1), (8, 1))
+    assert experiment.verdict(params, _plateau_values(merging)).status == "disagrees"
+    # Rival 2: the same counts in a shuffled order of repeats: the plateau is gone.
+    rng = np.random.default_rng(0)
+    shuffled = np.array(
+        [rng.permutation(row) for row in np.tile([60.0, 40, 20, 10, 9, 8, 7, 6, 5, 4, 3, 1], (8, 1))]
+    )
+    assert all(plateau_span(_plateau_values(shuffled)["repeats"], row) < 10 for row in shuffled)
+    assert experiment.verdict(params, _plateau_values(shuffled)).status == "disagrees"
+    # Two prompts cannot reach α either way.
+    assert experiment.verdict(params, _plateau_values(plateau[:2])).status == "inconclusive"
+    assert experiment.verdict(params, _plateau_values(merging[:2])).status == "inconclusive"
+
+
+def test_looped_plateaus_quick_run_loops_the_trained_and_the_random_stack(minilm):
+    experiment = get("looped-plateaus")
+    evaluation = experiment.evaluate(overrides={"passages": list(PASSAGES[:2]), "repeats": 3})
+    for name in ("with_mlp", "attention_only", "random_with_mlp", "random_attention_only"):
+        assert evaluation.values[f"{name}.clusters"].shape == (2, 4)
+    assert evaluation.verdict.status == "inconclusive"
+    assert "random_with_mlp" in evaluation.verdict.notes

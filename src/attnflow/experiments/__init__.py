@@ -34,7 +34,7 @@ from attnflow.experiments.lm_frontier import (
     SA_STEP_EXPLAINS_LITTLE,
 )
 from attnflow.experiments.lm_heads import HEAD_PHASES
-from attnflow.experiments.lm_looped import LOOPED_LAYERS
+from attnflow.experiments.lm_looped import LOOPED_LAYERS, LOOPED_PLATEAUS
 from attnflow.experiments.lm_sinks import SINK_REMOVAL
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
 from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
@@ -77,6 +77,7 @@ EXPERIMENTS = (
     CONCEPT_VECTORS,
     HEAD_PHASES,
     LOOPED_LAYERS,
+    LOOPED_PLATEAUS,
     SINK_REMOVAL,
     MERGE_ORDER,
     MASKED_RANK_COLLAPSE,

@@ -5,6 +5,12 @@ see whether the tokens keep clustering. ALBERT ships in no PyPI wheel, so attnfl
 encoder (MiniLM) the same way: the embeddings come from one recorded pass (:func:`attnflow.lm.record`),
 then the block (or the stack) is applied ``repeats`` times, with its MLP or with the attention
 sublayer alone (BERT's ``LayerNorm(x + attention(x))``, which keeps the states at the norm's scale).
+
+With ``weights="random"`` the looped blocks are drawn afresh from the model's own initialisation
+scheme: a new model is built from the same config (offline, nothing is read but the config) and its
+``_init_weights`` runs under the given seed (for BERT: every weight ``N(0, initializer_range²)``, biases
+0, LayerNorm gain 1 and shift 0). The start is still the trained model's embeddings, so the trained and
+the random stack loop the same cloud and differ only in the blocks' weights.
 """
 
 from __future__ import annotations
@@ -18,7 +24,22 @@ from torch import nn
 from attnflow._validate import positive_int
 from attnflow.lm.models import LanguageModel, as_language_model
 from attnflow.lm.recording import record
+from attnflow.random import Seed, check_seed, child_int
 from attnflow.trajectory import Trajectory
+
+#: Where the looped blocks' weights come from.
+WEIGHTS = ("trained", "random")
+
+
+def _random_blocks(lm: LanguageModel, seed: Seed) -> list[nn.Module]:
+    """The blocks of a model built afresh from ``lm``'s config by its own init scheme, under ``seed``."""
+    # HuggingFace initialises from the global stream: seed it (a root int directly, as attnflow.random
+    # does), and restore it afterwards.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(child_int(seed))
+        fresh = type(lm.model)(lm.model.config)
+    fresh = fresh.to(device=lm.device, dtype=lm.dtype).eval()
+    return list(as_language_model(fresh).layers)
 
 
 def loop(
@@ -29,6 +50,8 @@ def loop(
     layer: int | None = None,
     mlp: bool = True,
     keep: Sequence[int] | None = None,
+    weights: str = "trained",
+    seed: Seed = 0,
     tokenizer: Any = None,
 ) -> Trajectory:
     """Apply one block (``layer``) or the whole stack (``layer=None``) ``repeats`` times to one sequence.
@@ -40,6 +63,9 @@ def loop(
         layer: the block to loop (negative counts from the end), or ``None`` for the stack.
         mlp: apply the whole block; ``False`` applies its attention sublayer alone.
         keep: the repeat counts whose states are kept (0 = the embeddings); default every one.
+        weights: ``"trained"`` loops the model's blocks; ``"random"`` loops blocks of the same
+            architecture drawn from the model's own initialisation (see the module docs).
+        seed: the seed of the random weights (``weights="random"`` only; an int or a SeedSequence).
         tokenizer: for a bare model given text.
 
     Returns:
@@ -48,7 +74,7 @@ def loop(
 
     Raises:
         TypeError: a model outside the BERT family.
-        ValueError: bad ``repeats``, ``layer`` or ``keep``.
+        ValueError: bad ``repeats``, ``layer``, ``keep`` or ``weights``.
     """
     lm = as_language_model(model, tokenizer)
     if lm.family.name != "bert":
@@ -60,7 +86,11 @@ def loop(
     keep = list(range(repeats + 1)) if keep is None else sorted({int(k) for k in keep})
     if not keep or keep[0] < 0 or keep[-1] > repeats:
         raise ValueError(f"keep must list repeat counts in [0, {repeats}], got {keep}")
-    blocks = list(lm.layers) if layer is None else [lm.layers[int(layer)]]
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    seed = check_seed(seed)
+    stack = list(lm.layers) if weights == "trained" else _random_blocks(lm, seed)
+    blocks = stack if layer is None else [stack[int(layer)]]
     recording = record(lm, text_or_ids, sublayers=False, logits=False)
     x = recording.residual[0][None]  # (1, n, d): the embeddings, as the first block sees them
     wanted = set(keep)
@@ -77,5 +107,11 @@ def loop(
         x=torch.stack(states),
         labels=recording.labels,
         axis="layer",
-        params={"model": lm.name, "layer": "stack" if layer is None else int(layer), "mlp": bool(mlp)},
+        params={
+            "model": lm.name,
+            "layer": "stack" if layer is None else int(layer),
+            "mlp": bool(mlp),
+            "weights": weights,
+            **({"seed": child_int(seed)} if weights == "random" else {}),
+        },
     )
