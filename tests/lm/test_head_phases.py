@@ -4,6 +4,8 @@ attention weights, and the verdict on the claim and on a rival with shuffled hea
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,8 @@ def test_head_phases_follow_the_closed_form():
     np.testing.assert_allclose(per_layer["scaled"].values[1], beta[0] * 0.2 / np.log(n))
     with pytest.raises(ValueError, match="n"):
         head_phases(beta, 1, rho)
+    negative = head_phases(np.array([[-1.0]]), n, rho)  # scores the others above itself
+    assert negative["phase"].item() == "averaging" and np.isnan(negative["self_weight"].item())
 
 
 def test_attention_entropy_is_zero_on_one_key_and_one_when_uniform():
@@ -120,3 +124,67 @@ def test_head_phase_verdict_and_the_shuffled_heads_rival():
     assert experiment.verdict(params, {**values, "scaled": shuffled}).status == "disagrees"
     few = {**values, "scaled": scaled[0, :4], "entropy": entropy[0, :4]}
     assert experiment.verdict(params, few).status == "inconclusive"
+
+
+def test_score_gap_is_the_heads_own_score_gap_in_float64(tiny_text_model):
+    from attnflow.lm import head_score_gaps, record
+
+    rec = record(tiny_text_model, PASSAGES[0][:60])
+    gaps = head_score_gaps(rec)["gap"].values
+    config = tiny_text_model.model.config
+    d, heads = config.hidden_size, config.num_attention_heads
+    d_k = d // heads
+    n = rec.n_tokens
+    torch.set_grad_enabled(False)
+    try:
+        _check_gaps(tiny_text_model, rec, gaps, heads, d_k, n)
+    finally:
+        torch.set_grad_enabled(True)
+
+
+def _check_gaps(tiny_text_model, rec, gaps, heads, d_k, n):
+    for index, block in enumerate(tiny_text_model.layers):
+        norm, attention = block.input_layernorm, block.self_attn
+        h = rec.residual[index].double()
+        x = h / torch.sqrt((h**2).mean(-1, keepdim=True) + norm.variance_epsilon) * norm.weight.double()
+        for head in range(heads):
+            rows = slice(head * d_k, (head + 1) * d_k)
+            q = x @ attention.q_proj.weight.double()[rows].T
+            k = x @ attention.k_proj.weight.double()[rows].T
+            score = (q @ k.T).numpy() / np.sqrt(d_k)  # dense n × n reference
+            # query i sees keys 1 … i; token 0 (the sink) and query 1 (no other key) are left out
+            expected = np.mean([score[i, i] - score[i, 1:i].mean() for i in range(2, n)])
+            # the model runs its norm in float32 (≈ 6e-8 per entry); the gap of two ~unit scores keeps ≲ 1e-6
+            assert gaps[index, head] == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def test_score_gap_returns_beta_in_the_theorems_simplex_case(tiny_text_model):
+    """M_h = βI on an equiangular cloud: the gap is β(1 − ρ), so gap/(1 − ρ) gives β back."""
+    from attnflow.lm import head_score_gaps, record
+
+    config = tiny_text_model.model.config
+    d, heads = config.hidden_size, config.num_attention_heads
+    d_k, beta, rho, n = d // heads, 3.0, 0.3, 7
+    # W_Q = W_K = c [I_dk 0] for head 0 and gain 1: M_0 = d c²/√d_k on the first d_k coordinates = βI there
+    c = np.sqrt(beta * np.sqrt(d_k) / d)
+    rng = np.random.default_rng(2)
+    frame, _ = np.linalg.qr(rng.standard_normal((d_k, n + 1)))  # n + 1 orthonormal directions in ℝ^{d_k}
+    y = np.zeros((n, d))
+    y[:, :d_k] = np.sqrt(rho) * frame[:, 0] + np.sqrt(1 - rho) * frame[:, 1:].T  # pairwise cosine ρ
+    states = torch.from_numpy(7.0 * y).float()  # any norm: the RMSNorm takes it out
+    rec = record(tiny_text_model, list(range(5, 5 + n)))
+    rec = dataclasses.replace(rec, residual=states[None].expand(rec.n_layers + 1, n, d).clone())
+    saved = {name: p.detach().clone() for name, p in tiny_text_model.model.named_parameters()}
+    try:
+        with torch.no_grad():
+            for block in tiny_text_model.layers:
+                block.input_layernorm.weight.fill_(1.0)
+                for projection in (block.self_attn.q_proj, block.self_attn.k_proj):
+                    projection.weight.zero_()
+                    projection.weight[:d_k, :d_k] = c * torch.eye(d_k)
+        gaps = head_score_gaps(rec)["gap"].values
+    finally:
+        with torch.no_grad():
+            for name, p in tiny_text_model.model.named_parameters():
+                p.copy_(saved[name])
+    np.testing.assert_allclose(gaps[:, 0] / (1 - rho), beta, rtol=1e-5)

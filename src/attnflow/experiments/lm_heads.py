@@ -1,13 +1,16 @@
 """Each head of a real model placed on the long-context phase map, and the placement checked against
 how spread its attention is.
 
-:func:`attnflow.lm.head_spectra` gives every head's effective β from its weights alone;
-:func:`attnflow.lm.head_phases` turns it into ``s = γ(1−ρ)`` (``γ = β/log n``) at the passages' length
-``n`` and the cloud's cosine ``ρ``, through the theorem's closed form (:mod:`attnflow.theory.long_context`).
-The measurement shares nothing with it: each head's normalised attention entropy, read from the
-attention weights of one recorded pass (``patterns=True``) over the passages of
-:data:`attnflow.experiments.lm_frontier.PASSAGES`. The theorem says a head mixes less as ``s`` grows
-(averaging → critical → identity-like), so across heads the entropy should fall with ``s``.
+Each head's β in the theorem's unit-vector form comes from its weights on the recorded token directions
+(:func:`attnflow.lm.head_score_gaps`: the gap ``Δ_h`` between a token's score with itself and with the
+other tokens it sees, ``β_h = Δ_h/(1−ρ)``; the derivation is in :mod:`attnflow.lm.heads`);
+:func:`attnflow.lm.head_phases` turns it into ``s = γ(1−ρ) = Δ_h/log n`` (``γ = β/log n``) at the
+passages' length ``n`` and the cloud's cosine ``ρ``, through the theorem's closed form
+(:mod:`attnflow.theory.long_context`). The measurement is each head's normalised attention entropy,
+read from the attention weights of the same recorded pass (``patterns=True``) over the passages of
+:data:`attnflow.experiments.lm_frontier.PASSAGES`: the model's softmax with rotary embeddings, the sink
+and every score, where the prediction keeps one number per head. The theorem says a head mixes less as
+``s`` grows (averaging → critical → identity-like), so across heads the entropy should fall with ``s``.
 """
 
 from __future__ import annotations
@@ -52,11 +55,12 @@ def mean_cosine_without_first(residual: np.ndarray) -> np.ndarray:
 
 
 def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
-    from attnflow.lm import head_phases, head_spectra, load, record
+    from attnflow.lm import head_phases, head_score_gaps, head_spectra, load, record
 
     lm = load(params["model"])
     spectra = head_spectra(lm)
     recordings = record(lm, list(params["passages"]), sublayers=False, logits=False, patterns=True)
+    gap = np.mean([head_score_gaps(rec)["gap"].values for rec in recordings], axis=0)
     entropy = np.mean(
         [attention_entropy(rec.patterns.cpu().numpy(), rec.causal) for rec in recordings], axis=0
     )
@@ -65,12 +69,17 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     rho = np.clip(rho[:-1], 1e-3, 1 - 1e-3)
     n = round(float(np.mean([rec.n_tokens for rec in recordings])))
     rho_da = xr.DataArray(rho, dims="layer", coords={"layer": spectra["layer"].values})
-    phases = head_phases(spectra["beta"], n, rho_da)
-    long = head_phases(spectra["beta"], int(params["long_n"]), rho_da)
+    # The theorem's β on unit vectors: the score gap over the gap 1 − ρ it has on an equiangular cloud.
+    beta = xr.DataArray(gap / (1 - rho[:, None]), dims=("layer", "head"), coords=spectra["beta"].coords)
+    phases = head_phases(beta, n, rho_da)
+    long = head_phases(beta, int(params["long_n"]), rho_da)
+    bound = head_phases(spectra["beta"], n, rho_da)
     return {
-        "beta": spectra["beta"].values,
+        "beta": beta.values,
+        "beta_bound": spectra["beta"].values,
         "value_eig": spectra["value_eig"].values,
         "scaled": phases["scaled"].values,
+        "scaled_bound": bound["scaled"].values,
         "entropy": entropy,
         "rho": rho,
         "n": float(n),
@@ -100,8 +109,9 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     long = np.asarray(values["long_phase_counts"], dtype=int)
     return Verdict(
         status=status,
-        prediction="heads with a larger s = γ(1−ρ), γ = β_h/log n (β_h from the weights alone), spread "
-        "their attention less: across heads, the attention entropy falls with s",
+        prediction="heads with a larger s = γ(1−ρ), γ = β_h/log n (β_h = Δ_h/(1−ρ), the score gap on "
+        "the recorded directions), spread their attention less: across heads, the attention entropy "
+        "falls with s",
         measured=f"Spearman correlation of s and entropy over {heads} heads: {r:.3f} (one-sided "
         f"{1 - alpha:.0%} bounds {low:.3f} … {high:.3f}); at n = {values['n']:.0f} tokens "
         f"{counts[0]} averaging / {counts[1]} critical / {counts[2]} identity-like heads, at n = "
@@ -109,8 +119,27 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
         tolerance=f"agrees if the upper bound is below 0; disagrees if the lower bound is above "
         f"−{weakest:g} (the ordering explains less than {weakest:g}² = {weakest**2:.0%} of the ranks' "
         "variance, too weak to be the theorem's mechanism); inconclusive otherwise, e.g. with a few heads",
-        notes="β_h = ‖B_h‖₂ ignores rotary embeddings and the massive first token, which takes much of "
-        "the attention whatever β is (the sink); ρ is each layer's mean cosine without token 0.",
+        notes=_notes(values),
+    )
+
+
+def _notes(values: Mapping[str, Any]) -> str:
+    text = (
+        "β_h = Δ_h/(1−ρ) from the score gap Δ_h on the recorded directions (attnflow.lm.heads); still "
+        "ignored: rotary embeddings off the diagonal, the sink's share of the attention (token 0 is left out "
+        "of Δ_h and ρ, not of the entropy) and the spread of a row's scores around their mean; ρ is each "
+        "layer's mean cosine without token 0."
+    )
+    if "scaled_bound" not in values:
+        return text
+    scaled = np.asarray(values["scaled"], dtype=float).ravel()
+    bound = np.asarray(values["scaled_bound"], dtype=float).ravel()
+    entropy = np.asarray(values["entropy"], dtype=float).ravel()
+    r_bound = float(stats.spearmanr(bound, entropy).statistic)
+    return (
+        f"{text} Beside it, not judged: s from the weights-only bound ‖B_h‖₂ ranges "
+        f"{bound.min():.3g} … {bound.max():.3g} (Spearman with entropy {r_bound:.3f}), against "
+        f"{scaled.min():.3g} … {scaled.max():.3g} from the gap."
     )
 
 
@@ -124,8 +153,9 @@ HEAD_PHASES = Experiment(
         checked="γ_c = 1/(1−ρ) and the self weight p = 1/(1 + (n−1)n^{−γ(1−ρ)}) as implemented and tested "
         "in attnflow.theory.long_context; the theorem's number in the paper was not re-read",
     ),
-    claim="A head's effective inverse temperature, read from W_Q and W_K alone, places it on the "
-    "long-context phase map, and heads placed deeper in the identity-like phase attend more narrowly.",
+    claim="A head's effective inverse temperature, read from W_Q and W_K (with the norm's gain and "
+    "scale, on the recorded token directions), places it on the long-context phase map, and heads "
+    "placed deeper in the identity-like phase attend more narrowly.",
     defaults={
         "model": "smollm2-135m",
         "passages": list(PASSAGES),

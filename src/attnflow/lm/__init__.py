@@ -20,7 +20,7 @@ from attnflow.lm.concepts import (
     multiple_choice_items,
     pool,
 )
-from attnflow.lm.heads import PHASES, head_phases, head_spectra
+from attnflow.lm.heads import PHASES, head_phases, head_score_gaps, head_spectra
 from attnflow.lm.lens import answer_layer, embedding_lens, logit_lens
 from attnflow.lm.loop import loop
 from attnflow.lm.models import MINILM, SHORT_NAMES, SMOLLM2, LanguageModel, as_language_model, cache_dir, load
@@ -59,6 +59,7 @@ __all__ = [
     "evaluate_multiple_choice",
     "fit_dynamics",
     "head_phases",
+    "head_score_gaps",
     "head_spectra",
     "load",
     "logit_lens",
