@@ -96,9 +96,7 @@ def test_loop_from_random_weights_uses_the_models_own_initialisation(minilm):
                 out = block(x)
                 x = out[0] if isinstance(out, tuple) else out
     np.testing.assert_allclose(traj.x[-1].numpy(), x[0].numpy(), atol=1e-5)
-    again = loop(minilm, TEXT, repeats=2, weights="random", seed=3)
     other = loop(minilm, TEXT, repeats=2, weights="random", seed=4)
-    assert torch.equal(again.x, traj.x)
     assert not torch.allclose(other.x[-1], traj.x[-1])
     with pytest.raises(ValueError, match="weights"):
         loop(minilm, TEXT, repeats=2, weights="fresh")
