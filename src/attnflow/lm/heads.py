@@ -66,17 +66,17 @@ def _sym_spectral_norm(left: torch.Tensor, right: torch.Tensor) -> float:
 
 
 def head_spectra(model: LanguageModel | nn.Module, *, tokenizer: Any = None) -> xr.Dataset:
-    """Every head's effective β and value spectrum, from the weights (float64).
+    """Every head's weights-only β bound and value spectrum (float64).
 
     Args:
         model: a Llama-family model (SmolLM2 and the like), wrapped or bare.
         tokenizer: unused for a :class:`~attnflow.lm.LanguageModel`; for a bare model, as elsewhere.
 
     Returns:
-        A Dataset over ``(layer, head)``: ``beta`` (``‖B_h‖₂``, see the module docs), ``value_norm``
-        (largest singular value of ``W_O,h W_V,h G``, what the head can add per unit of normed input)
-        and ``value_eig`` (the largest real part of its eigenvalues: positive pulls a token towards
-        what it attends to, the clustering sign of the flow's value matrix).
+        A Dataset over ``(layer, head)``: ``beta`` (``‖B_h‖₂``, an upper bound: see the module docs),
+        ``value_norm`` (largest singular value of ``W_O,h W_V,h G``, what the head can add per unit of
+        normed input) and ``value_eig`` (the largest real part of its eigenvalues: positive pulls a
+        token towards what it attends to, the clustering sign of the flow's value matrix).
 
     Raises:
         TypeError: a family without separate q/k/v projections and a pre-attention RMSNorm.
