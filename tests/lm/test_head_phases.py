@@ -82,7 +82,7 @@ def test_attention_entropy_is_zero_on_one_key_and_one_when_uniform():
     np.testing.assert_allclose(values, [[1.0, 0.0]], atol=1e-12)
 
 
-def test_head_phase_entropy_is_read_from_the_models_attention(tiny_text_model_dir):
+def test_head_phase_entropy_is_read_from_the_models_attention(tiny_text_model_dir, tmp_path):
     from attnflow.lm import load
 
     experiment = get("head-phase-map")
@@ -103,6 +103,8 @@ def test_head_phase_entropy_is_read_from_the_models_attention(tiny_text_model_di
     lm.model.set_attn_implementation("sdpa")
     np.testing.assert_allclose(values["entropy"], np.mean(reference, axis=0), rtol=1e-5)
     assert values["scaled"].shape == values["entropy"].shape == (2, 2)
+    (figure,) = experiment.figures(params, values, tmp_path)
+    assert figure.stat().st_size > 1000
 
 
 def test_head_phase_verdict_and_the_shuffled_heads_rival():

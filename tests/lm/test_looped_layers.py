@@ -145,10 +145,12 @@ def test_looped_plateaus_verdict_and_its_rivals():
     assert experiment.verdict(params, _plateau_values(merging[:2])).status == "inconclusive"
 
 
-def test_looped_plateaus_quick_run_loops_the_trained_and_the_random_stack(minilm):
+def test_looped_plateaus_quick_run_loops_the_trained_and_the_random_stack(minilm, tmp_path):
     experiment = get("looped-plateaus")
     evaluation = experiment.evaluate(overrides={"passages": list(PASSAGES[:2]), "repeats": 3})
     for name in ("with_mlp", "attention_only", "random_with_mlp", "random_attention_only"):
         assert evaluation.values[f"{name}.clusters"].shape == (2, 4)
     assert evaluation.verdict.status == "inconclusive"
     assert "random_with_mlp" in evaluation.verdict.notes
+    (figure,) = experiment.figures(evaluation.params, evaluation.values, tmp_path)
+    assert figure.stat().st_size > 1000

@@ -16,6 +16,7 @@ and every score, where the prediction keeps one number per head. The theorem say
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,14 @@ def _notes(values: Mapping[str, Any]) -> str:
     )
 
 
+def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims.lm_frontier import plot_head_phases
+
+    path = out / "head_phases.png"
+    plot_head_phases(values["scaled"], values["entropy"], float(values["n"]), path=path)
+    return [path]
+
+
 HEAD_PHASES = Experiment(
     name="head-phase-map",
     title="Heads placed on the long-context phase map by their weights, checked against attention entropy",
@@ -166,4 +175,5 @@ HEAD_PHASES = Experiment(
     quick={"passages": list(PASSAGES[:2])},
     compute=_compute,
     verdict=_verdict,
+    figures=_figures,
 )

@@ -15,6 +15,7 @@ initialisation (``loop(..., weights="random")``) beside the trained one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,16 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     return _looped(params, SETTINGS)
 
 
+def _figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
+    from attnflow.viz.claims.lm_frontier import plot_looped_curves
+
+    names = [name for name, _, _ in SETTINGS + RANDOM_SETTINGS if f"{name}.diversity" in values]
+    curves = {name: (values[f"{name}.diversity"], values[f"{name}.clusters"]) for name in names}
+    path = out / "looped.png"
+    plot_looped_curves(values["repeats"], curves, params["model"], path=path)
+    return [path]
+
+
 def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     alpha = params["alpha"]
     statuses, parts = [], []
@@ -141,6 +152,7 @@ LOOPED_LAYERS = Experiment(
     quick={"passages": list(PASSAGES[:2]), "repeats": 10},
     compute=_compute,
     verdict=_verdict,
+    figures=_figures,
 )
 
 
@@ -226,4 +238,5 @@ LOOPED_PLATEAUS = Experiment(
     quick={"passages": list(PASSAGES[:2]), "repeats": 10},
     compute=_plateaus_compute,
     verdict=_plateaus_verdict,
+    figures=_figures,
 )
