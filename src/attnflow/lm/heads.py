@@ -65,6 +65,17 @@ def _sym_spectral_norm(left: torch.Tensor, right: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(t @ swap @ t.T).abs().max())
 
 
+def _product_spectral_norm(left: torch.Tensor, right: torch.Tensor) -> float:
+    """``‖left · right‖₂`` for ``(d, k)`` and ``(k, d)`` factors, through a ``k × k`` matrix, not ``d × d``.
+
+    With ``left = Q_l R_l`` and ``rightᵀ = Q_r R_r`` (QR), ``left · right = Q_l (R_l R_rᵀ) Q_rᵀ`` has the
+    singular values of ``R_l R_rᵀ`` (a ``d × d`` SVD per head was most of ``head_spectra``'s time).
+    """
+    r_left = torch.linalg.qr(left).R
+    r_right = torch.linalg.qr(right.T).R
+    return float(torch.linalg.matrix_norm(r_left @ r_right.T, ord=2))
+
+
 def head_spectra(model: LanguageModel | nn.Module, *, tokenizer: Any = None) -> xr.Dataset:
     """Every head's weights-only β bound and value spectrum (float64).
 
@@ -111,7 +122,7 @@ def head_spectra(model: LanguageModel | nn.Module, *, tokenizer: Any = None) -> 
                 beta[index, h] = d / np.sqrt(d_k) * _sym_spectral_norm(q.T, k.T)
                 v = w_v[kv * d_k : (kv + 1) * d_k]
                 o = w_o[:, h * d_k : (h + 1) * d_k]
-                value_norm[index, h] = float(torch.linalg.matrix_norm(o @ v, ord=2))
+                value_norm[index, h] = _product_spectral_norm(o, v)
                 # W_O,h W_V,h G has rank ≤ d_k: its nonzero eigenvalues are those of W_V,h G W_O,h.
                 value_eig[index, h] = float(torch.linalg.eigvals(v @ o).real.max())
     dims = ("layer", "head")
