@@ -1,0 +1,80 @@
+"""Issue 15 (long context and long time): each verdict, run on a named rival, must disagree while the
+claim's own values agree (see ``test_rivals.py`` for the convention)."""
+
+import numpy as np
+import pytest
+import torch
+
+from attnflow.experiments import get
+
+
+def _verdict(name, values, quick=False, **overrides):
+    experiment = get(name)
+    return experiment.verdict(experiment.params(quick=quick, overrides=overrides), values)
+
+
+# metastable-clusters -----------------------------------------------------------------------------------
+
+
+def test_fastest_mode_is_a_direct_argmax_of_l2_il():
+    from scipy.special import ive
+
+    from attnflow.theory import fastest_mode
+
+    # The prediction, by a direct float64 maximisation (ℓ² I_ℓ(β) ∝ ℓ² ive(ℓ, β)): 3 clusters at β = 5.
+    for beta in (5.0, 16.0, 64.0, 144.0, 256.0):
+        modes = np.arange(1, 80)
+        assert fastest_mode(beta) == modes[np.argmax(modes**2 * ive(modes, beta))]
+    assert fastest_mode(5.0) == 3
+
+
+def test_perturbed_grid_starts_every_mode_at_the_same_amplitude():
+    from attnflow.experiments.metastable import mode_amplitudes, perturbed_grid
+    from attnflow.trajectory import Trajectory
+
+    phases = np.random.default_rng(0).uniform(0, 2 * np.pi, 30)
+    start = perturbed_grid(4000, 1e-3, phases)
+    amplitudes = mode_amplitudes(Trajectory(torch.zeros(1), start[None]), 40)[0]
+    # Modes 1..30 at ε (up to the O(ε²) of the first-order inversion), the modes above at O(ε²) only.
+    np.testing.assert_allclose(amplitudes[:30], 1e-3, rtol=0.05)
+    assert amplitudes[30:].max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def small_circle_run():
+    """Formation at β = 64 from 1000 tokens, two starts (about 5 s)."""
+    experiment = get("metastable-clusters")
+    params = experiment.params(
+        quick=True, overrides={"betas": [64.0], "lifetime_betas": [1.5, 2.5], "lifetime_seeds": 3}
+    )
+    return params, experiment.compute(params)
+
+
+def test_metastable_mode_agrees_with_l_star_and_rejects_the_rival_sqrt_beta(small_circle_run):
+    from attnflow.experiments.metastable import mode_verdict, predicted_modes, sa_rates
+    from attnflow.theory import growth_rate
+
+    _, values = small_circle_run
+    args = [values[k] for k in ("betas", "formation_modes", "formation_times", "formation_amplitudes")]
+    assert mode_verdict(*args)[0] == "agrees"
+    assert np.all(values["formation_modes"] == 11)  # ℓ* at β = 64; √β = 8
+
+    # Rival law √β: the same rates at β/2, whose fastest mode is 8 = √64.
+    def rival(modes, beta):
+        return growth_rate(modes, beta / 2, "SA")
+
+    assert 8 in predicted_modes(64.0, 10.0, 0.1, rival) and 11 not in predicted_modes(64.0, 10.0, 0.1, rival)
+    assert mode_verdict(*args, rates=rival)[0] == "disagrees"
+    assert 11 in predicted_modes(64.0, 10.0, 0.1, sa_rates)
+
+
+def test_metastable_mode_verdict_is_inconclusive_with_a_minority_outside():
+    from attnflow.experiments.metastable import mode_verdict
+
+    betas = np.array([64.0])
+    times, amplitudes = np.full((1, 3), 10.0), np.full((1, 3), 0.1)
+    assert mode_verdict(betas, np.array([[11.0, 11.0, 12.0]]), times, amplitudes)[0] == "agrees"
+    assert mode_verdict(betas, np.array([[11.0, 11.0, 8.0]]), times, amplitudes)[0] == "inconclusive"
+    assert mode_verdict(betas, np.array([[8.0, 8.0, 11.0]]), times, amplitudes)[0] == "disagrees"
+    # A run that never formed counts as outside.
+    assert mode_verdict(betas, np.array([[np.nan, np.nan, 11.0]]), times, amplitudes)[0] == "disagrees"
