@@ -42,11 +42,10 @@ def test_perturbed_grid_starts_every_mode_at_the_same_amplitude():
 
 @pytest.fixture(scope="module")
 def small_circle_run():
-    """Formation at β = 64 from 1000 tokens, two starts (about 5 s)."""
+    """Formation at β = 64 from 1000 tokens, two starts (a few seconds; the lifetime part kept tiny)."""
     experiment = get("metastable-clusters")
-    params = experiment.params(
-        quick=True, overrides={"betas": [64.0], "lifetime_betas": [1.5, 2.5], "lifetime_seeds": 3}
-    )
+    overrides = {"betas": [64.0], "lifetime_n": 8, "lifetime_seeds": 2, "lifetime_t_end": 20.0}
+    params = experiment.params(quick=True, overrides=overrides)
     return params, experiment.compute(params)
 
 
@@ -78,3 +77,62 @@ def test_metastable_mode_verdict_is_inconclusive_with_a_minority_outside():
     assert mode_verdict(betas, np.array([[8.0, 8.0, 11.0]]), times, amplitudes)[0] == "disagrees"
     # A run that never formed counts as outside.
     assert mode_verdict(betas, np.array([[np.nan, np.nan, 11.0]]), times, amplitudes)[0] == "disagrees"
+
+
+# causal-renyi-centres ----------------------------------------------------------------------------------
+
+
+def _on_circle(angles):
+    return np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+
+
+def test_renyi_centres_by_hand_and_by_their_definition():
+    from attnflow.theory.renyi import renyi_centres, separation
+
+    assert separation(64.0) == 0.5
+    # 0.4 rad apart is a chord of 0.397 < δ = 0.5, 0.8 rad one of 0.779 ≥ δ: token 2 is far from the only
+    # earlier centre (token 0) but near token 1, so it is a Rényi centre and not a strong one.
+    x = _on_circle(np.array([0.0, 0.4, 0.8]))
+    assert renyi_centres(x, 0.5).tolist() == [0, 2]
+    assert renyi_centres(x, 0.5, strong=True).tolist() == [0]
+    cloud = _on_circle(np.random.default_rng(1).uniform(0, 2 * np.pi, 60))
+    strong, plain = renyi_centres(cloud, 0.5, strong=True), renyi_centres(cloud, 0.5)
+    gaps = np.linalg.norm(cloud[:, None] - cloud[None], axis=-1)
+    for k in range(1, 60):
+        assert (k in strong) == (gaps[k, :k].min() >= 0.5)
+        earlier = plain[plain < k]
+        assert (k in plain) == (gaps[k, earlier].min() >= 0.5)
+    assert set(strong) <= set(plain)
+    with pytest.raises(ValueError, match="delta"):
+        renyi_centres(cloud, 0.0)
+
+
+@pytest.fixture(scope="module")
+def causal_runs():
+    """Quick size: 3 causal runs of 100 tokens at β = 64 (about 3 s)."""
+    experiment = get("causal-renyi-centres")
+    params = experiment.params(quick=True)
+    return params, experiment.compute(params)
+
+
+def test_strong_centres_stay_still_and_random_tokens_as_centres_disagree(causal_runs):
+    from attnflow.experiments.renyi import still_verdict
+
+    params, values = causal_runs
+    assert get("causal-renyi-centres").verdict(params, values).status == "agrees"
+    # Rival: as many tokens drawn at random (among the others) as there are strong centres.
+    strong = values["strong"]
+    rng = np.random.default_rng(0)
+    chosen = np.zeros_like(strong)
+    for run in range(strong.shape[0]):
+        others = np.flatnonzero(~strong[run])
+        chosen[run, rng.choice(others, strong[run].sum(), replace=False)] = True
+    assert still_verdict(values["displacement"], chosen, values["delta"])[0] == "disagrees"
+
+
+def test_full_attention_moves_the_strong_centres():
+    # Rival field: full (non-causal) attention from the same starts; the centres are no longer still.
+    experiment = get("causal-renyi-centres")
+    params = experiment.params(quick=True, overrides={"causal": False})
+    values = experiment.compute(params)
+    assert experiment.verdict(params, values).status != "agrees"
