@@ -136,3 +136,28 @@ def test_full_attention_moves_the_strong_centres():
     params = experiment.params(quick=True, overrides={"causal": False})
     values = experiment.compute(params)
     assert experiment.verdict(params, values).status != "agrees"
+
+
+# metastability-time-scales: T₁ ~ β ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("formation", "status"),
+    [
+        (lambda b: 2 * b, "agrees"),
+        # Rival laws: a formation time that does not grow with β, and one that grows like β².
+        (lambda b: 30 + 0 * b, "disagrees"),
+        (lambda b: b**2, "disagrees"),
+    ],
+)
+def test_formation_time_linear_in_beta_and_its_rivals(formation, status):
+    from attnflow.experiments.timescales import judge
+
+    betas = np.array([4.0, 6.0, 8.0, 10.0, 12.0])
+    scatter = np.random.default_rng(2).uniform(0.9, 1.1, size=(5, betas.size))
+    values = {
+        "betas": betas,
+        "formation": formation(betas) * scatter,
+        "persistence": np.exp(1.5 * betas) * scatter[::-1],
+    }
+    assert judge({"n": 16, "t_end": 1e14, "merge_tol": 1e-7}, values).status == status
