@@ -155,7 +155,7 @@ METASTABILITY_TIME_SCALES = Experiment(
         "against the abstract of stored copies; the theorem's constants, the formation time T₁ ~ β and "
         "the paper's time convention were not reachable (T₁ ~ β is taken from the issue's summary)",
     ),
-    claim="Clusters form after a short time T₁ and the multi-cluster configuration persists until T₂ with "
+    claim="Clusters form by a time T₁ ~ β and the multi-cluster configuration persists until T₂ with "
     "log T₂ growing linearly in β.",
     defaults={
         "n": 32,
