@@ -137,7 +137,10 @@ def judge(
         "(halfway to the rivals T₁ constant and T₁ ∝ β²); both inside agrees, either wholly outside "
         "disagrees",
         notes=f"n = {params['n']}, d = 2, {persistence.shape[0]} runs, merges at distance "
-        f"{params['merge_tol']:g}; T₁ = first merge followed by a merge-free factor {PLATEAU_FACTOR:g}.",
+        f"{params['merge_tol']:g}; T₁ = first merge followed by a merge-free factor {PLATEAU_FACTOR:g}. "
+        "T₁ includes the contraction of a formed cluster down to the merge distance, about "
+        "log(1/merge_tol) time units at a rate near 1 whatever β, which flattens q; the paper's time "
+        "convention for T₁ ~ β was not checked.",
     )
 
 
