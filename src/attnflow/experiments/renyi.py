@@ -15,7 +15,8 @@ a centre that stays in its ball stays a separate parking spot. All strong centre
 agrees; more than half outside disagrees; anything between is inconclusive. Rivals
 (``tests/experiments/test_rivals_long15.py``): the same number of tokens chosen at random as "centres",
 and full (non-causal) attention from the same starts; both must disagree. How much of the cloud has
-gathered within δ/2 of a strong or plain Rényi centre at ``t_end`` (against the start) is reported.
+gathered within δ/2 of a strong or plain Rényi centre at ``t_end`` (against the start, and against as
+many tokens drawn at random) is reported.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def _near(x: np.ndarray, centres: np.ndarray, radius: float) -> float:
 
 def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow.experiments.clustering import uniform_runs
+    from attnflow.random import numpy_generator, spawn
 
     beta = float(params["beta"])
     delta = separation(beta)
@@ -49,18 +51,23 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     n, seeds = int(params["n"]), len(runs)
     strong, renyi = np.zeros((seeds, n), dtype=bool), np.zeros((seeds, n), dtype=bool)
     displacement = np.empty((seeds, n))
-    near = np.empty((seeds, 4))
+    near = np.empty((seeds, 6))
+    # The comparison: as many tokens drawn at random as there are plain centres (a child of the seed, so
+    # the starts' stream is untouched).
+    draws = numpy_generator(spawn(int(params["seed"]), 1)[0])
     for r, run in enumerate(runs):
         x = run.x.numpy()
         strong[r, renyi_centres(x[0], delta, strong=True)] = True
         renyi[r, renyi_centres(x[0], delta)] = True
         displacement[r] = np.linalg.norm(x - x[0], axis=-1).max(axis=0)
-        near[r] = [
+        near[r, :4] = [
             _near(x[0], np.flatnonzero(strong[r]), delta / 2),
             _near(x[-1], np.flatnonzero(strong[r]), delta / 2),
             _near(x[0], np.flatnonzero(renyi[r]), delta / 2),
             _near(x[-1], np.flatnonzero(renyi[r]), delta / 2),
         ]
+        drawn = draws.choice(n, int(renyi[r].sum()), replace=False)
+        near[r, 4:] = [_near(x[0], drawn, delta / 2), _near(x[-1], drawn, delta / 2)]
     return {
         "delta": delta,
         "strong": strong,
@@ -70,6 +77,8 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
         "near_strong_end": near[:, 1],
         "near_renyi_start": near[:, 2],
         "near_renyi_end": near[:, 3],
+        "near_random_start": near[:, 4],
+        "near_random_end": near[:, 5],
         "figure": {"run": trajectory_values(runs[0])},
     }
 
@@ -94,7 +103,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     others = displacement[~strong]
     gathered = ", ".join(
         f"{name} {np.mean(values[f'near_{key}_start']):.0%} → {np.mean(values[f'near_{key}_end']):.0%}"
-        for name, key in (("strong", "strong"), ("plain", "renyi"))
+        for name, key in (("strong", "strong"), ("plain", "renyi"), ("as many random tokens", "random"))
     )
     field = "causal" if params["causal"] else "full (non-causal)"
     plain = int(np.asarray(values["renyi"]).sum())
