@@ -54,7 +54,7 @@ Rates = Callable[[np.ndarray, float], np.ndarray]
 
 
 def sa_rates(modes: np.ndarray, beta: float) -> np.ndarray:
-    """The linear growth rates of softmax self-attention on the circle (the claim's)."""
+    """The linear growth rates of softmax self-attention on the circle (the claim's for ``variant="SA"``)."""
     return growth_rate(modes, beta, "SA")
 
 
@@ -121,7 +121,11 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
             ]
         ).to(dtype)
         trajs = simulate(
-            SelfAttention(beta), starts, params["t_end"], params["dt"], save_every=params["save_every"]
+            SelfAttention(beta, variant=params["variant"]),
+            starts,
+            params["t_end"],
+            params["dt"],
+            save_every=params["save_every"],
         )
         for r, traj in enumerate(trajs):
             spectrum = mode_amplitudes(traj, top)
@@ -254,6 +258,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
         values["formation_modes"],
         values["formation_times"],
         values["formation_amplitudes"],
+        rates=lambda modes, beta: growth_rate(modes, beta, params["variant"]),
     )
     life_status, life_text, _ = lifetime_verdict(
         values["lifetime_betas"], values["lifetimes"], params["lifetime_t_end"]
