@@ -7,7 +7,6 @@ rival would measure), so the suite stays fast.
 """
 
 import numpy as np
-import pytest
 
 from attnflow.experiments import get
 
@@ -15,46 +14,6 @@ from attnflow.experiments import get
 def _verdict(name, values, quick=False, **overrides):
     experiment = get(name)
     return experiment.verdict(experiment.params(quick=quick, overrides=overrides), values)
-
-
-# energy-monotone ---------------------------------------------------------------------------------------
-
-
-def _dissipation_excess(variant, beta, measured_beta=None, predict=None):
-    from attnflow.experiments.clustering import _cone_rate, dissipation_check, uniform_runs
-    from attnflow.measure import energy
-
-    h = 0.02 / _cone_rate(variant, beta)
-    params = {"n": 6, "seeds": 2, "seed": 3, "t_end": 60 * h, "dt": h}
-    runs = uniform_runs(params, 3, beta, variant=variant, dtype="float64")
-    energies = np.array([energy(run, measured_beta or beta).values for run in runs])
-    states = np.stack([run.x.numpy() for run in runs])
-    return dissipation_check(runs[0].times.numpy(), energies, states, beta, variant, predict)[
-        "worst_error_over_bound"
-    ]
-
-
-def _energy_values(excess):
-    return {
-        "runs": 2,
-        "largest_relative_decrease": -1e-3,
-        "relative_decrease": np.full((1, 1, 1), -1e-3),
-        "dissipation_error_over_bound": np.full((1, 1, 1), excess),
-    }
-
-
-@pytest.mark.parametrize("variant", ["SA", "USA"])
-def test_energy_monotone_rejects_a_wrong_beta_and_usa_without_its_1_over_n(variant):
-    from attnflow.theory import energy_rate
-
-    own = _dissipation_excess(variant, 2.0)
-    assert _verdict("energy-monotone", _energy_values(own)).status == "agrees"
-    wrong_beta = _dissipation_excess(variant, 2.0, measured_beta=2.2)
-    assert _verdict("energy-monotone", _energy_values(wrong_beta)).status == "disagrees"
-    if variant == "USA":
-        # The field without its 1/n moves n = 6 times faster: its identity is n times the claim's.
-        missing = _dissipation_excess(variant, 2.0, predict=lambda x, b, v: 6 * energy_rate(x, b, v))
-        assert _verdict("energy-monotone", _energy_values(missing)).status == "disagrees"
 
 
 # euclidean-polytope ------------------------------------------------------------------------------------
