@@ -159,7 +159,7 @@ def dissipation_check(
     n, d = x.shape[-2:]
     measured = chain_rule_rate(x, beta, variant, field=field, energy_beta=energy_beta)
     predicted = energy_rate(x, beta, variant)
-    z = np.exp(beta * np.einsum("...id,...jd->...ij", x, x)).sum(axis=-1)
+    z = np.exp(beta * (x @ np.swapaxes(x, -1, -2))).sum(axis=-1)
     normaliser = z if variant == "SA" else np.full(z.shape, float(n))
     scale = np.sum(z**2 / (n**2 * normaliser), axis=-1)
     weight = abs(beta) * (d + 1) + 1
