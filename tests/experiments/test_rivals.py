@@ -7,7 +7,6 @@ rival would measure), so the suite stays fast.
 """
 
 import numpy as np
-import pytest
 
 from attnflow.experiments import get
 
@@ -15,46 +14,6 @@ from attnflow.experiments import get
 def _verdict(name, values, quick=False, **overrides):
     experiment = get(name)
     return experiment.verdict(experiment.params(quick=quick, overrides=overrides), values)
-
-
-# energy-monotone ---------------------------------------------------------------------------------------
-
-
-def _dissipation_excess(variant, beta, measured_beta=None, predict=None):
-    from attnflow.experiments.clustering import _cone_rate, dissipation_check, uniform_runs
-    from attnflow.measure import energy
-
-    h = 0.02 / _cone_rate(variant, beta)
-    params = {"n": 6, "seeds": 2, "seed": 3, "t_end": 60 * h, "dt": h}
-    runs = uniform_runs(params, 3, beta, variant=variant, dtype="float64")
-    energies = np.array([energy(run, measured_beta or beta).values for run in runs])
-    states = np.stack([run.x.numpy() for run in runs])
-    return dissipation_check(runs[0].times.numpy(), energies, states, beta, variant, predict)[
-        "worst_error_over_bound"
-    ]
-
-
-def _energy_values(excess):
-    return {
-        "runs": 2,
-        "largest_relative_decrease": -1e-3,
-        "relative_decrease": np.full((1, 1, 1), -1e-3),
-        "dissipation_error_over_bound": np.full((1, 1, 1), excess),
-    }
-
-
-@pytest.mark.parametrize("variant", ["SA", "USA"])
-def test_energy_monotone_rejects_a_wrong_beta_and_usa_without_its_1_over_n(variant):
-    from attnflow.theory import energy_rate
-
-    own = _dissipation_excess(variant, 2.0)
-    assert _verdict("energy-monotone", _energy_values(own)).status == "agrees"
-    wrong_beta = _dissipation_excess(variant, 2.0, measured_beta=2.2)
-    assert _verdict("energy-monotone", _energy_values(wrong_beta)).status == "disagrees"
-    if variant == "USA":
-        # The field without its 1/n moves n = 6 times faster: its identity is n times the claim's.
-        missing = _dissipation_excess(variant, 2.0, predict=lambda x, b, v: 6 * energy_rate(x, b, v))
-        assert _verdict("energy-monotone", _energy_values(missing)).status == "disagrees"
 
 
 # euclidean-polytope ------------------------------------------------------------------------------------
@@ -217,77 +176,7 @@ def test_erm_generalisation_bounds_the_growth_of_the_gap():
     assert _verdict("erm-generalisation", _erm_values([-0.1, 0.3])).status == "inconclusive"
 
 
-# mean-field-limit --------------------------------------------------------------------------------------
-
-
-def test_mean_field_limit_rejects_the_usa_rate_formula_for_sa():
-    from scipy.special import iv
-
-    from attnflow.theory import growth_rate
-
-    beta, modes = 4.0, np.arange(1, 7)
-    fitted = growth_rate(modes, beta, "SA") * (1 + 1e-3)
-    values = {
-        "n_particles": [64, 128, 256, 512],
-        "w1_start": [0.1, 0.07, 0.05, 0.035],
-        "w1_end": [0.12, 0.085, 0.06, 0.042],
-        "w1_exponent": -0.5,
-        "ratio_exponent": 0.0,
-        "stability_rate_bound": 10.0,
-        "stability_rate_measured": 0.1,
-        "rate_max_relative_error": 1e-3,
-        "mass_error": 0.0,
-        "energy_max_relative_drop": 0.0,
-        "min_density": 0.01,
-    }
-    assert _verdict("mean-field-limit", values).status == "agrees"
-    # Rival constant: ℓ² I_ℓ(β)/β, the USA rate, without the softmax's 1/I₀(β).
-    rival = modes**2 * iv(modes, beta) / beta
-    error = float(np.max(np.abs(fitted / rival - 1)))
-    assert _verdict("mean-field-limit", {**values, "rate_max_relative_error": error}).status == "disagrees"
-
-
-# paths-learned, context-narrows, context-narrows-paths, mixers-compared --------------------------------
-
-
-def test_paths_learned_rejects_a_model_that_does_not_learn():
-    steps = np.arange(0, 200, 50)
-    learned = np.array([0.5, 0.2, 0.08, 0.05])
-    values = {
-        "steps": steps,
-        "kl_next": learned,
-        "kl_path": learned * 16,
-        "kl_path_stderr": np.full(4, 0.1),
-        "reverse_kl_path": learned * 16,
-        "final_ratio": 0.1,
-        "spearman": -1.0,
-        "world_entropy": 1.0,
-        "final_loss": 1.1,
-    }
-    assert _verdict("paths-learned", values).status == "agrees"
-    # Rival estimator: learning rate 0, the model stays at its initial law.
-    frozen = {**values, "kl_next": np.full(4, 0.5), "final_ratio": 1.0, "spearman": 0.0}
-    assert _verdict("paths-learned", frozen).status == "disagrees"
-
-
-def test_context_narrows_rejects_a_context_free_model():
-    world = np.array([1.8, 1.5, 1.4, 1.35])
-    values = {"world_entropy": world, "unigram_entropy": 2.0, "world_drop": 0.45}
-    model = {"model_entropy": world + 0.01, "model_drop": 0.45, "mean_gap": 0.01}
-    assert _verdict("context-narrows", {**values, **model}).status == "agrees"
-    # Rival: a model that ignores its context (the unigram law at every position).
-    flat = {"model_entropy": np.full(4, 2.0), "model_drop": 0.0, "mean_gap": 0.46}
-    assert _verdict("context-narrows", {**values, **flat}).status == "disagrees"
-
-
-def test_context_narrows_paths_rejects_a_context_free_model():
-    windows = [1, 4, 16, 32]
-    narrowing = {"windows": windows, "entropy": np.array([4.0, 3.2, 2.6, 2.4]), "nll": np.ones(4)}
-    own = {**narrowing, "spearman": -1.0, "drop": 1.6}
-    assert _verdict("context-narrows-paths", own, quick=True).status == "agrees"
-    # Rival: a unigram model, whose next-token law does not depend on the context.
-    flat = {**narrowing, "entropy": np.full(4, 4.0), "spearman": 0.0, "drop": 0.0}
-    assert _verdict("context-narrows-paths", flat, quick=True).status == "disagrees"
+# mixers-compared ---------------------------------------------------------------------------------------
 
 
 def test_mixers_compared_rejects_a_world_where_attention_alone_fits():

@@ -30,5 +30,5 @@ def test_context_narrows_paths_measures_windowed_entropy(tmp_path, smollm2):  # 
     for j, m in enumerate((1, 8)):
         expected = np.mean([float(context_entropy(smollm2, ids[e + 1 - m : e + 1])[-1]) for e in ends])
         assert values["entropy"][j] == pytest.approx(expected, rel=1e-4)
-    assert experiment.verdict(params, values).agrees == (values["drop"] >= params["margin"])
+    assert experiment.verdict(params, values).agrees == (values["drop_ci"][0] > 0)
     assert experiment.figures(params, values, tmp_path)[0].exists()

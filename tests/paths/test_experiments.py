@@ -19,10 +19,13 @@ def test_quick_run(name: str, tmp_path) -> None:
         assert np.all(np.isfinite(np.asarray(value, dtype=float))) or key == "reverse_kl_path", key
     values = result.values
     if name == "paths-learned":
-        assert outcome.agrees == (values["final_ratio"] <= 0.25 and values["spearman"] <= -0.8)
-        assert values["kl_next"][-1] < values["kl_next"][0]
+        # The model rebuilt from its seed is the one evaluated at step 0, on the same held-out paths.
+        assert values["kl_initial"] == pytest.approx(values["kl_next"][0], rel=1e-6)
+        assert values["kl_final"] == pytest.approx(values["kl_next"][-1], rel=1e-6)
+        assert outcome.agrees == (values["kl_fall_ci"][0] > 0 and values["beyond_context_free_ci"][0] > 0)
     elif name == "context-narrows":
         assert values["world_drop"] > 0
+        assert outcome.status != "disagrees"
     elif name == "in-context":
         # The Bayes predictor is the world's exact law: no predictor beats it in expectation.
         assert values["bayes_loss"][8:].mean() < values["fixed_chain_loss"][8:].mean()

@@ -144,6 +144,31 @@ def interval_status(low: float, high: float, accept_low: float, accept_high: flo
     return "inconclusive"
 
 
+def positive_status(low: float, high: float) -> str:
+    """The verdict on "the effect is positive" from its interval ``[low, high]``: ``"agrees"`` when the
+    interval lies above 0, ``"disagrees"`` when it lies at or below 0 (an exact 0 is the rival "no effect"),
+    ``"inconclusive"`` when it straddles 0 (the data cannot decide at this size)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return "inconclusive"
+    return "agrees" if low > 0 else ("disagrees" if high <= 0 else "inconclusive")
+
+
+def mean_interval(samples: Any, level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of independent ``samples`` and its Student t confidence interval: ``(mean, low, high)``.
+
+    Raises:
+        ValueError: fewer than two samples, or a non-finite one.
+    """
+    from scipy import stats
+
+    values = np.asarray(samples, dtype=float).ravel()
+    if values.size < 2 or not np.isfinite(values).all():
+        raise ValueError(f"a confidence interval needs at least two finite samples, got {values.size}")
+    mean = float(values.mean())
+    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
 def combine(*statuses: str) -> str:
     """One verdict from several checks: any disagreement disagrees, else any inconclusive is inconclusive."""
     for status in ("disagrees", "inconclusive"):

@@ -8,14 +8,26 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict, status_of, trajectory_from, trajectory_values
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    combine,
+    interval_status,
+    status_of,
+    trajectory_from,
+    trajectory_values,
+)
 from attnflow.experiments.papers import MATHEMATICAL_PERSPECTIVE, PERSPECTIVE_TOC
 
 # Tolerances of the verdict.
-# |fitted exponent of W₁(t_end) in n − (−1/2)| and |exponent of W₁(t_end)/W₁(0) in n|: set by hand (the
-# spread of a log-log fit over a 16-fold range of n from a few seeds), not derived; the verdict says so.
-_SLOPE_TOLERANCE = 0.15
-_RATIO_SLOPE_TOLERANCE = 0.15
+#: The claim: W₁(t) ∝ n^-1/2 at every t, so W₁(t)/W₁(0) is flat in n (exponent 0; Lipschitz stability of the
+#: flow in W₁). The named rival: a flow only Hölder-½ stable in W₁ (W₁(t) ≲ W₁(0)^{1/2}), which gives
+#: W₁(t) ∝ n^-1/4 and a ratio ∝ n^{+1/4}. Each exponent is accepted within half the gap to its rival,
+#: 1/8, so a 95% interval inside the band excludes the rival: the margin follows from the rival, not from
+#: the data. The exponents' intervals are Student t over seed groups (one log-log slope per group).
+EXPONENT = -0.5
+RIVAL_EXPONENT = -0.25
+EXPONENT_MARGIN = abs(EXPONENT - RIVAL_EXPONENT) / 2
 # Relative error of the fitted linear growth rates: the finite-volume solver's second-order error for mode
 # ℓ ≤ 8 on 256–512 cells is ~(ℓ·2π/cells)² ≤ 4e-2 at 256 cells, ≤ 1e-2 at 512; the nonlinear terms at
 # amplitude 1e-8 grown by e⁴ are ~1e-6. 2% covers the full size; at 256 cells (quick) it is the scale.
@@ -39,7 +51,7 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     from attnflow import theory as circle_theory
     from attnflow.dynamics import SelfAttention
     from attnflow.integrate import simulate
-    from attnflow.measure.fits import log_slope, loglog_slope
+    from attnflow.measure.fits import fit_loglog_slope, log_slope
     from attnflow.random import numpy_generator, spawn
     from attnflow.trajectory import angle_grid
 
@@ -58,22 +70,23 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     # Particles drawn i.i.d. from the initial density, moved by the particle simulator: one child seed
     # per size, one grandchild per run. The root seed also draws the phases of the linear run (NumPy).
     field = SelfAttention(beta, variant=variant, geometry="sphere")
-    w1_start, w1_end, shown = [], [], None
-    for n, size_seed in zip(sizes, spawn(int(params["seed"]), len(sizes)), strict=True):
+    # W₁ per seed group (rows) and size (columns): group g averages its share of the runs at each n.
+    w1_start, w1_end, shown = np.empty((seeds, len(sizes))), np.empty((seeds, len(sizes))), None
+    for column, (n, size_seed) in enumerate(zip(sizes, spawn(int(params["seed"]), len(sizes)), strict=True)):
         # `seeds` runs at the largest n and proportionally more below it (cheap), for an even fit.
-        runs_here = seeds * max(sizes) // n
+        runs_here = seeds * (max(sizes) // n)
         angles = torch.stack(
             [mf.sample_angles(pde.density[0], n, seed=s) for s in spawn(size_seed, runs_here)]
         )
         runs = simulate(field, mf.points_on_circle(angles), t_end=t_end, dt=t_end / steps, method="rk4")
         w1 = np.array([measure.distance_to_particles(pde, run[[0, -1]]).values for run in runs])
-        w1_start.append(w1[:, 0].mean())
-        w1_end.append(w1[:, 1].mean())
+        groups = w1.reshape(seeds, runs_here // seeds, 2).mean(axis=1)
+        w1_start[:, column], w1_end[:, column] = groups[:, 0], groups[:, 1]
         if shown is None or n == int(params["figure_particles"]):
             shown = runs[0]
-    slope = loglog_slope(sizes, w1_end)
-    ratios = np.array(w1_end) / np.array(w1_start)
-    ratio_slope = loglog_slope(sizes, ratios)
+    exponent = fit_loglog_slope(sizes, w1_end)
+    ratio_exponent = fit_loglog_slope(sizes, w1_end / w1_start)
+    ratios = w1_end.mean(axis=0) / w1_start.mean(axis=0)
 
     # Linear instability of the uniform density: every mode at once, tiny amplitude.
     modes = np.arange(1, int(params["modes"]) + 1)
@@ -87,10 +100,12 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
 
     return {
         "n_particles": sizes,
-        "w1_start": w1_start,
-        "w1_end": w1_end,
-        "w1_exponent": slope,
-        "ratio_exponent": ratio_slope,
+        "w1_start": w1_start.mean(axis=0),
+        "w1_end": w1_end.mean(axis=0),
+        "w1_exponent": exponent.slope,
+        "w1_exponent_ci": np.array([exponent.ci_low, exponent.ci_high]),
+        "ratio_exponent": ratio_exponent.slope,
+        "ratio_exponent_ci": np.array([ratio_exponent.ci_low, ratio_exponent.ci_high]),
         "stability_rate_bound": circle_theory.dobrushin_rate(beta, variant),
         "stability_rate_measured": float(np.log(ratios.max()) / t_end),
         "modes": modes.tolist(),
@@ -107,16 +122,21 @@ def _compute(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _checks(values: Mapping[str, Any]) -> dict[str, bool]:
-    """Each part of the prediction and whether it holds."""
+def _checks(values: Mapping[str, Any]) -> dict[str, str]:
+    """Each part of the prediction and its status."""
+    exponent, ratio = values["w1_exponent_ci"], values["ratio_exponent_ci"]
     return {
-        "exponent of W₁ in n": abs(values["w1_exponent"] + 0.5) <= _SLOPE_TOLERANCE,
-        "W₁(t)/W₁(0) flat in n": abs(values["ratio_exponent"]) <= _RATIO_SLOPE_TOLERANCE,
-        "W₁(t) ≤ e^{Ct}W₁(0)": values["stability_rate_measured"] <= values["stability_rate_bound"],
-        "linear rates": values["rate_max_relative_error"] <= _RATE_TOLERANCE,
-        "mass": values["mass_error"] <= _MASS_TOLERANCE,
-        "energy non-decreasing": values["energy_max_relative_drop"] <= _ENERGY_DROP_TOLERANCE,
-        "positivity": values["min_density"] >= 0,
+        "exponent of W₁ in n": interval_status(
+            float(exponent[0]), float(exponent[1]), EXPONENT - EXPONENT_MARGIN, EXPONENT + EXPONENT_MARGIN
+        ),
+        "W₁(t)/W₁(0) flat in n": interval_status(
+            float(ratio[0]), float(ratio[1]), -EXPONENT_MARGIN, EXPONENT_MARGIN
+        ),
+        "W₁(t) ≤ e^{Ct}W₁(0)": status_of(values["stability_rate_measured"] <= values["stability_rate_bound"]),
+        "linear rates": status_of(values["rate_max_relative_error"] <= _RATE_TOLERANCE),
+        "mass": status_of(values["mass_error"] <= _MASS_TOLERANCE),
+        "energy non-decreasing": status_of(values["energy_max_relative_drop"] <= _ENERGY_DROP_TOLERANCE),
+        "positivity": status_of(values["min_density"] >= 0),
     }
 
 
@@ -125,10 +145,13 @@ def _rate_formula(variant: str) -> str:
 
 
 def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
-    failed = [name for name, ok in _checks(values).items() if not ok]
+    checks = _checks(values)
+    failed = [name for name, status in checks.items() if status == "disagrees"]
+    undecided = [name for name, status in checks.items() if status == "inconclusive"]
     ratios = np.asarray(values["w1_end"]) / np.asarray(values["w1_start"])
+    exponent, ratio = values["w1_exponent_ci"], values["ratio_exponent_ci"]
     return Verdict(
-        status=status_of(not failed),
+        status=combine(*checks.values()),
         prediction=(
             "W₁ between n tokens and the PDE ∝ n^-1/2 at every t, "
             f"W₁(t) ≤ e^(Ct)·W₁(0) with C = {values['stability_rate_bound']:.3g}; "
@@ -136,20 +159,24 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
             "mass conserved, E_β non-decreasing, ρ ≥ 0"
         ),
         measured=(
-            f"W₁(t={params['t_end']:g}) ∝ n^{values['w1_exponent']:.3f}; W₁(t)/W₁(0) ∝ "
-            f"n^{values['ratio_exponent']:.3f}, max {ratios.max():.3g} "
+            f"W₁(t={params['t_end']:g}) ∝ n^{values['w1_exponent']:.3f} [{exponent[0]:.3f}, "
+            f"{exponent[1]:.3f}]; W₁(t)/W₁(0) ∝ n^{values['ratio_exponent']:.3f} [{ratio[0]:.3f}, "
+            f"{ratio[1]:.3f}], max {ratios.max():.3g} "
             f"(rate {values['stability_rate_measured']:.3g}); rates within "
             f"{100 * values['rate_max_relative_error']:.2g}%; mass error {values['mass_error']:.1e}"
         ),
         tolerance=(
-            f"|exponent + 1/2| ≤ {_SLOPE_TOLERANCE}; |ratio exponent| ≤ {_RATIO_SLOPE_TOLERANCE}; rates to "
-            f"{100 * _RATE_TOLERANCE:g}%; mass to {_MASS_TOLERANCE:g}; "
-            f"energy drops ≤ {_ENERGY_DROP_TOLERANCE:g} (relative). Rates: the solver's O((ℓ·2π/cells)²) "
-            "error; mass and energy: float64 rounding; the two exponent tolerances are set by hand, not "
-            "derived"
+            f"exponents: the 95% interval (Student t over {params['seeds']} seed groups) inside "
+            f"−1/2 ± {EXPONENT_MARGIN:g} (W₁) and 0 ± {EXPONENT_MARGIN:g} (ratio) agrees, outside "
+            "disagrees, across an edge is inconclusive (more seeds would decide); the margin is half the "
+            "gap to the rival n^-1/4 (a flow only Hölder-½ stable in W₁), so agreement excludes it. Rates "
+            f"to {100 * _RATE_TOLERANCE:g}% (the solver's O((ℓ·2π/cells)²) error); mass to "
+            f"{_MASS_TOLERANCE:g} and energy drops ≤ {_ENERGY_DROP_TOLERANCE:g} (relative): float64 "
+            "rounding"
         ),
         notes=(
             ("Failed: " + ", ".join(failed) + ". " if failed else "")
+            + ("Undecided: " + ", ".join(undecided) + ". " if undecided else "")
             + "Tokens are i.i.d. samples of the initial density (so W₁(0) ~ n^-1/2) moved by "
             "attnflow.simulate "
             f"(RK4, {params['steps']} steps, float64); the PDE is the finite-volume solver on "
@@ -202,7 +229,10 @@ MEAN_FIELD_LIMIT = Experiment(
         "steps": 40,
         "n_cells": 512,
         "n_particles": [64, 128, 256, 512, 1024],
-        "seeds": 8,
+        # Seed groups, sized for power: 8 groups gave per-group exponents with s.d. ≈ 0.12, so a 95%
+        # half-width of 0.10, wider than the band left around the measured −0.46 (inconclusive); 16 give
+        # ≈ 0.065 (t₁₅ · 0.12 / 4). The band itself (±1/8) is fixed by the rival, not by this run.
+        "seeds": 16,
         "figure_particles": 256,
         "modes": 8,
         "seed": 0,

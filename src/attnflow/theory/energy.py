@@ -31,8 +31,8 @@ def energy_rate(x: np.ndarray, beta: float, variant: str = "SA") -> np.ndarray:
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., n, d), got {x.shape}")
     n = x.shape[-2]
-    weights = np.exp(beta * np.einsum("...id,...jd->...ij", x, x))
-    gradient = np.einsum("...ij,...jd->...id", weights, x) / n**2
+    weights = np.exp(beta * (x @ np.swapaxes(x, -1, -2)))
+    gradient = weights @ x / n**2
     tangent = gradient - np.sum(gradient * x, axis=-1, keepdims=True) * x
     squared = np.sum(tangent**2, axis=-1)
     factor = n**2 / weights.sum(axis=-1) if variant == "SA" else np.full(squared.shape, float(n))
