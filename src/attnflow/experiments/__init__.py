@@ -45,6 +45,7 @@ from attnflow.experiments.noisy import NOISY_THRESHOLD
 from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
+from attnflow.experiments.random_values import RANDOM_VALUES_ANTIPODAL
 from attnflow.experiments.reproduction import provenance, reproduce, write_docs
 from attnflow.experiments.timescales import METASTABILITY_TIME_SCALES
 
@@ -81,6 +82,7 @@ EXPERIMENTS = (
     MERGE_ORDER,
     MASKED_RANK_COLLAPSE,
     METASTABILITY_TIME_SCALES,
+    RANDOM_VALUES_ANTIPODAL,
 )
 
 for _experiment in EXPERIMENTS:

@@ -1,0 +1,47 @@
+"""Power of the fr14 experiments: each verdict, run on a named rival, disagrees, while the claim's own
+values agree, and too little data is inconclusive, never a disagreement.
+
+The values are written down directly (what a run would count), so the suite stays fast; the simulations
+themselves are checked in the experiments' own tests."""
+
+import numpy as np
+
+from attnflow.experiments import get
+from attnflow.theory.random_values import antipodal_probability
+
+
+def _verdict(name, values, quick=False, **overrides):
+    experiment = get(name)
+    return experiment.verdict(experiment.params(quick=quick, overrides=overrides), values)
+
+
+# random-values-antipodal ------------------------------------------------------------------------------
+
+
+def _counts_at(probabilities, runs, undecided=0):
+    """Counts a run would give at these probabilities: antipodal, collapsed, undecided."""
+    anti = np.round(np.asarray(probabilities) * (runs - undecided))
+    return np.stack([anti, runs - undecided - anti, np.full_like(anti, undecided)], axis=1)
+
+
+def _random_values(undecided=0, runs=4000):
+    grid = [(beta, d) for d in (3, 6, 12) for beta in (0.25, 1.0, 3.0)]
+    truth = [antipodal_probability(0.0, beta, d) for beta, d in grid]
+    return {
+        "betas": np.array([b for b, _ in grid]),
+        "dims": np.array([d for _, d in grid], dtype=float),
+        "counts_h": _counts_at(truth, runs, undecided),
+        "counts_half_h": _counts_at(truth, runs, undecided),
+    }
+
+
+def test_random_values_agrees_with_its_diffusion_and_rejects_deterministic_values():
+    values = _random_values()
+    assert _verdict("random-values-antipodal", values).status == "agrees"
+    # V = I without noise: the antipodal pair always repels, so it predicts probability 0 everywhere.
+    assert _verdict("random-values-antipodal", values, value="identity").status == "disagrees"
+
+
+def test_random_values_with_undecided_runs_is_inconclusive_not_a_disagreement():
+    values = _random_values(undecided=1500)
+    assert _verdict("random-values-antipodal", values, value="identity").status == "inconclusive"
