@@ -45,3 +45,22 @@ def test_random_values_agrees_with_its_diffusion_and_rejects_deterministic_value
 def test_random_values_with_undecided_runs_is_inconclusive_not_a_disagreement():
     values = _random_values(undecided=1500)
     assert _verdict("random-values-antipodal", values, value="identity").status == "inconclusive"
+
+
+# lost-in-the-middle ------------------------------------------------------------------------------------
+
+# What 8000 prompts measured at the experiment's parameters (n = 32, β = 0, m = 0.1, t = 4).
+_MEASURED_U = {"primacy": 0.0345, "primacy_error": 0.0082, "recency": 0.0278, "recency_error": 0.0081}
+
+
+def test_lost_in_the_middle_agrees_with_a_u_shape_and_rejects_both_rivals():
+    assert _verdict("lost-in-the-middle", _MEASURED_U).status == "agrees"
+    # Without ALiBi the closure predicts a falling profile (no recency); without the mask, no primacy.
+    assert _verdict("lost-in-the-middle", _MEASURED_U, prediction="no-alibi").status == "disagrees"
+    assert _verdict("lost-in-the-middle", _MEASURED_U, prediction="non-causal").status == "disagrees"
+
+
+def test_lost_in_the_middle_at_low_power_is_inconclusive_not_a_disagreement():
+    noisy = {**_MEASURED_U, "primacy_error": 0.03, "recency_error": 0.03}
+    for prediction in ("closure", "no-alibi", "non-causal"):
+        assert _verdict("lost-in-the-middle", noisy, prediction=prediction).status == "inconclusive"

@@ -37,6 +37,7 @@ from attnflow.experiments.lm_heads import HEAD_PHASES
 from attnflow.experiments.lm_looped import LOOPED_LAYERS
 from attnflow.experiments.lm_sinks import SINK_REMOVAL
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
+from attnflow.experiments.lost_in_middle import LOST_IN_MIDDLE
 from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
@@ -83,6 +84,7 @@ EXPERIMENTS = (
     MASKED_RANK_COLLAPSE,
     METASTABILITY_TIME_SCALES,
     RANDOM_VALUES_ANTIPODAL,
+    LOST_IN_MIDDLE,
 )
 
 for _experiment in EXPERIMENTS:
