@@ -64,3 +64,28 @@ def test_lost_in_the_middle_at_low_power_is_inconclusive_not_a_disagreement():
     noisy = {**_MEASURED_U, "primacy_error": 0.03, "recency_error": 0.03}
     for prediction in ("closure", "no-alibi", "non-causal"):
         assert _verdict("lost-in-the-middle", noisy, prediction=prediction).status == "inconclusive"
+
+
+# leaders-decide-clusters -------------------------------------------------------------------------------
+
+
+def _leader_values(rule):
+    """Starts in general position and finals placed exactly where ``rule`` sends each token."""
+    from attnflow.theory.leaders import leader_of_each_token, maximisers
+
+    starts = np.random.default_rng(11).standard_normal((4, 24, 2))
+    pick = {"chain": leader_of_each_token, "first-maximiser": maximisers}[rule]
+    return {"x0": starts, "final": np.stack([x0[pick(x0)] for x0 in starts])}
+
+
+def test_leaders_agree_with_the_chain_rule_and_reject_one_hop_and_nearest_leader():
+    values = _leader_values("chain")
+    assert _verdict("leaders-decide-clusters", values).status == "agrees"
+    assert _verdict("leaders-decide-clusters", values, prediction="first-maximiser").status == "disagrees"
+    assert _verdict("leaders-decide-clusters", values, prediction="nearest-leader").status == "disagrees"
+
+
+def test_leaders_with_tokens_not_yet_settled_is_inconclusive():
+    values = _leader_values("chain")
+    values["final"] = values["final"] + 0.5 * (values["x0"] - values["final"])  # half-way there
+    assert _verdict("leaders-decide-clusters", values).status == "inconclusive"

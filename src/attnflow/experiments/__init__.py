@@ -23,7 +23,7 @@ from attnflow.experiments.base import (
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.common_noise import COMMON_NOISE_SYNCHRONISES
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
-from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
+from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES, LEADERS_DECIDE
 from attnflow.experiments.inference import ATTENTION_CONDITIONAL_MEAN, ERM_GENERALISATION
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.lm_frontier import (
@@ -85,6 +85,7 @@ EXPERIMENTS = (
     METASTABILITY_TIME_SCALES,
     RANDOM_VALUES_ANTIPODAL,
     LOST_IN_MIDDLE,
+    LEADERS_DECIDE,
 )
 
 for _experiment in EXPERIMENTS:

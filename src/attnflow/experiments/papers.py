@@ -154,6 +154,13 @@ LOST_IN_THE_MIDDLE = Citation(
     arxiv="2605.09213",
 )
 
+HARDMAX_LEADERS = Citation(
+    authors=("Albert Alcalde", "Giovanni Fantuzzi", "Enrique Zuazua"),
+    title="Clustering in pure-attention hardmax transformers and its role in sentiment analysis",
+    year=2024,
+    arxiv="2407.01602",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -175,6 +182,7 @@ PAPERS = (
     ASYMPTOTIC_ATTENTION,
     DEEP_STOCHASTIC_TRANSFORMERS,
     LOST_IN_THE_MIDDLE,
+    HARDMAX_LEADERS,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).
