@@ -24,14 +24,15 @@ def _counts_at(probabilities, runs, undecided=0):
     return np.stack([anti, runs - undecided - anti, np.full_like(anti, undecided)], axis=1)
 
 
-def _random_values(undecided=0, runs=4000):
-    grid = [(beta, d) for d in (3, 6, 12) for beta in (0.25, 1.0, 3.0)]
-    truth = [antipodal_probability(0.0, beta, d) for beta, d in grid]
+def _random_values(undecided=0):
+    params = get("random-values-antipodal").params()
+    grid = [(beta, d) for d in params["dims"] for beta in params["betas"]]
+    truth = [antipodal_probability(params["c0"], beta, d) for beta, d in grid]
     return {
         "betas": np.array([b for b, _ in grid]),
         "dims": np.array([d for _, d in grid], dtype=float),
-        "counts_h": _counts_at(truth, runs, undecided),
-        "counts_half_h": _counts_at(truth, runs, undecided),
+        "counts_h": _counts_at(truth, params["runs"], undecided),
+        "counts_half_h": _counts_at(truth, params["runs"], undecided),
     }
 
 
@@ -43,7 +44,7 @@ def test_random_values_agrees_with_its_diffusion_and_rejects_deterministic_value
 
 
 def test_random_values_with_undecided_runs_is_inconclusive_not_a_disagreement():
-    values = _random_values(undecided=1500)
+    values = _random_values(undecided=800)
     assert _verdict("random-values-antipodal", values, value="identity").status == "inconclusive"
 
 
