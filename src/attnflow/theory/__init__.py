@@ -16,6 +16,11 @@ measurements made independently.
   sequence (SciPy) and the energy jump ``2 m_a m_b / n²``.
 - :mod:`attnflow.theory.masks`: pure attention under a sliding-window mask near consensus: the
   per-layer collapse factor ``λ₂`` of the window's averaging matrix and its gap ``≈ w(w+1)π²/(6n²)``.
+- :mod:`attnflow.theory.random_values`: two tokens under random value matrices: the limit diffusion of
+  ``⟨x, y⟩``, the antipodal exponent and threshold ``cosh²β = (d − 1)/2``, the antipodal probability.
+- :mod:`attnflow.theory.retrieval`: the first-order correlation closure of retrieval along a causal prompt
+  with an ALiBi bias (lost in the middle).
+- :mod:`attnflow.theory.leaders`: hardmax leaders and each token's chain of maximisers.
 """
 
 from attnflow.theory import circle, energy, equiangular, noisy, normalization
