@@ -11,6 +11,9 @@ doubly stochastic (Sinkhorn) normalisation of the kernel ``e^{β⟨Q x_i, K x_j�
 ``M_i = argmax_j β⟨Q x_i, K x_j⟩`` and 0 elsewhere. An ALiBi-style positional bias adds ``−m |i − j|``
 to every score (``alibi=m``; with ``causal=True`` only ``j ≤ i`` remain, so the bias is ``−m (i − j)``).
 A sliding-window mask (``window=w``) keeps only keys with ``|i − j| ≤ w`` (``i − w ≤ j ≤ i`` when causal).
+A sink (BOS) token (``sink=b``) is one more key that every query sees, whatever the mask, with the fixed
+score ``b`` and the value ``v_∅`` (``sink_value``, zero by default): it adds ``e^b`` to each softmax
+normaliser and ``e^b v_∅ / Z_i`` to each output.
 """
 
 from __future__ import annotations
@@ -126,6 +129,13 @@ class SelfAttention:
         window: a sliding-window mask: token ``i`` attends to keys ``|i − j| ≤ window`` (with ``causal``,
             ``i − window ≤ j ≤ i``); ``0`` (the default) is no window. SA, USA and hardmax, on the
             blocked path, which then only computes scores inside the band. USA's normaliser stays ``n``.
+        sink: the score ``b`` of a sink (BOS) token that every query attends to, whatever the mask,
+            window or ALiBi bias: head ``h`` of token ``i`` outputs
+            ``(Σ_j e^{s_ij} V_h x_j + e^b v_∅) / Z_i`` with ``Z_i = e^b + Σ_j e^{s_ij}`` (SA) or ``n``
+            (USA: the sink is not counted as a token). ``None`` (the default) is no sink. SA and USA,
+            on the blocked path (row blocks; no n×n matrix).
+        sink_value: the sink's value ``v_∅``, shape ``(d,)`` (the same in every head); ``None`` is the
+            zero vector, a sink that only absorbs attention.
         backend: ``"sdpa"`` (torch: SDPA for SA, the blocked log-domain path otherwise), ``"fused"``
             (the compiled small-d kernel of :mod:`attnflow.dynamics.kernels`: SA or USA, CPU, float32
             or float64, query/key and value dimensions ≤ ``FUSED_MAX_DIM``, no autograd) or ``"auto"``:
@@ -158,6 +168,8 @@ class SelfAttention:
         alibi: float = 0.0,
         window: int = 0,
         backend: str = "auto",
+        sink: float | None = None,
+        sink_value: torch.Tensor | None = None,
     ) -> None:
         self._beta = _beta_of(beta)
         self.variant = one_of("variant", variant, VARIANTS)
@@ -177,6 +189,7 @@ class SelfAttention:
             )
         if self.window and self.variant == "sinkhorn":
             raise ValueError("window is not supported with variant='sinkhorn'")
+        self.sink, self.sink_value = _sink_of(sink, sink_value, self.variant, self.backend)
         if self.alibi and self.variant == "sinkhorn":
             raise ValueError("alibi is not supported with variant='sinkhorn'")
         if self.causal and self.variant == "sinkhorn":
@@ -216,6 +229,7 @@ class SelfAttention:
         extras += ["causal=True"] if self.causal else []
         extras += [f"alibi={self.alibi:g}"] if self.alibi else []
         extras += [f"window={self.window}"] if self.window else []
+        extras += [f"sink={self.sink:g}"] if self.sink is not None else []
         extras += ["feedforward=..."] if self.feedforward is not None else []
         extras += ["time-dependent weights"] if self.time_dependent else []
         extras += [f"backend={self.backend!r}"] if self.backend != "auto" else []
@@ -245,6 +259,8 @@ class SelfAttention:
             "feedforward": self.feedforward is not None,
             "alibi": self.alibi,
             "window": self.window,
+            "sink": self.sink,
+            "sink_value": "zero" if self.sink_value is None else "vector",
             "backend": self.backend,
         }
 
@@ -262,6 +278,8 @@ class SelfAttention:
             raise ValueError(f"{name} has dimension d={d}; the sphere geometry needs d >= 2")
         if self.feedforward is not None and self.feedforward.dim != d:
             raise ValueError(f"feedforward acts on dimension {self.feedforward.dim} but {name} has d={d}")
+        if self.sink_value is not None and self.sink_value.shape != (d,):
+            raise ValueError(f"sink_value has shape {tuple(self.sink_value.shape)} but {name} has d={d}")
         for label, w in (("Q", self.Q), ("K", self.K), ("V", self.V)):
             if isinstance(w, torch.Tensor) and w.shape[-1] != d:
                 raise ValueError(f"{label} has {w.shape[-1]} columns but {name} has d={d}")
@@ -297,7 +315,9 @@ class SelfAttention:
         elif self.variant == "hardmax":
             mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi, self.window)
         elif (
-            self.variant == "SA" and not (self.causal and self.beta <= 0) and not (self.alibi or self.window)
+            self.variant == "SA"
+            and not (self.causal and self.beta <= 0)
+            and not (self.alibi or self.window or self.sink is not None)
         ):
             # SDPA's scale is a Python float: a tensor β (for its gradient) scales the queries instead.
             if isinstance(beta, torch.Tensor):
@@ -313,6 +333,8 @@ class SelfAttention:
                 softmax=self.variant == "SA",
                 alibi=self.alibi,
                 window=self.window,
+                sink=self.sink,
+                sink_value=None if self.sink_value is None else self.sink_value.to(v),
             )
         else:
             mixed = _sinkhorn_attention(q, k, v, beta, self.sinkhorn_iters, self.sinkhorn_tol)
@@ -336,7 +358,13 @@ class SelfAttention:
 
     def _choose_backend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
         """The backend for projected queries, keys and values (see ``backend`` in the class doc)."""
-        if self.backend == "sdpa" or self.variant in ("sinkhorn", "hardmax") or self.alibi or self.window:
+        if (
+            self.backend == "sdpa"
+            or self.variant in ("sinkhorn", "hardmax")
+            or self.alibi
+            or self.window
+            or self.sink is not None
+        ):
             return "sdpa"
         reason = _fused_unsupported(q, k, v, self._beta)
         if reason is None:
@@ -364,6 +392,26 @@ def window_width(window: object) -> int:
     if isinstance(window, bool) or not isinstance(window, int) or window < 0:
         raise ValueError(f"window must be an integer >= 0 (0: no window), got {window!r}")
     return window
+
+
+def _sink_of(
+    sink: object, sink_value: object, variant: str, backend: str
+) -> tuple[float | None, torch.Tensor | None]:
+    """``(sink, sink_value)`` validated: a finite score or ``None``, and a finite vector or ``None``."""
+    if sink is None:
+        if sink_value is not None:
+            raise ValueError("sink_value needs a sink: pass sink=b, the sink's score")
+        return None, None
+    score = finite_number("sink", sink)
+    if variant not in ("SA", "USA"):
+        raise ValueError(f"sink is supported with variant 'SA' or 'USA', not {variant!r}")
+    if backend == "fused":
+        raise ValueError("backend='fused' does not take a sink; use backend='auto' or 'sdpa'")
+    if sink_value is None:
+        return score, None
+    if not isinstance(sink_value, torch.Tensor) or sink_value.ndim != 1:
+        raise ValueError("sink_value must be a 1-D tensor of shape (d,)")
+    return score, finite_tensor("sink_value", sink_value)
 
 
 def _beta_of(beta: object) -> float | torch.Tensor:
@@ -482,17 +530,31 @@ def _blocked_attention(
     softmax: bool,
     alibi: float = 0.0,
     window: int = 0,
+    sink: float | None = None,
+    sink_value: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out."""
+    """Σ_j e^{β⟨q_i,k_j⟩} v_j / Z_i in row blocks, Z_i the row sum (softmax) or n, max factored out.
+
+    A ``sink`` score ``b`` adds ``e^b`` to the softmax row sum and ``e^b sink_value`` (zero if ``None``)
+    to the weighted sum, with the maximum taken over the sink too."""
     n = k.shape[-2]
     out = []
     for _, lo, hi, s in _score_blocks(q, k, beta, causal, alibi, window):
         top = s.amax(dim=-1, keepdim=True)
+        if sink is not None:
+            top = top.clamp_min(sink)
         weights = torch.exp(s - top)
+        mixed = weights @ v[..., lo:hi, :]
+        total = weights.sum(dim=-1, keepdim=True)
+        if sink is not None:
+            absorbed = torch.exp(sink - top)
+            total = total + absorbed
+            if sink_value is not None:
+                mixed = mixed + absorbed * sink_value
         if softmax:
-            out.append(weights @ v[..., lo:hi, :] / weights.sum(dim=-1, keepdim=True))
+            out.append(mixed / total)
         else:
-            out.append(weights @ v[..., lo:hi, :] * torch.exp(top - math.log(n)))
+            out.append(mixed * torch.exp(top - math.log(n)))
     return torch.cat(out, dim=-2)
 
 

@@ -23,7 +23,7 @@ from attnflow.experiments.base import (
 from attnflow.experiments.clustering import CAUSAL_COLLAPSE, CONE_COLLAPSE, ENERGY_MONOTONE, SINGLE_CLUSTER
 from attnflow.experiments.common_noise import COMMON_NOISE_SYNCHRONISES
 from attnflow.experiments.equiangular import EQUIANGULAR_CURVE
-from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES
+from attnflow.experiments.hardmax import HARDMAX_STRAIGHT_LINES, LEADERS_DECIDE
 from attnflow.experiments.inference import ATTENTION_CONDITIONAL_MEAN, ERM_GENERALISATION
 from attnflow.experiments.lm import CONTEXT_NARROWS_PATHS
 from attnflow.experiments.lm_frontier import (
@@ -37,6 +37,7 @@ from attnflow.experiments.lm_heads import HEAD_PHASES
 from attnflow.experiments.lm_looped import LOOPED_LAYERS, LOOPED_PLATEAUS
 from attnflow.experiments.lm_sinks import SINK_REMOVAL
 from attnflow.experiments.long_context import LONG_CONTEXT_TRANSITION
+from attnflow.experiments.lost_in_middle import LOST_IN_MIDDLE
 from attnflow.experiments.masks import MASKED_RANK_COLLAPSE
 from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
@@ -45,6 +46,7 @@ from attnflow.experiments.noisy import NOISY_THRESHOLD
 from attnflow.experiments.normalization import NORMALIZATION_DECAY
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
+from attnflow.experiments.random_values import RANDOM_VALUES_ANTIPODAL
 from attnflow.experiments.renyi import CAUSAL_RENYI_CENTRES
 from attnflow.experiments.reproduction import provenance, reproduce, write_docs
 from attnflow.experiments.timescales import METASTABILITY_TIME_SCALES
@@ -84,6 +86,9 @@ EXPERIMENTS = (
     MASKED_RANK_COLLAPSE,
     METASTABILITY_TIME_SCALES,
     CAUSAL_RENYI_CENTRES,
+    RANDOM_VALUES_ANTIPODAL,
+    LOST_IN_MIDDLE,
+    LEADERS_DECIDE,
 )
 
 for _experiment in EXPERIMENTS:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from attnflow.experiments.base import Experiment, Verdict
-from attnflow.experiments.papers import ATTENTION_FRANK_WOLFE
+from attnflow.experiments.papers import ATTENTION_FRANK_WOLFE, HARDMAX_LEADERS
 
 # Rounding allowance on positions of order 1 after a few hundred float64 steps.
 _ROUNDING = 1e-9
@@ -167,4 +167,106 @@ HARDMAX_STRAIGHT_LINES = Experiment(
     compute=_compute,
     verdict=_verdict,
     figures=_figures,
+)
+
+
+def _leaders_compute(params: Mapping[str, Any]) -> dict[str, Any]:
+    from attnflow.integrate import simulate
+    from attnflow.random import numpy_generator
+
+    rng = numpy_generator(params["seed"])
+    starts = rng.standard_normal((params["starts"], params["n"], params["d"]))
+    runs = simulate(
+        _field({**params, "attention": "hardmax"}),
+        torch.from_numpy(starts),
+        params["steps"] * params["step_size"],
+        params["step_size"],
+        method="euler",
+        save_every=params["steps"],
+    )
+    return {
+        "x0": starts,
+        "final": np.stack([run.final.numpy() for run in runs]),
+    }
+
+
+def _leaders_prediction(params: Mapping[str, Any], x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The leaders and each token's predicted leader; rivals change the rule (``prediction``)."""
+    from attnflow.theory.leaders import leader_of_each_token, leaders, maximisers
+
+    chiefs = leaders(x0)
+    if params["prediction"] == "chain":
+        return chiefs, leader_of_each_token(x0)
+    if params["prediction"] == "first-maximiser":  # rival: one hop of the chain
+        return chiefs, maximisers(x0)
+    if params["prediction"] == "nearest-leader":  # rival: the Voronoi cell of the leaders
+        distance = np.linalg.norm(x0[:, None] - x0[chiefs][None], axis=-1)
+        return chiefs, chiefs[distance.argmin(axis=1)]
+    raise ValueError(
+        f"prediction must be 'chain', 'first-maximiser' or 'nearest-leader', got {params['prediction']!r}"
+    )
+
+
+def _leaders_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
+    starts, finals = values["x0"], values["final"]
+    tokens = settled = matched = 0
+    for x0, final in zip(starts, finals, strict=True):
+        chiefs, predicted = _leaders_prediction(params, x0)
+        diameter = np.ptp(x0, axis=0).max()
+        distance = np.linalg.norm(final[:, None] - x0[chiefs][None], axis=-1)
+        on_a_leader = distance.min(axis=1) <= params["settle"] * diameter
+        reached = chiefs[distance.argmin(axis=1)]
+        tokens += len(x0)
+        settled += int(on_a_leader.sum())
+        matched += int((on_a_leader & (reached == predicted)).sum())
+    # An assignment is discrete: a token settled on another leader is a disagreement whatever the size;
+    # one not yet settled is left undecided.
+    wrong = settled - matched
+    if wrong:
+        status = "disagrees"
+    elif settled < tokens:
+        status = "inconclusive"
+    else:
+        status = "agrees"
+    return Verdict(
+        status=status,
+        prediction="every token ends on the leader at the end of its chain of maximisers at t = 0 "
+        f"(rule: {params['prediction']})",
+        measured=f"{matched} of {tokens} tokens on the predicted leader, {wrong} on another, "
+        f"{tokens - settled} not settled ({params['starts']} starts)",
+        tolerance=f"settled: within {params['settle']:g} × the start's diameter of a leader (the step "
+        f"contracts a token's distance by (1 − γ)^k = {(1 - params['step_size']) ** params['steps']:.1g} "
+        "per chain link); the assignment itself is exact",
+        notes="the chain rule is attnflow's reading of the leaders (attnflow.theory.leaders); the paper's "
+        "own definition could not be read beyond the abstract",
+    )
+
+
+LEADERS_DECIDE = Experiment(
+    name="leaders-decide-clusters",
+    title="Hardmax attention: the leaders at t = 0 (tokens attending only to themselves) decide the clusters",
+    citation=HARDMAX_LEADERS.at(
+        "abstract: convergence to a clustered equilibrium determined by the leaders",
+        note="leaders read as the tokens that are their own hardmax maximiser, and each token's leader as "
+        "the end of its chain of maximisers at t = 0 (attnflow.theory.leaders); dynamics ẋ = s − x, the "
+        "Frank–Wolfe layers of hardmax-straight-lines, not the paper's normalised layers",
+        checked="the qualitative claim (a clustered equilibrium determined by leaders) against the abstract "
+        "(stored copy of arXiv:2407.01602v1); the paper's definition of leaders and its theorem not reached",
+    ),
+    claim="Under hardmax attention (Q = K = V = I, ẋ = s − x) from a start in general position, the tokens "
+    "that attend only to themselves never move, and every token ends on the leader its chain of "
+    "maximisers at t = 0 leads to.",
+    defaults={
+        "n": 64,
+        "d": 3,
+        "starts": 40,
+        "steps": 600,
+        "step_size": 0.05,
+        "settle": 1e-6,
+        "seed": 0,
+        "prediction": "chain",
+    },
+    quick={"n": 24, "d": 2, "starts": 8},
+    compute=_leaders_compute,
+    verdict=_leaders_verdict,
 )

@@ -140,10 +140,10 @@ def _notes(values: Mapping[str, Any]) -> str:
     return (
         f"{text} Beside it, not judged: s from the weights-only bound ‖B_h‖₂ ranges "
         f"{bound.min():.3g} … {bound.max():.3g} (Spearman with entropy {r_bound:.3f}), against "
-        f"{scaled.min():.3g} … {scaled.max():.3g} from the gap. The weights-only bound was this experiment's "
-        "first β_h and the same criterion judged it a disagreement; the gap was adopted after that run, and it "
-        "reads the same scores the entropy comes from, so its agreement is weaker evidence than a weights-only "
-        "one would be."
+        f"{scaled.min():.3g} … {scaled.max():.3g} from the gap. The weights-only bound was this "
+        "experiment's first β_h and the same criterion judged it a disagreement; the gap was adopted after "
+        "that run, and it reads the same scores the entropy comes from, so its agreement is weaker evidence "
+        "than a weights-only one would be."
     )
 
 

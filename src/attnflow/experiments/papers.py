@@ -140,6 +140,27 @@ ASYMPTOTIC_ATTENTION = Citation(
     arxiv="2412.02682",
 )
 
+DEEP_STOCHASTIC_TRANSFORMERS = Citation(
+    authors=("Lev Fedorov", "Michaël E. Sander", "Romuald Elie", "Pierre Marion", "Mathieu Laurière"),
+    title="Clustering in Deep Stochastic Transformers",
+    year=2026,
+    arxiv="2601.21942",
+)
+
+LOST_IN_THE_MIDDLE = Citation(
+    authors=("Mitia Duerinckx", "Borjan Geshkovski", "Stefano Rossi"),
+    title="Kinetic theory for Transformers and the lost-in-the-middle phenomenon",
+    year=2026,
+    arxiv="2605.09213",
+)
+
+HARDMAX_LEADERS = Citation(
+    authors=("Albert Alcalde", "Giovanni Fantuzzi", "Enrique Zuazua"),
+    title="Clustering in pure-attention hardmax transformers and its role in sentiment analysis",
+    year=2024,
+    arxiv="2407.01602",
+)
+
 #: Every paper an experiment of attnflow cites, in the order of ``docs/references.md``.
 PAPERS = (
     MATHEMATICAL_PERSPECTIVE,
@@ -159,6 +180,9 @@ PAPERS = (
     ATTENTION_SINKS,
     MASKS_AND_LAYERNORM,
     ASYMPTOTIC_ATTENTION,
+    DEEP_STOCHASTIC_TRANSFORMERS,
+    LOST_IN_THE_MIDDLE,
+    HARDMAX_LEADERS,
 )
 
 #: What the stored copy of the Mathematical-perspective paper let us check (its table of contents).

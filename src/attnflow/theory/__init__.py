@@ -18,6 +18,11 @@ measurements made independently.
   per-layer collapse factor ``λ₂`` of the window's averaging matrix and its gap ``≈ w(w+1)π²/(6n²)``.
 - :mod:`attnflow.theory.renyi`: the (strong) Rényi centres of a causally ordered cloud at separation
   ``δ = 4/√β``.
+- :mod:`attnflow.theory.random_values`: two tokens under random value matrices: the limit diffusion of
+  ``⟨x, y⟩``, the antipodal exponent and threshold ``cosh²β = (d − 1)/2``, the antipodal probability.
+- :mod:`attnflow.theory.retrieval`: the first-order correlation closure of retrieval along a causal prompt
+  with an ALiBi bias (lost in the middle).
+- :mod:`attnflow.theory.leaders`: hardmax leaders and each token's chain of maximisers.
 """
 
 from attnflow.theory import circle, energy, equiangular, noisy, normalization

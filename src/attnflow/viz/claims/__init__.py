@@ -4,6 +4,7 @@ Each function draws numbers an experiment's ``compute`` step returned (arrays, o
 from them), returns the ``Figure`` and saves it when given ``path``.
 """
 
+from attnflow.viz.claims.beyond import plot_probability_grid, plot_retrieval_profile
 from attnflow.viz.claims.clustering import (
     plot_clusters_against_beta,
     plot_collapse_residuals,
@@ -48,4 +49,6 @@ __all__ = [
     "plot_normalization_decay",
     "plot_path_law_learning",
     "plot_polytope",
+    "plot_probability_grid",
+    "plot_retrieval_profile",
 ]
