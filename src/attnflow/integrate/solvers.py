@@ -257,9 +257,15 @@ def integrate(
     if x0.ndim == 2:
         return Trajectory(time_tensor, stacked, params=stored)
     return [
-        Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
+        Trajectory(time_tensor, stacked[:, b], params={**run_params(stored, b), "batch_index": b})
         for b in range(x0.shape[0])
     ]
+
+
+def run_params(stored: Mapping[str, Any], b: int) -> dict[str, Any]:
+    """The stored parameters of run ``b`` of a batch: a field's per-run β becomes that run's own β."""
+    beta = stored.get("beta")
+    return {**stored, "beta": beta[b]} if isinstance(beta, list) else dict(stored)
 
 
 def check_budget(
