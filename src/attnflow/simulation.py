@@ -15,7 +15,7 @@ traj = simulate(spec)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,14 @@ class FieldSpec:
                 f"they need geometry 'sphere', got {self.geometry!r}"
             )
 
-    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention | Normalized:
-        """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
+    def build(
+        self, d: int, seed: Seed, dtype: torch.dtype, device: str, beta: torch.Tensor | None = None
+    ) -> SelfAttention | Normalized:
+        """The field for tokens in ``R^d``; random weights are drawn from ``seed``.
+
+        ``beta``, a 1-dim tensor, replaces the spec's β with one β per run of a batch (see
+        :class:`attnflow.SelfAttention`).
+        """
         if self.resample > 0:
             layers = ResampledWeights(
                 self.weights, self.value, self.heads, d, seed, self.resample, dtype, device
@@ -100,7 +106,7 @@ class FieldSpec:
             )
         plain = self.normalization == "post" and self.residual_scale == 1.0
         attention = SelfAttention(
-            self.beta,
+            self.beta if beta is None else beta,
             self.variant,
             # A normalisation scheme reads the raw attention output and normalises it itself.
             self.geometry if plain else "euclidean",
@@ -376,6 +382,70 @@ class Simulation:
             progress=progress,
             params=stored,
         )
+
+    def run_betas(
+        self, betas: Sequence[float], progress: Any = False, replicates: int | None = None
+    ) -> list[Any]:
+        """The spec at each β of ``betas`` (the spec's own β aside), integrated together in one batch.
+
+        Entry ``k`` is what ``self.replace(beta=betas[k]).run(replicates=replicates)`` returns, up to
+        float rounding: every β gets the same starts and weights (the same draws from ``seed``), and a
+        batched step of a fixed-step method is the runs' own steps. One batched pass costs less than a
+        loop of runs wherever a run alone leaves the machine idle (small ``n``, many runs).
+
+        Raises:
+            ValueError: ``betas`` is empty or holds a non-finite value, or the run is adaptive
+                (``dopri5`` shares its step sizes across a batch) or noisy (the noise is drawn for the
+                whole batch), which would change the numbers; or the batch is over the budget.
+        """
+        from attnflow._validate import device_of
+        from attnflow.integrate.solvers import integrate
+
+        specs = [self.replace(beta=beta) for beta in betas]
+        if not specs:
+            raise ValueError("betas must hold at least one value")
+        spec = self.integrator
+        if spec.noisy or spec.method == "dopri5":
+            raise ValueError(
+                "run_betas batches noiseless fixed-step runs (method 'euler' or 'rk4'); got "
+                + ("a noisy run" if spec.noisy else "method 'dopri5'")
+                + ", whose numbers would depend on the batch: run each beta alone"
+            )
+        runs = replicates or 1
+        self.check_budget(len(specs) * runs)
+        dtype, device = dtype_of(self.dtype), device_of(self.device)
+        on_sphere = self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE
+        x0 = self.start.build(self.seed, dtype, device, normalize=on_sphere, batch=replicates)
+        starts = (x0 if replicates else x0.unsqueeze(0)).repeat(len(specs), 1, 1)  # run k·runs + r
+        per_run = torch.tensor([s.field.beta for s in specs], dtype=dtype, device=device)
+        weights_seed, _ = spawn(self.seed, 2)
+        vector_field = self.field.build(
+            x0.shape[-1], weights_seed, dtype, device, per_run.repeat_interleave(runs)
+        )
+        stored = {"seed": self.seed, "seed_policy": SEED_POLICY}
+        trajs = integrate(
+            vector_field,
+            starts,
+            t_end=spec.t_end,
+            dt=spec.dt,
+            method=spec.method,
+            save_every=spec.save_every,
+            progress=progress,
+            params=stored,
+        )
+        out: list[Any] = []
+        for k, one in enumerate(specs):
+            group = []
+            for r in range(runs):
+                traj = trajs[k * runs + r]
+                # The params one.run() stores: its own spec, and the index within its own replicates.
+                params = {**traj.params, "simulation": one.to_dict()}
+                params.pop("batch_index")
+                if replicates:
+                    params["batch_index"] = r
+                group.append(dataclasses.replace(traj, params=params))
+            out.append(group if replicates else group[0])
+        return out
 
 
 def _boolean(name: str, value: Any) -> bool:
