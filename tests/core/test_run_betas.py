@@ -3,16 +3,22 @@
 import pytest
 import torch
 
-from attnflow import Simulation
+from attnflow import Simulation, simulation
 
 BASE = {"n": 12, "d": 3, "t_end": 1.0, "dt": 0.1, "seed": 5, "dtype": "float64"}
 
 
 @pytest.mark.parametrize(
     ("extra", "replicates"),
-    [({}, None), ({"method": "euler", "save_every": 3}, 4), ({"weights": "random", "variant": "USA", "normalization": "pre"}, 2)],
+    [
+        ({}, None),
+        ({"method": "euler", "save_every": 3}, 4),
+        ({"weights": "random", "variant": "USA", "normalization": "pre"}, 2),
+    ],
 )
-def test_each_beta_of_the_batch_is_its_own_run(extra, replicates):
+@pytest.mark.parametrize("pass_bytes", [1 << 20, 3 * 12 * 3 * 8], ids=["one-pass", "passes-of-3"])
+def test_each_beta_of_the_batch_is_its_own_run(extra, replicates, pass_bytes, monkeypatch):
+    monkeypatch.setattr(simulation, "_PASS_BYTES", pass_bytes)
     spec = Simulation.from_flat({**BASE, **extra})
     betas = [0.5, 3.0, -1.0]
     batched = spec.run_betas(betas, replicates=replicates)

@@ -349,11 +349,18 @@ class SelfAttention:
             )
         else:
             mixed = _sinkhorn_attention(q, k, v, beta, self.sinkhorn_iters, self.sinkhorn_tol)
-        drift = mixed.sum(dim=1) if distinct else self.heads * mixed.squeeze(1)
+        if distinct:
+            drift = mixed.sum(dim=1)
+        else:  # one head computed for all: no copy when there is one
+            drift = mixed.squeeze(1) if self.heads == 1 else self.heads * mixed.squeeze(1)
         if self.feedforward is not None:
             drift = drift + self.feedforward(xb)
         if self.geometry == "sphere":
-            drift = torch.addcmul(drift, torch.linalg.vecdot(drift, xb).unsqueeze(-1), xb, value=-1)
+            radial = torch.linalg.vecdot(drift, xb).unsqueeze(-1)
+            if drift.requires_grad:  # autograd may need the attention output as it is
+                drift = torch.addcmul(drift, radial, xb, value=-1)
+            else:  # drift is this call's own output: project it in place (no new state-sized buffer)
+                drift.addcmul_(radial, xb, value=-1)
         return drift if batched else drift.squeeze(0)
 
     def backend_for(self, x: torch.Tensor, t: float = 0.0) -> str:
