@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from _report import interleaved, load_note, machine_line, pin_threads, run_worker, update_section
 
 N, D, STEPS, BETA, DT = 256, 3, 200, 4.0, 0.05
 RUNS, RUN_TOKENS, RUN_STEPS = 64, 32, 100
@@ -31,24 +29,13 @@ CASES = ("sdpa", "simulate", "simulate_save_every_step", "loop_64_runs", "batch_
 HERE = Path(__file__).resolve().parent
 
 
-def _best_of_3(run) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def worker(threads: int) -> dict[str, float]:
     """Microseconds per step (per run-step for the 64-run cases) of every case, in this process."""
-    import torch
+    pin_threads(threads)
     import torch.nn.functional as F
 
     import attnflow as af
 
-    torch.set_num_threads(threads)
     x0 = af.init.uniform_sphere(N, D, seed=0)
     runs = af.init.uniform_sphere(RUN_TOKENS, D, seed=1, batch=RUNS)
     field = af.SelfAttention(BETA, backend="sdpa")
@@ -75,19 +62,14 @@ def worker(threads: int) -> dict[str, float]:
         "loop_64_runs": (loop, RUNS * RUN_STEPS),
         "batch_64_runs": (batch, RUNS * RUN_STEPS),
     }
-    return {name: 1e6 * _best_of_3(run) / steps for name, (run, steps) in cases.items()}
+    # Each case on its own: its best of 3 after a warm-up (load spikes only ever slow a run down).
+    return {
+        name: 1e6 * min(interleaved({name: run}, 3)[name]) / steps for name, (run, steps) in cases.items()
+    }
 
 
 def measure(src: str, threads: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", str(threads)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, str(threads), env={"PYTHONPATH": src})
 
 
 def main() -> None:
@@ -134,10 +116,7 @@ def main() -> None:
     markdown = "\n".join(lines)
     print(markdown)
     if not args.quick:
-        sys.path.insert(0, str(HERE))
-        from _report import machine_line, update_section
-
-        update_section("overhead", markdown + "\n\n" + machine_line() + "\n")
+        update_section("overhead", f"{markdown}\n\n{machine_line()} {load_note()}\n")
 
 
 if __name__ == "__main__":
