@@ -12,6 +12,11 @@ ever slow a run down); the table holds the medians over repeats.
     python benchmarks/bench_overhead.py                              # this checkout; writes its docs section
     python benchmarks/bench_overhead.py --baseline /path/to/old/src  # before/after; writes its docs section
     python benchmarks/bench_overhead.py --quick                      # 2 repeats, print only
+    python benchmarks/bench_overhead.py --compile                    # eager vs torch.compile, print only
+
+``--compile`` times one Euler step at n = 256 (field, projection, step, retraction) eager and compiled
+by ``torch.compile`` (inductor's C++ backend), interleaved, and prints ``| threads | eager µs | compiled
+µs | speed-up | compile s |``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 
-from _report import interleaved, load_note, machine_line, pin_threads, run_worker, update_section
+from _report import interleaved, load_note, machine_line, medians, pin_threads, run_worker, update_section
 
 N, D, STEPS, BETA, DT = 256, 3, 200, 4.0, 0.05
 RUNS, RUN_TOKENS, RUN_STEPS = 64, 32, 100
@@ -68,6 +74,38 @@ def worker(threads: int) -> dict[str, float]:
     }
 
 
+def compile_worker(threads: int, repeats: int) -> dict[str, float]:
+    """One Euler step at n = N (field, projection, step and retraction) eager and through
+    ``torch.compile`` (inductor, C++ on the CPU): microseconds per step, and the compile time."""
+    pin_threads(threads)
+    import torch
+
+    import attnflow as af
+
+    x0 = af.init.uniform_sphere(N, D, seed=0)
+    field = af.SelfAttention(BETA, backend="sdpa")
+
+    def step(x):
+        y = x + DT * field(0.0, x)
+        return y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+
+    start = time.perf_counter()
+    compiled = torch.compile(step, dynamic=False)
+    compiled(x0)
+    compile_seconds = time.perf_counter() - start
+
+    def steps(fn):
+        def run() -> None:
+            x = x0
+            for _ in range(STEPS):
+                x = fn(x)
+
+        return run
+
+    seconds = medians(interleaved({"eager": steps(step), "compiled": steps(compiled)}, repeats))
+    return {"compile_s": compile_seconds, **{name: 1e6 * s / STEPS for name, s in seconds.items()}}
+
+
 def measure(src: str, threads: int) -> dict[str, float]:
     return run_worker(__file__, str(threads), env={"PYTHONPATH": src})
 
@@ -79,10 +117,22 @@ def main() -> None:
     parser.add_argument("--baseline", help="a src/ directory of another attnflow checkout to compare with")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 repeats; print, do not write docs")
+    parser.add_argument(
+        "--compile", action="store_true", help="only: an Euler step eager vs torch.compile (prints only)"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker)))
+        result = compile_worker(args.worker, args.repeats) if args.compile else worker(args.worker)
+        print(json.dumps(result))
+        return
+    if args.compile:
+        for threads in (1, 2):
+            r = run_worker(__file__, str(threads), "--compile", "--repeats", str(args.repeats))
+            print(
+                f"| {threads} | {r['eager']:.1f} | {r['compiled']:.1f} | {r['eager'] / r['compiled']:.2f}× "
+                f"| {r['compile_s']:.0f} |"
+            )
         return
     trees = {"this checkout": str(HERE.parent / "src")}
     if args.baseline:
