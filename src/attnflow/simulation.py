@@ -395,7 +395,8 @@ class Simulation:
         """The spec at each β of ``betas`` (the spec's own β aside), integrated together in batches.
 
         The runs (every β, every replicate) go through the integrator in batched passes of up to
-        :data:`_PASS_BYTES` of state each (all in one pass for small clouds).
+        :data:`_PASS_BYTES` of state each (all in one pass for small clouds); where a pass would hold no
+        more than one β's runs, each β runs on its own.
 
         Entry ``k`` is what ``self.replace(beta=betas[k]).run(replicates=replicates)`` returns, up to
         float rounding: every β gets the same starts and weights (the same draws from ``seed``), and a
@@ -425,12 +426,14 @@ class Simulation:
         dtype, device = dtype_of(self.dtype), device_of(self.device)
         on_sphere = self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE
         x0 = self.start.build(self.seed, dtype, device, normalize=on_sphere, batch=replicates)
+        # Runs per pass: a pass's states stay in the cache (larger batches ran slower than a loop).
+        per_pass = max(1, _PASS_BYTES // (x0[0].numel() * x0.element_size()))
+        if per_pass <= runs:  # a pass would not hold more than one β's runs: nothing to gain
+            return [one.run(progress=progress, replicates=replicates) for one in specs]
         starts = (x0 if replicates else x0.unsqueeze(0)).repeat(len(specs), 1, 1)  # run k·runs + r
         betas_of_runs = torch.tensor([s.field.beta for s in specs], dtype=dtype).repeat_interleave(runs)
         weights_seed, _ = spawn(self.seed, 2)
         stored = {"seed": self.seed, "seed_policy": SEED_POLICY}
-        # Runs per pass: a pass's states stay in the cache (larger batches ran slower than a loop).
-        per_pass = max(1, _PASS_BYTES // (x0[0].numel() * x0.element_size()))
         trajs = []
         for first in range(0, starts.shape[0], per_pass):
             chosen = slice(first, first + per_pass)

@@ -16,7 +16,9 @@ BASE = {"n": 12, "d": 3, "t_end": 1.0, "dt": 0.1, "seed": 5, "dtype": "float64"}
         ({"weights": "random", "variant": "USA", "normalization": "pre"}, 2),
     ],
 )
-@pytest.mark.parametrize("pass_bytes", [1 << 20, 3 * 12 * 3 * 8], ids=["one-pass", "passes-of-3"])
+@pytest.mark.parametrize(
+    "pass_bytes", [1 << 20, 3 * 12 * 3 * 8, 12 * 3 * 8], ids=["one-pass", "passes-of-3", "one-run-per-pass"]
+)
 def test_each_beta_of_the_batch_is_its_own_run(extra, replicates, pass_bytes, monkeypatch):
     monkeypatch.setattr(simulation, "_PASS_BYTES", pass_bytes)
     spec = Simulation.from_flat({**BASE, **extra})
