@@ -30,10 +30,10 @@ from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, dra
 from attnflow.dynamics.normalization import ON_SPHERE
 from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
 
-# States per batched pass of Simulation.run_betas (about an L2 cache). One SA field evaluation of 96 runs
-# of n = 32, one thread: at d = 8 one pass of all (96 KiB) took 0.28x a loop of 4-run batches, at d = 128
-# passes of 32 runs (512 KiB) 0.46x and all 96 (1.5 MiB) 1.3x, at d = 1024 every batch over 512 KiB was
-# slower than the loop (1.5-3x).
+# State bytes per batched pass of Simulation.run_betas, about an L2 cache: timing one SA field evaluation
+# of 96 runs of n = 32 (one thread, a loaded machine) in batches of 4 ... 96 runs, those of at most
+# 512 KiB were the fastest at d = 8 and 128, and at d = 1024 every batch over 512 KiB was slower than
+# batches of 4 (benchmarks/bench_batched.py times the whole runs).
 _PASS_BYTES = 512 * 1024
 
 #: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
