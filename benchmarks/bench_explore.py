@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
+
+from _report import load_note, machine_line, pin_threads, run_worker, update_section
 
 
 def start_server() -> tuple[object, str]:
@@ -89,11 +87,8 @@ def page_rates(n: int, seconds: float, repeats: int) -> list[float]:
     return rates
 
 
-def child(kind: str, seconds: float, repeats: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+def worker(kind: str, seconds: float, repeats: int) -> None:
+    pin_threads(1)
     if kind == "page":
         rates = page_rates(10_000, seconds, repeats)
     else:
@@ -108,32 +103,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows, print only")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.seconds = 3, 1.5
-    if args.child:
-        child(args.child, args.seconds, args.repeats)
+    if args.worker:
+        worker(args.worker, args.seconds, args.repeats)
         return
     cases = {"euler:1": "server, euler, 1 step per frame", "rk4:1": "server, rk4, 1 step per frame"}
     rows = []
     for kind, label in [*cases.items(), ("page", "page, n = 10⁴ points, software WebGL")]:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                kind,
-                "--repeats",
-                str(args.repeats),
-                "--seconds",
-                str(args.seconds),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        rates = json.loads(out.strip().splitlines()[-1])
+        rates = run_worker(__file__, kind, "--repeats", str(args.repeats), "--seconds", str(args.seconds))
         rows.append((label, statistics.median(rates), min(rates), max(rates)))
     lines = [
         "## explore: frames streamed by the server and drawn by the page",
@@ -148,10 +128,7 @@ def main() -> None:
         "|---|---:|---:|---:|",
         *(f"| {label} | {median:.1f} | {low:.1f} | {high:.1f} |" for label, median, low, high in rows),
     ]
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine_line, update_section
-
-    lines += ["", f"{machine_line()} 1-minute load average when it finished: {os.getloadavg()[0]:.1f}."]
+    lines += ["", f"{machine_line()} {load_note()}"]
     text = "\n".join(lines)
     print(text)
     if not args.quick:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+
+from _report import update_section
 
 BETA, DT = 4.0, 0.05
 SIZES = (10_000, 100_000, 1_000_000)
@@ -182,9 +183,6 @@ def main() -> None:
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.quick:
         return
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import update_section
 
     correctness = ", ".join(f"{p} d={d}: {e:.1e}" for (p, d), e in errors.items())
     update_section(

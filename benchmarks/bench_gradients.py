@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+from _report import load_note, machine_line, pin_threads, run_worker, update_section
 
 N, D, STEPS, SAVE_EVERY, BETA, DT = 512, 64, 200, 20, 4.0, 0.05
-HERE = Path(__file__).resolve().parent
 
 
 def worker(mode: str, threads: int, device: str) -> dict[str, float]:
     """Time one forward and backward pass in ``mode`` (``plain`` or ``checkpoint``); read the peak memory."""
+    pin_threads(threads)
     import resource
 
     import torch
@@ -35,7 +33,6 @@ def worker(mode: str, threads: int, device: str) -> dict[str, float]:
     import attnflow as af
     from attnflow.integrate.solvers import small_problem_threads
 
-    torch.set_num_threads(threads)
     x0 = af.init.uniform_sphere(N, D, seed=0).to(device)
     beta = torch.tensor(BETA, device=device, requires_grad=True)
     field = af.SelfAttention(beta)
@@ -65,15 +62,7 @@ def worker(mode: str, threads: int, device: str) -> dict[str, float]:
 
 
 def measure(mode: str, threads: int, device: str) -> dict[str, float]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", mode, str(threads), device],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, mode, str(threads), device)
 
 
 def main() -> None:
@@ -115,10 +104,7 @@ def main() -> None:
     markdown = "\n".join(lines)
     print(markdown)
     if not args.quick:
-        sys.path.insert(0, str(HERE))
-        from _report import machine_line, update_section
-
-        update_section("gradients", markdown + "\n\n" + machine_line() + "\n")
+        update_section("gradients", f"{markdown}\n\n{machine_line()} {load_note()}\n")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+
+from _report import interleaved, machine_line, medians, pin_threads, run_worker, update_section
 
 BETA, DT = 4.0, 0.05
 # Euler steps per timed run: about a tenth of a second of SDPA work at 1 thread on a quiet machine.
@@ -26,46 +23,32 @@ MAIN = [(4096, 3), (16384, 3)]
 CROSSOVER = [(128, 3), (256, 3), (512, 3), (1024, 3), (4096, 8), (4096, 16)]
 
 
-def timed_run(af, field, x0, steps: int) -> float:
-    """Seconds for ``steps`` Euler steps of ``field`` from ``x0``."""
-    start = time.perf_counter()
+def euler_steps(af, field, x0, steps: int) -> None:
+    """``steps`` Euler steps of ``field`` from ``x0``, through ``simulate``."""
     af.simulate(field, x0, t_end=steps * DT, dt=DT, method="euler", save_every=steps)
-    return time.perf_counter() - start
 
 
 def worker(threads: int, cases: list[tuple[int, int]], repeats: int) -> list[dict]:
     """In a fresh process: time both backends on each case, interleaved, at ``threads`` threads."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    import torch
-
+    pin_threads(threads)
     import attnflow as af
 
-    torch.set_num_threads(threads)
     fields = {b: af.SelfAttention(BETA, backend=b) for b in ("fused", "sdpa")}
     rows = []
     for n, d in cases:
         x0 = af.init.uniform_sphere(n, d, seed=0)
         steps = STEPS[n]
-
-        for backend in fields:  # warm-up: compiles (or loads) the kernel, touches the memory
-            timed_run(af, fields[backend], x0, steps)
-        times: dict[str, list[float]] = {b: [] for b in fields}
-        for _ in range(repeats):
-            for backend in fields:
-                times[backend].append(timed_run(af, fields[backend], x0, steps))
-        rate = {b: steps / statistics.median(t) for b, t in times.items()}
+        # The warm-up round compiles (or loads) the kernel and touches the memory.
+        calls = {
+            b: (lambda f=f, x0=x0, steps=steps: euler_steps(af, f, x0, steps)) for b, f in fields.items()
+        }
+        rate = {b: steps / t for b, t in medians(interleaved(calls, repeats)).items()}
         rows.append({"n": n, "d": d, "threads": threads, "fused": rate["fused"], "sdpa": rate["sdpa"]})
     return rows
 
 
 def measure(threads: int, cases: list[tuple[int, int]], repeats: int) -> list[dict]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", str(threads), json.dumps(cases), str(repeats)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, str(threads), json.dumps(cases), str(repeats))
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -107,9 +90,6 @@ def main() -> None:
         print(line)
     if args.quick:
         return
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine_line, update_section
 
     from attnflow.dynamics.attention import FUSED_AUTO_MAX_DIM, FUSED_MIN_TOKENS
 

@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+
+from _report import interleaved, load_note, machine_line, medians, pin_threads, run_worker, update_section
 
 BETA = 4.0
 
 
 def timing_worker(threads: int, n: int, d: int, repeats: int) -> dict:
     """In a fresh process: bare SDPA and the field (SDPA and auto backends), interleaved."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    import torch
+    pin_threads(threads)
     import torch.nn.functional as F
 
     import attnflow as af
 
-    torch.set_num_threads(threads)
     x = af.init.uniform_sphere(n, d, seed=0)
     fields = {"field (sdpa)": af.SelfAttention(BETA, backend="sdpa"), "field (auto)": af.SelfAttention(BETA)}
 
@@ -43,18 +37,11 @@ def timing_worker(threads: int, n: int, d: int, repeats: int) -> dict:
         F.scaled_dot_product_attention(xb, xb, xb, scale=BETA)
 
     calls = {"bare SDPA": bare, **{name: (lambda f=f: f(0.0, x)) for name, f in fields.items()}}
-    for call in calls.values():  # warm-up (compiles the fused kernel)
-        call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+    # The warm-up round compiles the fused kernel.
     return {
         "threads": threads,
         "backend": fields["field (auto)"].backend_for(x),
-        **{name: statistics.median(t) for name, t in times.items()},
+        **medians(interleaved(calls, repeats)),
     }
 
 
@@ -73,21 +60,14 @@ def memory_worker(n: int, d: int) -> dict:
     return {"n": n, "growth_mib": (after - before) / 1024, "state_mib": n * d * 4 / 2**20}
 
 
-def run_child(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 2·10⁴, print only")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        kind, *rest = args.child
+    if args.worker:
+        kind, *rest = args.worker
         if kind == "time":
             result = timing_worker(*(int(v) for v in rest[:3]), args.repeats)
         else:
@@ -95,9 +75,11 @@ def main() -> None:
         print(json.dumps(result))
         return
     n, d = (20_000 if args.quick else 100_000), 3
-    rows = [run_child("time", str(t), str(n), str(d), "--repeats", str(args.repeats)) for t in (1, 2)]
+    rows = [
+        run_worker(__file__, "time", str(t), str(n), str(d), "--repeats", str(args.repeats)) for t in (1, 2)
+    ]
     sizes = [10_000, 30_000, 100_000] if not args.quick else [5_000, 20_000]
-    memory = [run_child("memory", str(m), str(d)) for m in sizes]
+    memory = [run_worker(__file__, "memory", str(m), str(d)) for m in sizes]
     lines = [
         f"## Long context: one SA layer at n = {n:,}, d = {d}",
         "",
@@ -128,11 +110,7 @@ def main() -> None:
             f"| {row['n']:,} | {row['growth_mib']:.1f} | {row['state_mib']:.2f} "
             f"| {4 * row['n'] ** 2 / 2**20:,.0f} |"
         )
-    load = os.getloadavg()[0]
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine_line, update_section
-
-    lines += ["", f"{machine_line()} 1-minute load average when it finished: {load:.1f}."]
+    lines += ["", f"{machine_line()} {load_note()}"]
     text = "\n".join(lines)
     print(text)
     if not args.quick:

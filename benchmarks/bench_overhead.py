@@ -12,18 +12,22 @@ ever slow a run down); the table holds the medians over repeats.
     python benchmarks/bench_overhead.py                              # this checkout; writes its docs section
     python benchmarks/bench_overhead.py --baseline /path/to/old/src  # before/after; writes its docs section
     python benchmarks/bench_overhead.py --quick                      # 2 repeats, print only
+    python benchmarks/bench_overhead.py --compile                    # eager vs torch.compile, print only
+
+``--compile`` times one Euler step at n = 256 (field, projection, step, retraction) eager and compiled
+by ``torch.compile`` (inductor's C++ backend), interleaved, and prints ``| threads | eager µs | compiled
+µs | speed-up | compile s |``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from _report import interleaved, load_note, machine_line, medians, pin_threads, run_worker, update_section
 
 N, D, STEPS, BETA, DT = 256, 3, 200, 4.0, 0.05
 RUNS, RUN_TOKENS, RUN_STEPS = 64, 32, 100
@@ -31,24 +35,13 @@ CASES = ("sdpa", "simulate", "simulate_save_every_step", "loop_64_runs", "batch_
 HERE = Path(__file__).resolve().parent
 
 
-def _best_of_3(run) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def worker(threads: int) -> dict[str, float]:
     """Microseconds per step (per run-step for the 64-run cases) of every case, in this process."""
-    import torch
+    pin_threads(threads)
     import torch.nn.functional as F
 
     import attnflow as af
 
-    torch.set_num_threads(threads)
     x0 = af.init.uniform_sphere(N, D, seed=0)
     runs = af.init.uniform_sphere(RUN_TOKENS, D, seed=1, batch=RUNS)
     field = af.SelfAttention(BETA, backend="sdpa")
@@ -75,19 +68,46 @@ def worker(threads: int) -> dict[str, float]:
         "loop_64_runs": (loop, RUNS * RUN_STEPS),
         "batch_64_runs": (batch, RUNS * RUN_STEPS),
     }
-    return {name: 1e6 * _best_of_3(run) / steps for name, (run, steps) in cases.items()}
+    # Each case on its own: its best of 3 after a warm-up (load spikes only ever slow a run down).
+    return {
+        name: 1e6 * min(interleaved({name: run}, 3)[name]) / steps for name, (run, steps) in cases.items()
+    }
+
+
+def compile_worker(threads: int, repeats: int) -> dict[str, float]:
+    """One Euler step at n = N (field, projection, step and retraction) eager and through
+    ``torch.compile`` (inductor, C++ on the CPU): microseconds per step, and the compile time."""
+    pin_threads(threads)
+    import torch
+
+    import attnflow as af
+
+    x0 = af.init.uniform_sphere(N, D, seed=0)
+    field = af.SelfAttention(BETA, backend="sdpa")
+
+    def step(x):
+        y = x + DT * field(0.0, x)
+        return y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+
+    start = time.perf_counter()
+    compiled = torch.compile(step, dynamic=False)
+    compiled(x0)
+    compile_seconds = time.perf_counter() - start
+
+    def steps(fn):
+        def run() -> None:
+            x = x0
+            for _ in range(STEPS):
+                x = fn(x)
+
+        return run
+
+    seconds = medians(interleaved({"eager": steps(step), "compiled": steps(compiled)}, repeats))
+    return {"compile_s": compile_seconds, **{name: 1e6 * s / STEPS for name, s in seconds.items()}}
 
 
 def measure(src: str, threads: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", str(threads)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, str(threads), env={"PYTHONPATH": src})
 
 
 def main() -> None:
@@ -97,10 +117,22 @@ def main() -> None:
     parser.add_argument("--baseline", help="a src/ directory of another attnflow checkout to compare with")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 repeats; print, do not write docs")
+    parser.add_argument(
+        "--compile", action="store_true", help="only: an Euler step eager vs torch.compile (prints only)"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker)))
+        result = compile_worker(args.worker, args.repeats) if args.compile else worker(args.worker)
+        print(json.dumps(result))
+        return
+    if args.compile:
+        for threads in (1, 2):
+            r = run_worker(__file__, str(threads), "--compile", "--repeats", str(args.repeats))
+            print(
+                f"| {threads} | {r['eager']:.1f} | {r['compiled']:.1f} | {r['eager'] / r['compiled']:.2f}× "
+                f"| {r['compile_s']:.0f} |"
+            )
         return
     trees = {"this checkout": str(HERE.parent / "src")}
     if args.baseline:
@@ -134,10 +166,7 @@ def main() -> None:
     markdown = "\n".join(lines)
     print(markdown)
     if not args.quick:
-        sys.path.insert(0, str(HERE))
-        from _report import machine_line, update_section
-
-        update_section("overhead", markdown + "\n\n" + machine_line() + "\n")
+        update_section("overhead", f"{markdown}\n\n{machine_line()} {load_note()}\n")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+
+from _report import interleaved, load_note, machine_line, medians, pin_threads, run_worker, update_section
 
 BETA, PLATEAU_START, DT = 9.0, 40.0, 0.1
 FIXED_HORIZON, MERGING_HORIZON = 20.0, 4000.0
@@ -35,13 +31,12 @@ FIXED_HORIZON, MERGING_HORIZON = 20.0, 4000.0
 
 def timing_worker(threads: int, n: int, repeats: int) -> dict:
     """In a fresh process: the three schemes from one plateau state, interleaved."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    pin_threads(threads)
     import torch
 
     import attnflow as af
     from attnflow.integrate.collapse import integrate_collapsing
 
-    torch.set_num_threads(threads)
     field = af.SelfAttention(BETA)
     x0 = af.init.uniform_sphere(n, 2, seed=0, dtype=torch.float64)
     start = integrate_collapsing(field, x0, [PLATEAU_START]).final
@@ -51,39 +46,27 @@ def timing_worker(threads: int, n: int, repeats: int) -> dict:
         "merging": lambda: integrate_collapsing(field, start, [MERGING_HORIZON]),
     }
     horizons = {"rk4": FIXED_HORIZON, "dopri5": FIXED_HORIZON, "merging": MERGING_HORIZON}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            begin = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - begin)
+    seconds = medians(interleaved(runs, repeats, warmup=False))
     merged = runs["merging"]()
     return {
         "threads": threads,
         "clusters": merged.params["clusters"],
         "merging_steps": merged.params["steps"],
-        **{name: horizons[name] / statistics.median(s) for name, s in seconds.items()},
+        **{name: horizons[name] / s for name, s in seconds.items()},
     }
-
-
-def run_child(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 64, print only")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(timing_worker(*(int(v) for v in args.child), args.repeats)))
+    if args.worker:
+        print(json.dumps(timing_worker(*(int(v) for v in args.worker), args.repeats)))
         return
     n = 64 if args.quick else 256
-    rows = [run_child(str(t), str(n), "--repeats", str(args.repeats)) for t in (1, 2)]
+    rows = [run_worker(__file__, str(t), str(n), "--repeats", str(args.repeats)) for t in (1, 2)]
     lines = [
         f"## Plateau crossing: simulated time per wall second (n = {n}, circle, β = {BETA:g})",
         "",
@@ -101,15 +84,7 @@ def main() -> None:
             f"| {row['threads']} | {row['rk4']:.1f} | {row['dopri5']:.1f} | {row['merging']:.1f} "
             f"| {row['merging'] / row['rk4']:.0f}× | {row['clusters']} | {row['merging_steps']} |"
         )
-    load = os.getloadavg()[0]
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine_line, update_section
-
-    lines += [
-        "",
-        f"{machine_line()} 1-minute load average when it finished: {load:.1f} (the machine was shared by "
-        "many jobs: absolute rates are low and noisy; the ratio is what the run compares).",
-    ]
+    lines += ["", f"{machine_line()} {load_note()}"]
     text = "\n".join(lines)
     print(text)
     if not args.quick:

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+
+from _report import interleaved, load_note, machine_line, pin_threads, run_worker, update_section
 
 BETA, DT = 4.0, 0.05
 # Steps per repeat: enough for a measurable interval without spending minutes on the reference.
@@ -49,25 +46,16 @@ def ours(x, steps: int):
 
 def worker(impl: str, n: int, d: int, threads: int, repeats: int) -> dict:
     """Run in a fresh process: time ``repeats`` runs and read the peak resident memory."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(
-        threads
-    )
+    pin_threads(threads)
     import resource
-
-    import torch
 
     import attnflow as af
 
-    torch.set_num_threads(threads)
     x0 = af.init.uniform_sphere(n, d, seed=0)
     steps = STEPS[n]
     run = (lambda: numpy_reference(x0.numpy(), steps)) if impl == "numpy" else (lambda: ours(x0, steps))
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = interleaved({impl: run}, repeats, warmup=False)[impl]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "steps_per_s": steps / statistics.median(times),
@@ -77,13 +65,7 @@ def worker(impl: str, n: int, d: int, threads: int, repeats: int) -> dict:
 
 
 def measure(impl: str, n: int, d: int, threads: int, repeats: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", impl, str(n), str(d), str(threads), str(repeats)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, impl, str(n), str(d), str(threads), str(repeats))
 
 
 def main() -> None:
@@ -123,16 +105,13 @@ def main() -> None:
     if args.quick:
         return
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _report import machine_line, update_section
-
     lines = [
         "## simulate vs a NumPy reference (SA, sphere, Euler, float32)",
         "",
         "Command: `python benchmarks/bench_simulate.py`. Each cell is the median of "
         f"{args.repeats} repeats (3 for n = 16384) in a fresh process; the NumPy reference forms the full "
         "n×n softmax each step. Peak memory is the process's maximum resident set (torch and NumPy loaded).",
-        machine_line(),
+        f"{machine_line()} {load_note()}",
         "",
         "| n | d | threads | NumPy steps/s | attnflow steps/s | speed-up | NumPy peak MB "
         "| attnflow peak MB |",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 import xarray as xr
+from _report import load_note, machine_line, update_section
 
 from attnflow import Trajectory, io
 
@@ -100,14 +101,7 @@ def main() -> None:
             f"| {label} | {threads} | {gs * 1e3:.1f} / {bs * 1e3:.1f} | {gs / bs:.2f}× | "
             f"{gl * 1e3:.1f} / {bl * 1e3:.1f} | {gl / bl:.2f}× |"
         )
-    from _report import machine_line, update_section
-
-    lines += [
-        "",
-        f"{machine_line()} {os.cpu_count()} cores, shared with other jobs: the 1-minute load average was "
-        f"{os.getloadavg()[0]:.1f} when the benchmark finished (numbers from a loaded machine; rerun on an "
-        "idle one).",
-    ]
+    lines += ["", f"{machine_line()} {os.cpu_count()} cores. {load_note()}"]
     text = "\n".join(lines)
     print(text)
     if not args.quick:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import load_note, machine_line, update_section
+
 from attnflow import sweep
 
 CONFIGS = [(1, 1), (2, 1), (1, 2)]  # (workers, torch threads per run)
@@ -84,15 +86,11 @@ def main() -> None:
         rate = runs / statistics.median(seconds[(workers, threads)])
         inside = statistics.median(per_run[(workers, threads)])
         lines.append(f"| {workers} | {threads} | {rate:.2f} | {rate / base:.2f}× | {inside:.3f} |")
-    from _report import machine_line, update_section
-
-    load = os.getloadavg()[0]
     lines += [
         "",
-        f"{machine_line()} {os.cpu_count()} cores, shared with other jobs: the 1-minute load average was "
-        f"{load:.1f} when the benchmark finished. When the cores are already busy, a second worker or thread "
-        "competes with those jobs: each run takes longer inside its worker (last column) and the speed-up "
-        "falls below 2.",
+        f"{machine_line()} {os.cpu_count()} cores. {load_note()} When the cores are already busy, a "
+        "second worker or thread competes with those jobs: each run takes longer inside its worker (last "
+        "column) and the speed-up falls below 2.",
     ]
     text = "\n".join(lines)
     print(text)

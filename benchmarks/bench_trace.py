@@ -27,6 +27,7 @@ from collections.abc import Callable
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from _report import machine_line, update_section
 
 N_TOKENS = 128
 TEXT = (
@@ -80,8 +81,6 @@ def run(repeats: int) -> dict[tuple[int, str], dict[str, float]]:
 
 def report(results: dict[tuple[int, str], dict[str, float]], repeats: int, load: str) -> str:
     """The markdown section."""
-    from _report import machine_line
-
     lines = [
         f"## Tracing overhead (`python benchmarks/bench_trace.py --repeats {repeats}`)",
         "",
@@ -127,8 +126,6 @@ def main() -> None:
     markdown = report(results, repeats, load)
     print(markdown)
     if not args.quick:
-        from _report import update_section
-
         update_section("bench_trace", markdown)
 
 

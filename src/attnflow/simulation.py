@@ -15,7 +15,7 @@ traj = simulate(spec)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,12 @@ from attnflow.dynamics.attention import window_width
 from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, draw_weights
 from attnflow.dynamics.normalization import ON_SPHERE
 from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
+
+# State bytes per batched pass of Simulation.run_betas, about an L2 cache: timing one SA field evaluation
+# of 96 runs of n = 32 (one thread, a loaded machine) in batches of 4 ... 96 runs, those of at most
+# 512 KiB were the fastest at d = 8 and 128, and at d = 1024 every batch over 512 KiB was slower than
+# batches of 4 (benchmarks/bench_batched.py times the whole runs).
+_PASS_BYTES = 512 * 1024
 
 #: Initial conditions, named after the :mod:`attnflow.init` functions that draw them.
 STARTS = ("uniform_sphere", "orthogonal", "antipodal_pair", "file")
@@ -86,8 +92,14 @@ class FieldSpec:
                 f"they need geometry 'sphere', got {self.geometry!r}"
             )
 
-    def build(self, d: int, seed: Seed, dtype: torch.dtype, device: str) -> SelfAttention | Normalized:
-        """The field for tokens in ``R^d``; random weights are drawn from ``seed``."""
+    def build(
+        self, d: int, seed: Seed, dtype: torch.dtype, device: str, beta: torch.Tensor | None = None
+    ) -> SelfAttention | Normalized:
+        """The field for tokens in ``R^d``; random weights are drawn from ``seed``.
+
+        ``beta``, a 1-dim tensor, replaces the spec's β with one β per run of a batch (see
+        :class:`attnflow.SelfAttention`).
+        """
         if self.resample > 0:
             layers = ResampledWeights(
                 self.weights, self.value, self.heads, d, seed, self.resample, dtype, device
@@ -100,7 +112,7 @@ class FieldSpec:
             )
         plain = self.normalization == "post" and self.residual_scale == 1.0
         attention = SelfAttention(
-            self.beta,
+            self.beta if beta is None else beta,
             self.variant,
             # A normalisation scheme reads the raw attention output and normalises it itself.
             self.geometry if plain else "euclidean",
@@ -376,6 +388,81 @@ class Simulation:
             progress=progress,
             params=stored,
         )
+
+    def run_betas(
+        self, betas: Sequence[float], progress: Any = False, replicates: int | None = None
+    ) -> list[Any]:
+        """The spec at each β of ``betas`` (the spec's own β aside), integrated together in batches.
+
+        The runs (every β, every replicate) go through the integrator in batched passes of up to
+        :data:`_PASS_BYTES` of state each (all in one pass for small clouds); where a pass would hold no
+        more than one β's runs, each β runs on its own.
+
+        Entry ``k`` is what ``self.replace(beta=betas[k]).run(replicates=replicates)`` returns, up to
+        float rounding: every β gets the same starts and weights (the same draws from ``seed``), and a
+        batched step of a fixed-step method is the runs' own steps. One batched pass costs less than a
+        loop of runs wherever a run alone leaves the machine idle (small ``n``, many runs).
+
+        Raises:
+            ValueError: ``betas`` is empty or holds a non-finite value, or the run is adaptive
+                (``dopri5`` shares its step sizes across a batch) or noisy (the noise is drawn for the
+                whole batch), which would change the numbers; or the batch is over the budget.
+        """
+        from attnflow._validate import device_of
+        from attnflow.integrate.solvers import integrate
+
+        specs = [self.replace(beta=beta) for beta in betas]
+        if not specs:
+            raise ValueError("betas must hold at least one value")
+        spec = self.integrator
+        if spec.noisy or spec.method == "dopri5":
+            raise ValueError(
+                "run_betas batches noiseless fixed-step runs (method 'euler' or 'rk4'); got "
+                + ("a noisy run" if spec.noisy else "method 'dopri5'")
+                + ", whose numbers would depend on the batch: run each beta alone"
+            )
+        runs = replicates or 1
+        self.check_budget(len(specs) * runs)
+        dtype, device = dtype_of(self.dtype), device_of(self.device)
+        on_sphere = self.field.geometry == "sphere" and self.field.normalization in ON_SPHERE
+        x0 = self.start.build(self.seed, dtype, device, normalize=on_sphere, batch=replicates)
+        # Runs per pass: a pass's states stay in the cache (larger batches ran slower than a loop).
+        per_pass = max(1, _PASS_BYTES // (x0[0].numel() * x0.element_size()))
+        if per_pass <= runs:  # a pass would not hold more than one β's runs: nothing to gain
+            return [one.run(progress=progress, replicates=replicates) for one in specs]
+        starts = (x0 if replicates else x0.unsqueeze(0)).repeat(len(specs), 1, 1)  # run k·runs + r
+        betas_of_runs = torch.tensor([s.field.beta for s in specs], dtype=dtype).repeat_interleave(runs)
+        weights_seed, _ = spawn(self.seed, 2)
+        stored = {"seed": self.seed, "seed_policy": SEED_POLICY}
+        trajs = []
+        for first in range(0, starts.shape[0], per_pass):
+            chosen = slice(first, first + per_pass)
+            field = self.field.build(
+                x0.shape[-1], weights_seed, dtype, device, betas_of_runs[chosen].to(device)
+            )
+            trajs += integrate(
+                field,
+                starts[chosen],
+                t_end=spec.t_end,
+                dt=spec.dt,
+                method=spec.method,
+                save_every=spec.save_every,
+                progress=progress,
+                params=stored,
+            )
+        out: list[Any] = []
+        for k, one in enumerate(specs):
+            group = []
+            for r in range(runs):
+                traj = trajs[k * runs + r]
+                # The params one.run() stores: its own spec, and the index within its own replicates.
+                params = {**traj.params, "simulation": one.to_dict()}
+                params.pop("batch_index")
+                if replicates:
+                    params["batch_index"] = r
+                group.append(dataclasses.replace(traj, params=params))
+            out.append(group if replicates else group[0])
+        return out
 
 
 def _boolean(name: str, value: Any) -> bool:

@@ -111,7 +111,7 @@ def test_bad_gradient_options_name_the_argument(field, kwargs, message):
 
 @pytest.mark.parametrize(
     ("beta", "message"),
-    [(torch.ones(2), "0-dim"), (torch.tensor(float("nan")), "beta"), (torch.tensor(1), "beta")],
+    [(torch.ones(2, 2), "0-dim"), (torch.tensor(float("nan")), "beta"), (torch.tensor(1), "beta")],
 )
 def test_bad_tensor_beta_names_beta(beta, message):
     with pytest.raises((ValueError, TypeError), match=message):

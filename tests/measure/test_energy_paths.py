@@ -129,3 +129,22 @@ def test_density_log_energy_is_the_log_of_the_energy_and_finite_at_large_beta():
     assert math.isfinite(energy(dens, 1000.0, log=True).item())
     with pytest.raises(ValueError, match="log=True"):
         energy(dens, 1000.0)
+
+
+def test_the_compiled_harmonic_sums_hold_at_the_poles_and_do_not_depend_on_the_thread_count():
+    # Several token blocks with a partial last one, tokens exactly at both poles (where x + iy = 0).
+    x = cloud(1100, 3, seed=7)
+    x[0, :5] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    x[0, 5:9] = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
+    beta = 9.0
+    terms = pairsum.series_terms(beta, sphere=True)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = pairsum._harmonic(x, beta, terms)
+        torch.set_num_threads(2)
+        two = pairsum._harmonic(x, beta, terms)
+    finally:
+        torch.set_num_threads(threads)
+    assert one[0] == pytest.approx(shifted_log_sum(x[0].numpy(), beta), rel=1e-13)
+    assert one[0] == two[0]

@@ -106,7 +106,10 @@ class SelfAttention:
         beta: inverse temperature β, any finite real (β < 0 is the repulsive regime). It is the SDPA
             ``scale``: scores are ``β⟨Q x_i, K x_j⟩``. A 0-dim floating tensor is read at every
             evaluation, so gradients reach it (fit β with ``simulate(..., grad=True)``) and an optimiser's
-            in-place updates take effect; :attr:`beta` is its current value as a float.
+            in-place updates take effect; :attr:`beta` is its current value as a float. A 1-dim tensor
+            holds one β per run of a batched state ``(batch, n, d)`` (its length is the batch): runs that
+            differ only in β integrate together in one batched pass (each run's queries are scaled by
+            its β, so every backend sees β = 1); :attr:`betas` lists them.
         variant: ``"SA"`` (softmax, Z_i = Σ_k e^{β⟨Qx_i,Kx_k⟩}), ``"USA"`` (Z_i = n), ``"sinkhorn"``
             (the kernel scaled to a doubly stochastic matrix, in the log domain) or ``"hardmax"``
             (uniform weights on the maximisers of β⟨Qx_i,Kx_j⟩: the β → +∞ limit of SA at β = 1,
@@ -221,8 +224,24 @@ class SelfAttention:
 
     @property
     def beta(self) -> float:
-        """The inverse temperature β now (a float, also when a tensor was given)."""
+        """The inverse temperature β now (a float, also when a tensor was given).
+
+        Raises:
+            ValueError: the field has one β per run (read :attr:`betas`).
+        """
+        if isinstance(self._beta, torch.Tensor) and self._beta.ndim == 1:
+            raise ValueError(f"this field has one beta per run, betas={self.betas}; it has no single beta")
         return float(self._beta.detach()) if isinstance(self._beta, torch.Tensor) else self._beta
+
+    @property
+    def betas(self) -> list[float] | None:
+        """The β of each run when one was given per run (a 1-dim tensor), else ``None``."""
+        if isinstance(self._beta, torch.Tensor) and self._beta.ndim == 1:
+            return [float(b) for b in self._beta.detach()]
+        return None
+
+    def _beta_label(self) -> float | list[float]:
+        return self.betas if self.betas is not None else self.beta
 
     def __repr__(self) -> str:
         extras = [f"heads={self.heads}"] if self.heads > 1 else []
@@ -234,7 +253,9 @@ class SelfAttention:
         extras += ["time-dependent weights"] if self.time_dependent else []
         extras += [f"backend={self.backend!r}"] if self.backend != "auto" else []
         tail = ", ".join(extras)
-        return f"SelfAttention(beta={self.beta:g}, variant={self.variant!r}, geometry={self.geometry!r}" + (
+        beta = self._beta_label()
+        shown = f"[{', '.join(f'{b:g}' for b in beta)}]" if isinstance(beta, list) else f"{beta:g}"
+        return f"SelfAttention(beta={shown}, variant={self.variant!r}, geometry={self.geometry!r}" + (
             f", {tail})" if tail else ")"
         )
 
@@ -248,7 +269,7 @@ class SelfAttention:
 
         return {
             "field": "SelfAttention",
-            "beta": self.beta,
+            "beta": self._beta_label(),
             "variant": self.variant,
             "geometry": self.geometry,
             "causal": self.causal,
@@ -271,6 +292,11 @@ class SelfAttention:
         if x.ndim not in (2, 3):
             raise ValueError(f"{name} must have shape (n, d) or (batch, n, d), got {tuple(x.shape)}")
         finite_tensor(name, x)
+        if self.betas is not None and (x.ndim != 3 or x.shape[0] != len(self.betas)):
+            raise ValueError(
+                f"beta holds one value per run ({len(self.betas)}), so {name} must have shape "
+                f"({len(self.betas)}, n, d), got {tuple(x.shape)}"
+            )
         n, d = x.shape[-2:]
         if n < 1:
             raise ValueError(f"{name} must hold at least one token")
@@ -306,6 +332,11 @@ class SelfAttention:
         # Fused causal SDPA returns NaN for scale <= 0 (its mask meets -inf * scale), so that case
         # takes the blocked path, as USA does.
         beta = self._beta.to(x) if isinstance(self._beta, torch.Tensor) else self._beta
+        if isinstance(beta, torch.Tensor) and beta.ndim == 1:
+            if not batched or xb.shape[0] != beta.shape[0]:
+                self.check_state(x)  # raises, naming beta and the shape it needs
+            # One β per run: each run's queries carry it (k and v keep the unscaled projection).
+            q, beta = q * beta.view(-1, 1, 1, 1), 1.0
         if self._choose_backend(q, k, v) == "fused":
             from attnflow.dynamics.kernels import fused_attention
 
@@ -316,7 +347,7 @@ class SelfAttention:
             mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi, self.window)
         elif (
             self.variant == "SA"
-            and not (self.causal and self.beta <= 0)
+            and not (self.causal and float(beta) <= 0)
             and not (self.alibi or self.window or self.sink is not None)
         ):
             # SDPA's scale is a Python float: a tensor β (for its gradient) scales the queries instead.
@@ -338,11 +369,18 @@ class SelfAttention:
             )
         else:
             mixed = _sinkhorn_attention(q, k, v, beta, self.sinkhorn_iters, self.sinkhorn_tol)
-        drift = mixed.sum(dim=1) if distinct else self.heads * mixed.squeeze(1)
+        if distinct:
+            drift = mixed.sum(dim=1)
+        else:  # one head computed for all: no copy when there is one
+            drift = mixed.squeeze(1) if self.heads == 1 else self.heads * mixed.squeeze(1)
         if self.feedforward is not None:
             drift = drift + self.feedforward(xb)
         if self.geometry == "sphere":
-            drift = torch.addcmul(drift, torch.linalg.vecdot(drift, xb).unsqueeze(-1), xb, value=-1)
+            radial = torch.linalg.vecdot(drift, xb).unsqueeze(-1)
+            if drift.requires_grad:  # autograd may need the attention output as it is
+                drift = torch.addcmul(drift, radial, xb, value=-1)
+            else:  # drift is this call's own output: project it in place (no new state-sized buffer)
+                drift.addcmul_(radial, xb, value=-1)
         return drift if batched else drift.squeeze(0)
 
     def backend_for(self, x: torch.Tensor, t: float = 0.0) -> str:
@@ -415,12 +453,14 @@ def _sink_of(
 
 
 def _beta_of(beta: object) -> float | torch.Tensor:
-    """``beta`` as a finite float, or as the 0-dim floating tensor it is (kept, for its gradient)."""
+    """``beta`` as a finite float, or as the 0-dim (one β) or non-empty 1-dim (one β per run) floating
+    tensor it is (kept, for its gradient)."""
     if not isinstance(beta, torch.Tensor):
         return finite_number("beta", beta)
-    if beta.ndim != 0:
+    if beta.ndim > 1 or (beta.ndim == 1 and beta.numel() == 0):
         raise ValueError(
-            f"beta must be a number or a 0-dim tensor, got a tensor of shape {tuple(beta.shape)}"
+            "beta must be a number, a 0-dim tensor or a 1-dim tensor of one value per run, "
+            f"got a tensor of shape {tuple(beta.shape)}"
         )
     return finite_tensor("beta", beta)
 

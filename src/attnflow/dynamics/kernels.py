@@ -9,14 +9,17 @@ walks the keys in tiles that stay in the L1 cache, one query row at a time, in a
 with an inline polynomial ``exp`` that vectorises (libm's ``exp`` does not), so each stage is one
 vectorised loop over the tile. Rows are spread over threads (numba ``prange``).
 
-Only :func:`fused_attention` is public; :class:`attnflow.dynamics.SelfAttention` chooses it
-automatically where it is faster (``backend="auto"``).
+:func:`fused_attention` is the kernel's entry point; :class:`attnflow.dynamics.SelfAttention` chooses it
+automatically where it is faster (``backend="auto"``). :func:`numba_threads` is the one way any numba
+kernel of the package (also :mod:`attnflow.measure`'s) sets its thread count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 
 import numba
 import numpy as np
@@ -199,6 +202,15 @@ def _attention_kernel(q, kt, vt, out, beta, causal, softmax):
                 out[b, row, c] = acc[c] * factor
 
 
+@contextlib.contextmanager
+def numba_threads() -> Iterator[None]:
+    """Run a parallel numba kernel on torch's thread count, one Python thread at a time."""
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    with _LOCK:
+        numba.set_num_threads(threads)
+        yield
+
+
 def fused_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: float, causal: bool, softmax: bool
 ) -> torch.Tensor:
@@ -212,8 +224,6 @@ def fused_attention(
     kt = k.detach().transpose(-1, -2).contiguous().numpy()
     vt = v.detach().transpose(-1, -2).contiguous().numpy()
     out = np.empty((*q.shape[:-1], v.shape[-1]), dtype=q_np.dtype)
-    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    with _LOCK:
-        numba.set_num_threads(threads)
+    with numba_threads():
         _attention_kernel(q_np, kt, vt, out, q_np.dtype.type(beta), bool(causal), bool(softmax))
     return torch.from_numpy(out)

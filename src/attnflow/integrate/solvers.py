@@ -217,10 +217,9 @@ def integrate(
         max_saved_bytes=max_saved_bytes,
     )
 
-    retract: Callable[[torch.Tensor], torch.Tensor] = (
-        (lambda x: x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)) if sphere else (lambda x: x)
-    )
-    x0 = retract(x0)  # within on_sphere's tolerance; start exactly on the sphere
+    retract: Callable[[torch.Tensor], torch.Tensor] = _retract_step if sphere else (lambda x: x)
+    if sphere:  # within on_sphere's tolerance; start exactly on the sphere (a copy: x0 is the caller's)
+        x0 = x0 / torch.linalg.vector_norm(x0, dim=-1, keepdim=True)
     with _progress.task(progress, "simulate", total=t_end, unit="t") as reporter:
 
         def advanced(t: float) -> None:
@@ -257,9 +256,15 @@ def integrate(
     if x0.ndim == 2:
         return Trajectory(time_tensor, stacked, params=stored)
     return [
-        Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
+        Trajectory(time_tensor, stacked[:, b], params={**run_params(stored, b), "batch_index": b})
         for b in range(x0.shape[0])
     ]
+
+
+def run_params(stored: Mapping[str, Any], b: int) -> dict[str, Any]:
+    """The stored parameters of run ``b`` of a batch: a field's per-run β becomes that run's own β."""
+    beta = stored.get("beta")
+    return {**stored, "beta": beta[b]} if isinstance(beta, list) else dict(stored)
 
 
 def check_budget(
@@ -338,6 +343,13 @@ def _checked(x: torch.Tensor, t: float) -> torch.Tensor:
     if not bool(torch.isfinite(x).all()):
         raise BlowUpError(t)
     return x
+
+
+def _retract_step(x: torch.Tensor) -> torch.Tensor:
+    """Onto the sphere: ``x/|x|`` of a step's result, in place (the step made it; nothing else holds it)
+    unless autograd records it."""
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return x / norm if x.requires_grad else x.div_(norm)
 
 
 def _integrate_fixed(

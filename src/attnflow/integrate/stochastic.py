@@ -29,6 +29,7 @@ import torch
 from attnflow import progress as _progress
 from attnflow._validate import finite_number, on_sphere, positive_int, positive_number
 from attnflow.errors import BlowUpError, StepLimitError
+from attnflow.integrate.solvers import run_params
 from attnflow.random import SEED_POLICY, Seed, check_seed, torch_generator
 from attnflow.trajectory import Trajectory
 
@@ -133,7 +134,7 @@ def integrate_sde(
     if x0.ndim == 2:
         return Trajectory(time_tensor, stacked, params=stored)
     return [
-        Trajectory(time_tensor, stacked[:, b], params={**stored, "batch_index": b})
+        Trajectory(time_tensor, stacked[:, b], params={**run_params(stored, b), "batch_index": b})
         for b in range(x0.shape[0])
     ]
 

@@ -24,8 +24,10 @@ import math
 
 import numpy as np
 import torch
+from numba import njit, prange
 from scipy import special
 
+from attnflow.dynamics.kernels import numba_threads
 from attnflow.measure._common import gram_blocks
 
 # Coordinates converted to float64 at once (32 MB), whatever the number of states.
@@ -36,10 +38,12 @@ SERIES_RTOL = 1e-15
 #: float32 rounding of unit vectors leaves ≲ 2.4e-7. Normalising moves the sum by a relative amount of at
 #: most e^{2|β|δ} − 1 for a largest deviation δ, the same order as the float32 rounding of the coordinates.
 UNIT_TOL = 1e-6
-# A series is chosen when its work per token (terms, or (l, m) pairs on S²) times this factor is below n,
-# the fused kernel's work per token: one harmonic (l, m) term per token cost about as much as two
-# exponential pairs (n = 16 384 on S², one thread), and the factor 4 keeps a margin.
-_SERIES_ADVANTAGE = 4
+# A series is chosen when its work per token (terms, or (l, m) pairs on S²) times its factor here is below
+# n, the fused kernel's work per token. The NumPy Fourier series: one term per token cost about as much as
+# two exponential pairs, and the factor 4 keeps a margin. The compiled harmonic kernel: one (l, m) term per
+# token cost 0.2-0.7 of an exponential pair (one thread, n = 512 ... 4096, β = 2 ... 25), so at factor 1
+# the series is still 1.4x faster where it is first chosen (n = 512, β = 25).
+_SERIES_COST = {"fourier": 4, "harmonic": 1}
 
 
 def series_terms(beta: float, sphere: bool) -> int:
@@ -78,9 +82,10 @@ def log_pair_sums(x: torch.Tensor, beta: float) -> tuple[np.ndarray, str]:
     method, terms = "sdpa", 0
     if on_sphere and beta > 0 and d in (2, 3):
         terms = series_terms(beta, sphere=d == 3)
+        series = "fourier" if d == 2 else "harmonic"
         work = terms if d == 2 else terms * (terms + 1) / 2
-        if _SERIES_ADVANTAGE * work < n:
-            method = "fourier" if d == 2 else "harmonic"
+        if _SERIES_COST[series] * work < n:
+            method = series
     logs = []
     for part in x.split(chunk):
         part = part.to(torch.float64)
@@ -112,37 +117,96 @@ def _fourier(x: torch.Tensor, beta: float, terms: int) -> np.ndarray:
 def _harmonic(x: torch.Tensor, beta: float, terms: int) -> np.ndarray:
     """S²: log Σ_l (2l+1) i_l(β) Σ_m |Σ_j S_lm(x_j)|², with i_l(β) = √(π/(2β)) I_{l+1/2}(β).
 
-    For each m the rows ``P̃_lm = √((l−m)!/(l+m)!) P_lm`` (l = m..L) come from the normalised three-term
-    recurrence in l (stable at every order), and one matrix product with ``cos mφ``, ``sin mφ`` sums them
-    over tokens; ``S_l0 = P̃_l0`` and ``S_lm = √2 P̃_lm`` for m > 0. NumPy in place: the steps are small.
+    ``S_lm(x) e^{±imφ}`` is written ``c_m Q_lm(z) (x + iy)^m`` (``z`` the third coordinate): the Legendre
+    factor ``sin^m θ`` and ``e^{imφ}`` are one complex power, so no angle is ever formed (and the poles need
+    no care), ``c_m² = Π_{k≤m} (2k−1)/(2k)`` (times 2 for m > 0, the Schmidt factor), and ``Q_lm`` follows the
+    normalised three-term recurrence in l from ``Q_mm = 1`` (stable at every order). The sums over tokens
+    run in a compiled kernel (:func:`_harmonic_sums`), one state at a time, in float64.
     """
-    weights = (2 * np.arange(terms) + 1) * special.ive(np.arange(terms) + 0.5, beta)
+    ell = np.arange(terms)
+    alpha, gamma = np.zeros((terms, terms)), np.zeros((terms, terms))
+    for m in range(terms):
+        for degree in range(m + 2, terms):
+            root = math.sqrt(degree * degree - m * m)
+            alpha[m, degree] = (2 * degree - 1) / root
+            gamma[m, degree] = math.sqrt((degree - 1) ** 2 - m * m) / root
+    schmidt = np.cumprod(np.where(ell == 0, 1.0, (2 * ell - 1) / np.maximum(2 * ell, 1)))
+    schmidt[1:] *= 2
+    weights = (2 * ell + 1) * special.ive(ell + 0.5, beta)
+    sums = np.empty((terms, terms, 2))
     totals = []
-    for state in x.numpy():
-        z = np.clip(state[:, 2], -1.0, 1.0)
-        sine = np.sqrt(np.maximum(1 - z * z, 0.0))
-        # At the poles (sin θ = 0) every S_lm with m > 0 vanishes, so atan2's φ = 0 there will do.
-        phi = np.arctan2(state[:, 1], state[:, 0])
-        diagonal = np.ones_like(z)  # P̃_mm
-        total = 0.0
-        for m in range(terms):
-            if m > 0:
-                diagonal = diagonal * (math.sqrt((2 * m - 1) / (2 * m)) * sine)
-            rows = np.empty((terms - m, z.size))
-            rows[0] = diagonal
-            if terms - m > 1:
-                np.multiply(z, diagonal, out=rows[1])
-                rows[1] *= math.sqrt(2 * m + 1)
-            for k in range(2, terms - m):
-                ell = m + k
-                np.multiply(z, rows[k - 1], out=rows[k])
-                rows[k] *= (2 * ell - 1) / math.sqrt(ell * ell - m * m)
-                rows[k] -= (math.sqrt((ell - 1) ** 2 - m * m) / math.sqrt(ell * ell - m * m)) * rows[k - 2]
-            sums = rows @ np.stack([np.cos(m * phi), np.sin(m * phi)], axis=1)
-            total += (1.0 if m == 0 else 2.0) * float(weights[m:] @ (sums * sums).sum(axis=1))
-        totals.append(total)
+    with numba_threads():
+        for state in x.numpy():
+            _harmonic_sums(np.ascontiguousarray(state), alpha, gamma, sums)
+            # sums[m, l] = Σ_j Q_lm(z_j) (x_j + i y_j)^m; entries with l < m stay 0.
+            totals.append(schmidt @ ((sums * sums).sum(axis=-1) @ weights))
     # (π/(2β))^{1/2} I_{l+1/2}(β) = (π/(2β))^{1/2} e^{β} ive: the common factors leave the log.
     return beta + 0.5 * math.log(math.pi / (2 * beta)) + np.log(np.array(totals))
+
+
+# Tokens per block of the harmonic kernel: a block's recurrence rows and powers stay in the L1 cache.
+_BLOCK = 256
+# Token ranges summed in parallel per state; a fixed count (not the thread count) keeps the order of the
+# float64 additions, hence the result, the same on every machine, and the partial sums O(L²) each.
+_PARTS = 16
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _harmonic_sums(x, alpha, gamma, sums):  # pragma: no cover - compiled; tested through _harmonic
+    """``sums[m, l] = (Re, Im) Σ_j Q_lm(z_j) (x_j + i y_j)^m`` for ``0 ≤ m ≤ l < terms`` (else 0).
+
+    Token blocks of :data:`_BLOCK`; within a block the powers ``(x + iy)^m`` advance with m and, for each m,
+    the recurrence rows ``Q_{l-1,m}, Q_{l,m}`` advance with l, each step one vectorised pass that also adds
+    its products into the (l, m) sums.
+    """
+    n, terms = x.shape[0], alpha.shape[0]
+    blocks = (n + _BLOCK - 1) // _BLOCK
+    parts = min(blocks, _PARTS)
+    partial = np.zeros((parts, terms, terms, 2))
+    for part in prange(parts):
+        acc = partial[part]
+        z, re, im = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+        older, old = np.empty(_BLOCK), np.empty(_BLOCK)
+        for block in range(part * blocks // parts, (part + 1) * blocks // parts):
+            start = block * _BLOCK
+            count = min(_BLOCK, n - start)
+            for t in range(count):
+                z[t], re[t], im[t] = x[start + t, 2], 1.0, 0.0
+            for m in range(terms):
+                if m > 0:  # (re + i im) ← (re + i im)(x + iy)
+                    for t in range(count):
+                        a, b = x[start + t, 0], x[start + t, 1]
+                        re[t], im[t] = re[t] * a - im[t] * b, re[t] * b + im[t] * a
+                real, imag = 0.0, 0.0
+                for t in range(count):
+                    old[t] = 1.0
+                    real += re[t]
+                    imag += im[t]
+                acc[m, m, 0] += real
+                acc[m, m, 1] += imag
+                if m + 1 < terms:
+                    root = math.sqrt(2 * m + 1)
+                    real, imag = 0.0, 0.0
+                    for t in range(count):
+                        q = root * z[t]
+                        older[t], old[t] = old[t], q
+                        real += q * re[t]
+                        imag += q * im[t]
+                    acc[m, m + 1, 0] += real
+                    acc[m, m + 1, 1] += imag
+                for degree in range(m + 2, terms):
+                    a, g = alpha[m, degree], gamma[m, degree]
+                    real, imag = 0.0, 0.0
+                    for t in range(count):
+                        q = a * z[t] * old[t] - g * older[t]
+                        older[t], old[t] = old[t], q
+                        real += q * re[t]
+                        imag += q * im[t]
+                    acc[m, degree, 0] += real
+                    acc[m, degree, 1] += imag
+    sums[:] = 0.0
+    for part in range(parts):
+        sums += partial[part]
 
 
 def _sdpa(x: torch.Tensor, beta: float) -> np.ndarray:
