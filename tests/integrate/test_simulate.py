@@ -70,6 +70,23 @@ def test_blow_up_is_reported():
         simulate(lambda t, x: x**3, x0, t_end=10.0, dt=0.5, method="euler")
 
 
+def test_a_blown_up_run_stops_early_and_names_the_first_bad_time(monkeypatch: pytest.MonkeyPatch):
+    from attnflow.integrate import solvers
+
+    monkeypatch.setattr(solvers, "_BLOW_UP_CHECK_SECONDS", 0.0)  # check at every save
+    calls = []
+
+    def field(t: float, x: torch.Tensor) -> torch.Tensor:
+        calls.append(t)
+        return x if t < 1.0 else torch.full_like(x, math.nan)
+
+    x0 = torch.ones(2, 2, dtype=torch.float64)
+    with pytest.raises(FloatingPointError, match=r"t=1\.5"):
+        simulate(field, x0, t_end=100.0, dt=0.5, method="euler", save_every=3)
+    # The NaN appears in step 3 (t = 1.0 → 1.5), saved at t = 1.5 and caught there, not after 200 steps.
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -36,7 +36,7 @@ from attnflow._validate import on_sphere, positive_int, positive_number
 from attnflow.dynamics.attention import SelfAttention
 from attnflow.dynamics.weighted import check_weighted, weighted_velocity
 from attnflow.errors import BlowUpError, StepLimitError
-from attnflow.integrate.solvers import _dopri5, small_problem_threads
+from attnflow.integrate.solvers import _dopri5, small_problem_threads, trajectories
 from attnflow.trajectory import Trajectory
 
 #: Two representatives closer than the distance r at which their mutual attention weight
@@ -186,8 +186,7 @@ def integrate_collapsing(
                     h = min(h, BOUND_STEP)
             times.append(target)
             states.append(clusters.tokens())
-    stored = dict(field.describe())
-    stored.update(
+    settings = dict(
         method="dopri5-merging",
         t_end=t_end,
         merge_tol=merge_tol,
@@ -196,10 +195,8 @@ def integrate_collapsing(
         steps=steps,
         clusters=int(clusters.y.shape[0]),
         merges=merges,
-        dtype=str(x0.dtype).removeprefix("torch."),
     )
-    stored.update(params or {})
-    return Trajectory(torch.tensor(times, dtype=torch.float64), torch.stack(states), params=stored)
+    return trajectories(field, x0, times, states, settings, params)
 
 
 __all__ = ["integrate_collapsing"]

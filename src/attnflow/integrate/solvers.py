@@ -12,6 +12,7 @@ parameters stored with the Trajectory. :class:`attnflow.dynamics.SelfAttention` 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -235,36 +236,47 @@ def integrate(
                     field, x0, t_end, dt, _FIXED[method], save_every, max_steps, retract, advanced, checkpoint
                 )
 
-    stored = dict(getattr(field, "describe", dict)())
-    stored.update(
-        method=method,
-        t_end=t_end,
-        dt=dt,
-        save_every=save_every,
-        dtype=str(x0.dtype).removeprefix("torch."),
-    )
+    settings: dict[str, Any] = dict(method=method, t_end=t_end, dt=dt, save_every=save_every)
     if method == "dopri5":
-        stored.update(rtol=rtol, atol=atol)
+        settings.update(rtol=rtol, atol=atol)
+    return trajectories(field, x0, times, states, settings, params)
+
+
+def trajectories(
+    field: VectorField,
+    x0: torch.Tensor,
+    times: list[float],
+    states: list[torch.Tensor],
+    settings: Mapping[str, Any],
+    params: Mapping[str, Any] | None,
+) -> Trajectory | list[Trajectory]:
+    """The Trajectory (or, for a batched ``x0``, one per run) of an integrator's saved states.
+
+    Stored parameters: the field's ``describe()``, the integrator's ``settings``, the dtype, then the
+    caller's ``params``; a field's per-run β becomes each run's own β.
+
+    Raises:
+        BlowUpError: a saved state holds a NaN or an infinity (the first such save names the time).
+    """
+    stored = dict(getattr(field, "describe", dict)())
+    stored.update(settings, dtype=str(x0.dtype).removeprefix("torch."))
     stored.update(params or {})
     stacked = torch.stack(states)  # (T, [batch,] n, d)
-    # One check of all saved states at the end instead of a synchronising check at every save: a run
-    # that blows up keeps computing non-finite numbers, and the first bad save names the time.
-    finite = torch.isfinite(stacked).flatten(1).all(dim=1)
-    if not bool(finite.all()):
-        raise BlowUpError(times[int((~finite).nonzero()[0])])
+    # The last check, of every saved state (the running one is throttled): the first bad save names the time.
+    if not bool(torch.isfinite(stacked).all()):
+        raise BlowUpError(first_non_finite(times, states))
     time_tensor = torch.tensor(times, dtype=torch.float64)
     if x0.ndim == 2:
         return Trajectory(time_tensor, stacked, params=stored)
+    beta = stored.get("beta")
     return [
-        Trajectory(time_tensor, stacked[:, b], params={**run_params(stored, b), "batch_index": b})
+        Trajectory(
+            time_tensor,
+            stacked[:, b],
+            params={**stored, **({"beta": beta[b]} if isinstance(beta, list) else {}), "batch_index": b},
+        )
         for b in range(x0.shape[0])
     ]
-
-
-def run_params(stored: Mapping[str, Any], b: int) -> dict[str, Any]:
-    """The stored parameters of run ``b`` of a batch: a field's per-run β becomes that run's own β."""
-    beta = stored.get("beta")
-    return {**stored, "beta": beta[b]} if isinstance(beta, list) else dict(stored)
 
 
 def check_budget(
@@ -378,6 +390,7 @@ def _integrate_fixed(
 
     # Every step makes a new tensor and the states are stacked (copied) at the end: no clones needed.
     times, states = [0.0], [x]
+    last_check = time.monotonic()
     for first in range(1, n_steps + 1, save_every):
         last = min(first + save_every - 1, n_steps)
         if checkpoint:
@@ -388,7 +401,23 @@ def _integrate_fixed(
         times.append(t)
         states.append(x)
         advanced(t)
+        # A run that blows up keeps computing NaN: check about once a second of wall time, so it stops
+        # early without a synchronising check (on a GPU) at every save.
+        if time.monotonic() - last_check >= _BLOW_UP_CHECK_SECONDS:
+            if not bool(torch.isfinite(x).all()):
+                raise BlowUpError(first_non_finite(times, states))
+            last_check = time.monotonic()
     return times, states
+
+
+#: Wall-clock seconds between the finiteness checks of a running fixed-step integration.
+_BLOW_UP_CHECK_SECONDS = 1.0
+
+
+def first_non_finite(times: list[float], states: list[torch.Tensor]) -> float:
+    """The first saved time whose state holds a NaN or an infinity (``states`` must hold one)."""
+    finite = torch.isfinite(torch.stack(states)).flatten(1).all(dim=1)
+    return times[int((~finite).nonzero()[0])]
 
 
 def _integrate_adaptive(

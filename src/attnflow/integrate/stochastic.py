@@ -29,7 +29,7 @@ import torch
 from attnflow import progress as _progress
 from attnflow._validate import finite_number, on_sphere, positive_int, positive_number
 from attnflow.errors import BlowUpError, StepLimitError
-from attnflow.integrate.solvers import run_params
+from attnflow.integrate.solvers import trajectories
 from attnflow.random import SEED_POLICY, Seed, check_seed, torch_generator
 from attnflow.trajectory import Trajectory
 
@@ -116,8 +116,7 @@ def integrate_sde(
                 states.append(x.clone())
                 reporter.update(t)
 
-    stored = dict(getattr(field, "describe", dict)())
-    stored.update(
+    settings = dict(
         method="euler_maruyama",
         t_end=t_end,
         dt=dt,
@@ -126,17 +125,8 @@ def integrate_sde(
         common_noise=kappa_common,
         noise_seed=seed if isinstance(seed, int) else str(seed),
         seed_policy=SEED_POLICY,
-        dtype=str(x0.dtype).removeprefix("torch."),
     )
-    stored.update(params or {})
-    stacked = torch.stack(states)
-    time_tensor = torch.tensor(times, dtype=torch.float64)
-    if x0.ndim == 2:
-        return Trajectory(time_tensor, stacked, params=stored)
-    return [
-        Trajectory(time_tensor, stacked[:, b], params={**run_params(stored, b), "batch_index": b})
-        for b in range(x0.shape[0])
-    ]
+    return trajectories(field, x0, times, states, settings, params)
 
 
 def em_step(
