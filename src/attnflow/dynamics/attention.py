@@ -347,7 +347,7 @@ class SelfAttention:
             mixed = _hardmax_attention(q, k, v, float(beta), self.causal, self.alibi, self.window)
         elif (
             self.variant == "SA"
-            and not (self.causal and float(beta) <= 0)
+            and not (self.causal and float(beta.detach() if isinstance(beta, torch.Tensor) else beta) <= 0)
             and not (self.alibi or self.window or self.sink is not None)
         ):
             # SDPA's scale is a Python float: a tensor β (for its gradient) scales the queries instead.
