@@ -64,6 +64,8 @@ class FieldSpec:
     residual_scale: float = 1.0
     alibi: float = 0.0
     window: int = 0
+    #: The score b of a sink (BOS) token every query sees, with value 0 (``None``: no sink).
+    sink: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", finite_number("beta", self.beta))
@@ -86,6 +88,10 @@ class FieldSpec:
         window_width(self.window)
         if self.window and self.variant == "sinkhorn":
             raise ValueError(f"window is not supported with variant 'sinkhorn', got window={self.window}")
+        if self.sink is not None:
+            object.__setattr__(self, "sink", finite_number("sink", self.sink))
+            if self.variant not in ("SA", "USA"):
+                raise ValueError(f"sink is supported with variant 'SA' or 'USA', not {self.variant!r}")
         if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
             raise ValueError(
                 "normalization and residual_scale act on tokens with directions on the sphere; "
@@ -123,6 +129,7 @@ class FieldSpec:
             heads=self.heads,
             alibi=self.alibi,
             window=self.window,
+            sink=self.sink,
         )
         if plain:
             return attention

@@ -74,3 +74,35 @@ def test_sink_arguments_are_validated_by_name():
     field = SelfAttention(1.0, sink=1.0)
     assert field.backend_for(init.uniform_sphere(2048, 3, seed=0)) == "sdpa"
     assert field.describe()["sink"] == 1.0 and "sink=1" in repr(field)
+
+
+def test_sink_through_the_simulation_spec_and_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from attnflow import Simulation, Trajectory, simulate
+    from attnflow.cli import app
+
+    spec = Simulation.from_flat(
+        {"n": 10, "d": 3, "beta": 2.0, "sink": 1.5, "t_end": 0.3, "dt": 0.1, "dtype": "float64"}
+    )
+    assert spec.to_flat()["sink"] == 1.5
+    traj = simulate(spec)
+    direct = simulate(
+        SelfAttention(2.0, sink=1.5), traj.x[0], t_end=0.3, dt=0.1, method=spec.integrator.method
+    )
+    torch.testing.assert_close(traj.x, direct.x, rtol=0, atol=0)
+    # A sink absorbs attention: the tokens move more slowly than without it.
+    plain = simulate(SelfAttention(2.0), traj.x[0], t_end=0.3, dt=0.1, method=spec.integrator.method)
+    assert (traj.x[-1] - traj.x[0]).norm() < (plain.x[-1] - plain.x[0]).norm()
+    with pytest.raises(ValueError, match="sink is supported with variant 'SA' or 'USA'"):
+        Simulation.from_flat({"sink": 1.0, "variant": "sinkhorn"})
+    runner = CliRunner()
+    out = tmp_path / "sink.zarr"
+    args = ["simulate", "--n", "10", "--d", "3", "--beta", "2", "--sink", "1.5", "--t-end", "0.3"]
+    result = runner.invoke(
+        app, [*args, "--dt", "0.1", "--dtype", "float64", "--no-progress", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert Trajectory.load(out).params["sink"] == 1.5
+    result = runner.invoke(app, ["simulate", "--sink", "nan", "--out", str(tmp_path / "bad.zarr")])
+    assert result.exit_code == 2 and "sink" in result.output and "Traceback" not in result.output

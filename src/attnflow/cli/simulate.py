@@ -92,6 +92,10 @@ def register(app: typer.Typer) -> None:
         window: Annotated[
             int, typer.Option(help="Sliding window w: attend to |i − j| <= w (0: no window).")
         ] = PARAMETERS["window"],
+        sink: Annotated[
+            float | None,
+            typer.Option(help="Sink (BOS) token's score b: one more key every query sees, value 0."),
+        ] = PARAMETERS["sink"],
         start: Annotated[Start, typer.Option(help="Initial condition.")] = PARAMETERS["start"],
         start_file: Annotated[
             Path | None, typer.Option(help="With --start file: a .npy, .pt or Trajectory store.")
@@ -144,6 +148,7 @@ def register(app: typer.Typer) -> None:
             "residual_scale": residual_scale,
             "alibi": alibi,
             "window": window,
+            "sink": sink,
             "start": start.value,
             "start_file": None if start_file is None else str(start_file),
             "t_end": t_end,
