@@ -99,3 +99,19 @@ def test_a_dense_cloud_is_not_listed_pair_by_pair(monkeypatch):
     x[:, 0] += 1.0
     assert set(cluster_labels(x, 0.05)) == {0}
     assert Counting.listed < 20_000
+
+
+def test_states_measured_side_by_side_on_two_threads_match_single_linkage(monkeypatch):
+    generator = torch.Generator().manual_seed(3)
+    centres = torch.nn.functional.normalize(
+        torch.randn(7, 3, generator=generator, dtype=torch.float64), dim=-1
+    )
+    noise = 0.02 * torch.randn(5, 600, 3, generator=generator, dtype=torch.float64)
+    x = torch.nn.functional.normalize(
+        centres[torch.randint(0, 7, (5, 600), generator=generator)] + noise, dim=-1
+    )
+    traj = Trajectory(torch.arange(5.0, dtype=torch.float64), x)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # the suite runs on one thread
+    labels = clusters(traj, tol=0.05)["labels"].values
+    for k in range(5):
+        np.testing.assert_array_equal(labels[k], reference_labels(x[k].numpy(), 0.05))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -158,8 +159,15 @@ def _labels_of_states(x: np.ndarray, tol: float) -> np.ndarray:
         raw, decided = _circle_components(x, tol)
     else:
         raw, decided = np.zeros(x.shape[:2], dtype=np.int64), np.zeros(x.shape[0], dtype=bool)
-    for k in np.flatnonzero(~decided):
-        raw[k] = _components(x[k], tol)
+    undecided = np.flatnonzero(~decided)
+    workers = min(torch.get_num_threads(), undecided.size)
+    if workers > 1:  # cKDTree's build and queries release the GIL: states run side by side
+        with ThreadPoolExecutor(workers) as pool:
+            for k, ids in zip(undecided, pool.map(lambda k: _components(x[k], tol), undecided), strict=True):
+                raw[k] = ids
+    else:
+        for k in undecided:
+            raw[k] = _components(x[k], tol)
     return _by_size(raw)
 
 
