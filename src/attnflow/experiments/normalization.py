@@ -16,6 +16,20 @@ forms, not the particle code): near ``ρ = 1``,
 
 Both fits also get ``0.01`` for the integration error of RK4 and the discreteness of the window. The
 exponent of ``u`` against ``t`` itself is reported (it tends to −2 slowly, as ``r = t + O(1)``).
+
+``normalization-random-weights`` is the paper's figure setting: random Q, K (V = I), d = 512, β = √d,
+n < d tokens from a uniform start, many draws. Its verdict rule, fixed before any run was looked at:
+per draw and scheme, over the window ``u_min ≤ u ≤ u_max`` (usable when it holds ``min_points`` saved
+times and spans a factor 2 in t, so the two laws' shapes differ over it), fit ``log u`` by a line in
+``t`` (exponential) and in ``log t`` (power law); the law score ``log(RSS_power/RSS_exp)`` says which
+fits better, and the fitted rate (post) or exponent (pre) is kept. Over draws, the score's 95%
+t-interval must lie on the predicted side of 0 with the predicted law winning in ≥ ``min_share`` of
+draws, and the exponent's t-interval within ``±0.5`` of the theory's 2 (half the way to the rival
+exponents 1 and 3: 1 is the rate of the distance ``|θ_i − θ_j|`` rather than of its square). Any
+interval wholly on the wrong side disagrees; straddling is inconclusive, so a small run cannot
+disagree for lack of power. The predictions come from :func:`attnflow.theory.normalization.decay_law`
+(the reduced ODE), which holds to first order for random Q, K because attention is uniform at
+consensus.
 """
 
 from __future__ import annotations
