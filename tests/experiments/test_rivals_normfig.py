@@ -49,3 +49,15 @@ def test_too_few_usable_draws_is_inconclusive(quick):
         values[f"{scheme}_scores"] = scores
     predictions = {"post": ("exponential", 2.0), "pre": ("power", 2.0)}
     assert judge_random(quick.params, values, predictions).status == "inconclusive"
+
+
+def test_band_figure_is_written(tmp_path):
+    from attnflow.viz.claims import plot_normalization_band
+
+    curve = np.exp(-2.0 * TIMES)
+    bands = {
+        "post": (TIMES, curve, 0.5 * curve, 2.0 * curve),
+        "pre": (TIMES, TIMES**-2.0, TIMES**-2.5, TIMES**-1.5),
+    }
+    plot_normalization_band(bands, path=tmp_path / "band.png", title="test")
+    assert (tmp_path / "band.png").stat().st_size > 0
