@@ -43,7 +43,7 @@ from attnflow.experiments.meanfield import MEAN_FIELD_LIMIT
 from attnflow.experiments.merges import MERGE_ORDER
 from attnflow.experiments.metastable import METASTABLE_CLUSTERS
 from attnflow.experiments.noisy import NOISY_THRESHOLD
-from attnflow.experiments.normalization import NORMALIZATION_DECAY
+from attnflow.experiments.normalization import NORMALIZATION_DECAY, NORMALIZATION_RANDOM_WEIGHTS
 from attnflow.experiments.paths import CONTEXT_NARROWS, IN_CONTEXT, MIXERS_COMPARED, PATHS_LEARNED
 from attnflow.experiments.polytope import EUCLIDEAN_POLYTOPE
 from attnflow.experiments.random_values import RANDOM_VALUES_ANTIPODAL
@@ -70,6 +70,7 @@ EXPERIMENTS = (
     EUCLIDEAN_POLYTOPE,
     LONG_CONTEXT_TRANSITION,
     NORMALIZATION_DECAY,
+    NORMALIZATION_RANDOM_WEIGHTS,
     NOISY_THRESHOLD,
     COMMON_NOISE_SYNCHRONISES,
     HARDMAX_STRAIGHT_LINES,

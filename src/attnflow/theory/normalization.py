@@ -97,4 +97,24 @@ def equiangular(
     return solution.y[0], solution.y[1]
 
 
-__all__ = ["SCHEMES", "equiangular", "rates"]
+def decay_law(
+    scheme: str, n: int, beta: float, residual_scale: float = 1.0, variant: str = "SA"
+) -> tuple[str, float]:
+    """The asymptotic law of ``u = 1 − ρ`` near consensus: ``("exponential", k)`` for ``u ∝ e^{−k t}``
+    or ``("power", p)`` for ``u ∝ t^{−p}``, read off the reduced ODE at ``ρ → 1``.
+
+    At ``ρ = 1 − h`` (``h`` small), ``u̇ = −k u`` at ``r = 1``. A scheme whose norm stays put (``ṙ = 0``:
+    post, nGPT) decays exponentially at ``k``; one whose speed carries ``1/r`` while ``ṙ → g > 0`` (pre,
+    peri) has ``u̇ = −k u / r`` with ``r ≈ g t``, so ``u ∝ t^{−k/g}``. Near consensus every token's
+    attention logits coincide whatever Q and K are, so attention is uniform and the same law holds to
+    first order for random Q, K with V = I.
+    """
+    gap = 1e-9
+    drho, growth = rates(1 - gap, 1.0, n, beta, scheme, residual_scale, variant)
+    rate = drho / gap
+    if growth == 0:
+        return "exponential", float(rate)
+    return "power", float(rate / growth)
+
+
+__all__ = ["SCHEMES", "decay_law", "equiangular", "rates"]

@@ -13,7 +13,12 @@ from attnflow.viz.claims.clustering import (
     plot_fraction_in_one_cluster,
     plot_polytope,
 )
-from attnflow.viz.claims.dynamics import plot_hardmax_paths, plot_mode_growth, plot_normalization_decay
+from attnflow.viz.claims.dynamics import (
+    plot_hardmax_paths,
+    plot_mode_growth,
+    plot_normalization_band,
+    plot_normalization_decay,
+)
 from attnflow.viz.claims.inference import (
     plot_conditional_mean_error,
     plot_erm_gaps,
@@ -46,6 +51,7 @@ __all__ = [
     "plot_mean_field_limit",
     "plot_mixers_compared",
     "plot_mode_growth",
+    "plot_normalization_band",
     "plot_normalization_decay",
     "plot_path_law_learning",
     "plot_polytope",

@@ -52,6 +52,49 @@ def plot_normalization_decay(
     return finish(fig, path)
 
 
+def plot_normalization_band(
+    bands: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """``1 − ρ(t)`` over draws per scheme: the median and a shaded band, against ``t`` (log scale) and on
+    log–log axes, with the laws ``e^{−2t}`` and ``t^{−2}`` anchored on the median.
+
+    Args:
+        bands: ``(times, median, low, high)`` by scheme name (``"post"``, ``"pre"``).
+        path: save the figure there if given.
+        title: the figure title.
+    """
+    fig = new_figure(11, 4.2)
+    linear, loglog = fig.subplots(1, 2)
+    for scheme, (times, median, low, high) in bands.items():
+        shown = (times > 0) & (low > 0)
+        for ax in (linear, loglog):
+            (line,) = ax.plot(times[shown], median[shown], label=f"{scheme}-LN, median")
+            ax.fill_between(times[shown], low[shown], high[shown], color=line.get_color(), alpha=0.25)
+    for ax, scheme, label in ((linear, "post", "e^{−2t}"), (loglog, "pre", "t^{−2}")):
+        if scheme not in bands:
+            continue
+        times, median = bands[scheme][0], bands[scheme][1]
+        late = times >= times[-1] / 2
+        anchor = np.argmax(late)
+        if ax is linear:
+            law = median[anchor] * np.exp(-2 * (times[late] - times[anchor]))
+        else:
+            law = median[anchor] * (times[late] / times[anchor]) ** -2.0
+        ax.plot(times[late], law, "k--", lw=1, label=label)
+    linear.set_yscale("log")
+    loglog.set_xscale("log")
+    loglog.set_yscale("log")
+    for ax in (linear, loglog):
+        ax.set_xlabel("time t (layers)")
+        ax.set_ylabel("1 − ρ(t), shaded: 90% of draws")
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return finish(fig, path)
+
+
 def plot_mode_growth(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
     path: str | os.PathLike[str] | None = None,
