@@ -143,8 +143,8 @@ def execute_group(
     measured on its own, so a measurement that raises fails only its point (with the same error). If
     the batch itself cannot run (points that differ in more than β, a blow-up at one β, a batch over
     the work or memory budget, ...), every point runs alone through :func:`execute`, so each point
-    stores what an unbatched sweep stores. A batched
-    point's ``seconds`` is its share of the batch's integration plus its own measurements.
+    stores what an unbatched sweep stores. A batched point's ``seconds`` is its share of the batch's
+    integration plus its own measurements.
 
     Returns:
         One result per entry of ``params_list``, in order (this function does not raise).
