@@ -396,6 +396,12 @@ class Simulation:
             params=stored,
         )
 
+    @property
+    def batches_over_beta(self) -> bool:
+        """Whether :meth:`run_betas` takes this run: noiseless and fixed-step, so a batch over β gives
+        each β's own numbers (``dopri5`` shares its step sizes across a batch; noise is drawn per batch)."""
+        return not self.integrator.noisy and self.integrator.method != "dopri5"
+
     def run_betas(
         self, betas: Sequence[float], progress: Any = False, replicates: int | None = None
     ) -> list[Any]:
@@ -422,7 +428,7 @@ class Simulation:
         if not specs:
             raise ValueError("betas must hold at least one value")
         spec = self.integrator
-        if spec.noisy or spec.method == "dopri5":
+        if not self.batches_over_beta:
             raise ValueError(
                 "run_betas batches noiseless fixed-step runs (method 'euler' or 'rk4'); got "
                 + ("a noisy run" if spec.noisy else "method 'dopri5'")

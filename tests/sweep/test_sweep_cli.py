@@ -65,3 +65,12 @@ def test_bad_specs_fail_before_anything_runs(toy: str, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "apply to the ray executor only" in result.output
     assert not store.exists()
+
+
+def test_a_bad_betas_per_task_is_one_line_naming_it(toy: str, tmp_path: Path) -> None:
+    spec = _write(tmp_path / "s.yaml", toy_spec(seeds=1))
+    result = runner.invoke(
+        app, ["sweep", str(spec), "--out", str(tmp_path / "s.zarr"), "--betas-per-task", "0"]
+    )
+    assert result.exit_code == 2 and "betas_per_task" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.zarr").exists()

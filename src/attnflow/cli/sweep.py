@@ -17,6 +17,11 @@ def sweep(
         None, help="Local worker processes (or local Ray CPUs); default: one per core."
     ),
     threads_per_run: int = typer.Option(1, help="torch threads inside each run."),
+    betas_per_task: int = typer.Option(
+        None,
+        help="Most simulation runs that differ only in beta integrated together in one task; "
+        "default: chosen from the workers; 1: every run alone.",
+    ),
     address: str = typer.Option(
         None, help="Ray: join this cluster ('auto' or HOST:PORT) instead of a local Ray."
     ),
@@ -48,6 +53,7 @@ def sweep(
         threads_per_run=threads_per_run,
         address=address,
         gpus_per_run=gpus_per_run,
+        betas_per_task=betas_per_task,
     )
     parsed = sweep_api.load_spec(spec)
     if dry_run:

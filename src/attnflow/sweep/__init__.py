@@ -12,11 +12,11 @@ Example:
     >>> ds = sweep.load_results("runs/phase.zarr")  # doctest: +SKIP
 """
 
-from attnflow.sweep.executors import EXECUTORS, ExecutorConfig
+from attnflow.sweep.executors import EXECUTORS, ExecutorConfig, plan_tasks
 from attnflow.sweep.runner import run
 from attnflow.sweep.spec import RunPoint, SpecError, SweepSpec, check_target, load_spec
 from attnflow.sweep.store import Failure, StoreError, SweepStatus, SweepStore, load_results
-from attnflow.sweep.targets import RunResult, execute, values_to_dataset
+from attnflow.sweep.targets import RunResult, execute, execute_group, values_to_dataset
 
 
 def status(store: str) -> SweepStatus:
@@ -42,8 +42,10 @@ __all__ = [
     "SweepStore",
     "check_target",
     "execute",
+    "execute_group",
     "load_results",
     "load_spec",
+    "plan_tasks",
     "run",
     "status",
     "values_to_dataset",

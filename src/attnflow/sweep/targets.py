@@ -9,6 +9,7 @@ traceback).
 from __future__ import annotations
 
 import importlib
+import json
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -128,6 +129,60 @@ def execute(
         )
 
 
+def execute_group(
+    target_spec: Mapping[str, Any],
+    imports: Sequence[str],
+    measurements: Sequence[Mapping[str, Any]],
+    params_list: Sequence[Mapping[str, Any]],
+    threads: int = 1,
+) -> list[RunResult]:
+    """Run one task of a sweep: one point, or points of the simulation that differ only in β.
+
+    Several points (they must share a :meth:`SimulationTarget.beta_batch_key`) are integrated together
+    by :meth:`Simulation.run_betas`, which gives each β the numbers of its own run; each point is then
+    measured on its own, so a measurement that raises fails only its point (with the same error). If
+    the batch itself cannot run (points that differ in more than β, a blow-up at one β, a batch over
+    the work or memory budget, ...), every point runs alone through :func:`execute`, so each point
+    stores what an unbatched sweep stores. A batched point's ``seconds`` is its share of the batch's
+    integration plus its own measurements.
+
+    Returns:
+        One result per entry of ``params_list``, in order (this function does not raise).
+    """
+    if len(params_list) == 1:
+        return [execute(target_spec, imports, measurements, params_list[0], threads)]
+    start = time.perf_counter()
+    try:
+        torch.set_num_threads(threads)
+        target = resolve_target(target_spec, imports)
+        if not isinstance(target, SimulationTarget):
+            raise TypeError(f"only the simulation batches runs over beta, not {target.describe()}")
+        keys = {target.beta_batch_key(params) for params in params_list}
+        if len(keys) > 1 or None in keys:
+            raise ValueError("the runs of a batch must differ only in beta and be noiseless and fixed-step")
+        simulations = [Simulation.from_flat(params) for params in params_list]
+        trajs = simulations[0].run_betas([simulation.field.beta for simulation in simulations])
+    except Exception:
+        return [execute(target_spec, imports, measurements, params, threads) for params in params_list]
+    share = (time.perf_counter() - start) / len(params_list)
+    results = []
+    for simulation, traj in zip(simulations, trajs, strict=True):
+        began = time.perf_counter()
+        try:
+            data = target.measure(simulation, traj, measurements)
+            results.append(RunResult(data, "", "", share + time.perf_counter() - began))
+        except Exception as err:
+            results.append(
+                RunResult(
+                    None,
+                    f"{type(err).__name__}: {err}",
+                    traceback.format_exc(),
+                    share + time.perf_counter() - began,
+                )
+            )
+    return results
+
+
 @dataclass(frozen=True)
 class ExperimentTarget:
     """A registered :class:`~attnflow.experiments.Experiment`; a run stores its values and its verdict.
@@ -224,7 +279,13 @@ class SimulationTarget:
     def run(self, params: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]]) -> xr.Dataset:
         """Simulate and take the measurements of the trajectory."""
         simulation = Simulation.from_flat(params)
-        traj = simulation.run().to("cpu")
+        return self.measure(simulation, simulation.run(), measurements)
+
+    def measure(
+        self, simulation: Simulation, traj: Any, measurements: Sequence[Mapping[str, Any]]
+    ) -> xr.Dataset:
+        """The measurements of ``traj``, the trajectory of ``simulation`` (its parameters fill ``uses``)."""
+        traj = traj.to("cpu")
         run = simulation.to_flat()
         return values_to_dataset(
             {
@@ -232,6 +293,15 @@ class SimulationTarget:
                 for entry in measurements
             }
         )
+
+    def beta_batch_key(self, params: Mapping[str, Any]) -> str | None:
+        """Runs with one key differ only in β and may run as one batch (:meth:`Simulation.run_betas`);
+        ``None`` for a run that cannot be batched (noisy or ``dopri5``)."""
+        simulation = Simulation.from_flat(params)
+        if not simulation.batches_over_beta:
+            return None
+        everything_but_beta = simulation.replace(beta=PARAMETERS["beta"]).to_flat()
+        return json.dumps(everything_but_beta, sort_keys=True)
 
 
 def _trajectory_measurement(name: str) -> registry.Measurement:
