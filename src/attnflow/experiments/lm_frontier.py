@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnflow.experiments.base import Experiment, Verdict, combine
+from attnflow.experiments.base import Experiment, Verdict, combine, mean_interval
 from attnflow.experiments.papers import (
     EMBEDDING_SPACE_MOVEMENT,
     MASSIVE_ACTIVATIONS,
@@ -195,18 +195,19 @@ def _sa_step_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Ve
     largest = np.asarray(values["largest_per_prompt"], dtype=float)
     bound, alpha = params["bound"], params["alpha"]
     n = largest.size
-    mean = float(largest.mean())
-    # One-sided Student-t bounds on the mean over prompts of each prompt's best layer; with < 2 prompts
-    # there is no spread to judge, so the verdict is inconclusive.
-    half = float(stats.t.ppf(1 - alpha, n - 1) * largest.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf
-    status = "agrees" if mean + half <= bound else "disagrees" if mean - half > bound else "inconclusive"
+    # One-sided Student-t bounds (level 1 − 2α two-sided) on the mean over prompts of each prompt's best
+    # layer; with < 2 prompts there is no spread to judge, so the verdict is inconclusive.
+    mean, low, high = (
+        mean_interval(largest, 1 - 2 * alpha) if n > 1 else (float(largest.mean()), -np.inf, np.inf)
+    )
+    status = "agrees" if high <= bound else "disagrees" if low > bound else "inconclusive"
     per_layer = np.asarray(values["explained_per_layer"], dtype=float)
     return Verdict(
         status=status,
         prediction=f"one explicit step of the ideal self-attention flow (Q = K = V = I) explains at most "
         f"{bound:.0%} of any real layer's token motion",
         measured=f"best layer per prompt explains {mean:.3f} on average (one-sided {1 - alpha:.0%} bounds "
-        f"{mean - half:.3f} … {mean + half:.3f}, {n} prompts); mean over prompts per layer ranges "
+        f"{low:.3f} … {high:.3f}, {n} prompts); mean over prompts per layer ranges "
         f"{per_layer.min():.3f} … {per_layer.max():.3f}",
         tolerance=f"upper {1 - alpha:.0%} t-bound ≤ {bound:g} agrees, lower bound > {bound:g} disagrees "
         "(the bound is the range first measured on one prompt, docs/lm.md; the t-bound carries the "
@@ -275,10 +276,9 @@ def _speed_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verd
     for index, model in enumerate(params["models"]):
         slopes = np.asarray(values[f"model{index}.slope"], dtype=float)
         pre = bool(values[f"model{index}.pre_norm"])
-        n = slopes.size
-        mean = float(slopes.mean())
-        half = float(stats.t.ppf(1 - alpha / 2, n - 1) * slopes.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf
-        low, high = mean - half, mean + half
+        mean, low, high = (
+            mean_interval(slopes, 1 - alpha) if slopes.size > 1 else (float(slopes.mean()), -np.inf, np.inf)
+        )
         # Pre-norm: the interval must sit inside −1 ± width; post-norm: it must exclude −1 ± width.
         if pre:
             checks.append(
@@ -298,7 +298,7 @@ def _speed_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verd
             )
         parts.append(
             f"{model} ({'pre' if pre else 'post'}-norm): slope {mean:.2f} "
-            f"[{low:.2f}, {high:.2f}] over {n} prompts"
+            f"[{low:.2f}, {high:.2f}] over {slopes.size} prompts"
         )
     status = (
         "disagrees" if "disagrees" in checks else "agrees" if set(checks) == {"agrees"} else "inconclusive"

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict, combine, interval_status
+from attnflow.experiments.base import Experiment, Verdict, combine, interval_status, mean_interval
 from attnflow.experiments.papers import DYNAMIC_METASTABILITY
 
 #: A plateau is a stretch with no merge over at least this factor in time; the fast phase's merges all
@@ -89,7 +89,6 @@ def judge(
 ) -> Verdict:
     """The verdict for laws given by the values they accept for the change of the local power of T₂
     and for the log–log slope of T₁ in β."""
-    from scipy import stats
 
     from attnflow.measure.fits import fit_slope
 
@@ -110,8 +109,7 @@ def judge(
     lower = fit_slope(log_b[:half], log_t2[:, :half]).per_seed
     upper = fit_slope(log_b[-half:], log_t2[:, -half:]).per_seed
     change = upper - lower
-    spread = stats.t.ppf(0.975, change.size - 1) * change.std(ddof=1) / np.sqrt(change.size)
-    low, high = change.mean() - spread, change.mean() + spread
+    _, low, high = mean_interval(change)
     persistence_status = interval_status(low, high, *law)
     rate = fit_slope(betas, log_t2)
     power = fit_slope(log_b, np.log(formation))
