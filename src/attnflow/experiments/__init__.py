@@ -31,7 +31,6 @@ from attnflow.experiments.lm_frontier import (
     LAYER_COSINES,
     MASSIVE_ACTIVATIONS_SINKS,
     NORMALISATION_AS_SPEED,
-    SA_STEP_EXPLAINS_LITTLE,
 )
 from attnflow.experiments.lm_heads import HEAD_PHASES
 from attnflow.experiments.lm_looped import LOOPED_LAYERS, LOOPED_PLATEAUS
@@ -75,7 +74,6 @@ EXPERIMENTS = (
     COMMON_NOISE_SYNCHRONISES,
     HARDMAX_STRAIGHT_LINES,
     LAYER_COSINES,
-    SA_STEP_EXPLAINS_LITTLE,
     NORMALISATION_AS_SPEED,
     MASSIVE_ACTIVATIONS_SINKS,
     CONCEPT_VECTORS,

@@ -1,6 +1,9 @@
 """Claims of the flow picture checked on real weights (MiniLM, SmolLM2): the clouds contract with depth,
-one ideal self-attention step explains little of a real layer, massive activations and attention sinks,
-and concept vectors.
+normalisation acts as speed, massive activations and attention sinks, and concept vectors.
+
+The former ``ideal-sa-step-explains-little`` is retired: its "at most 7 %" bound was one prompt's
+measurement, not a prediction of any theory, so it could not be judged by the verdict standard. The
+measurement itself stays (:func:`attnflow.measure.fit_dynamics`, ``fit.zarr`` of ``attnflow lm``).
 
 Every model is run through :func:`attnflow.lm.record` on a batch of passages written for attnflow
 (:data:`PASSAGES`; plain expository prose, no corpus download), one padded forward pass per model.
@@ -176,70 +179,6 @@ LAYER_COSINES = Experiment(
     compute=_cosines_compute,
     verdict=_cosines_verdict,
     figures=_cosines_figures,
-)
-
-
-# ---------------------------------------------------------------------------------------------------
-# One ideal SA step explains little of a real layer's motion
-
-
-def _sa_step_compute(params: Mapping[str, Any]) -> dict[str, Any]:
-    from attnflow.measure.particles import fit_dynamics
-
-    _, recordings = _batch(params["model"], params["passages"], sublayers=False)
-    explained = np.array([fit_dynamics(rec.trajectory())["explained"].values for rec in recordings])
-    return {"explained_per_layer": explained.mean(0), "largest_per_prompt": explained.max(1)}
-
-
-def _sa_step_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
-    largest = np.asarray(values["largest_per_prompt"], dtype=float)
-    bound, alpha = params["bound"], params["alpha"]
-    n = largest.size
-    # One-sided Student-t bounds (level 1 − 2α two-sided) on the mean over prompts of each prompt's best
-    # layer; with < 2 prompts there is no spread to judge, so the verdict is inconclusive.
-    mean, low, high = (
-        mean_interval(largest, 1 - 2 * alpha) if n > 1 else (float(largest.mean()), -np.inf, np.inf)
-    )
-    status = "agrees" if high <= bound else "disagrees" if low > bound else "inconclusive"
-    per_layer = np.asarray(values["explained_per_layer"], dtype=float)
-    return Verdict(
-        status=status,
-        prediction=f"one explicit step of the ideal self-attention flow (Q = K = V = I) explains at most "
-        f"{bound:.0%} of any real layer's token motion",
-        measured=f"best layer per prompt explains {mean:.3f} on average (one-sided {1 - alpha:.0%} bounds "
-        f"{low:.3f} … {high:.3f}, {n} prompts); mean over prompts per layer ranges "
-        f"{per_layer.min():.3f} … {per_layer.max():.3f}",
-        tolerance=f"upper {1 - alpha:.0%} t-bound ≤ {bound:g} agrees, lower bound > {bound:g} disagrees "
-        "(the bound is the range first measured on one prompt, docs/lm.md; the t-bound carries the "
-        "prompt-to-prompt spread)",
-        notes="explained = 1 − |Δ − τ m(β)|² / |Δ|² of attnflow.measure.fit_dynamics, β fitted per layer.",
-    )
-
-
-def _sa_step_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
-    from attnflow.viz.claims.lm_frontier import plot_explained_per_layer
-
-    path = out / "sa_step_explained.png"
-    plot_explained_per_layer(values["explained_per_layer"], params["bound"], params["model"], path=path)
-    return [path]
-
-
-SA_STEP_EXPLAINS_LITTLE = Experiment(
-    name="ideal-sa-step-explains-little",
-    title="One ideal self-attention step explains 0–7 % of a real layer's motion (SmolLM2)",
-    citation=MATHEMATICAL_PERSPECTIVE.at(
-        "the self-attention dynamics with Q = K = V = I",
-        "the finding is attnflow's own (docs/lm.md); the paper's model is what is fitted",
-        checked="the model (the paper's self-attention dynamics) against the table of contents of the "
-        "stored copy; the claim itself is attnflow's measurement, not the paper's",
-    ),
-    claim="The idealised self-attention flow is far from what a trained layer does: fitted to every "
-    "layer, one step of it explains only a few percent of the tokens' motion.",
-    defaults={"model": "smollm2-135m", "passages": list(PASSAGES), "bound": 0.07, "alpha": 0.05},
-    quick={"passages": list(PASSAGES[:3])},
-    compute=_sa_step_compute,
-    verdict=_sa_step_verdict,
-    figures=_sa_step_figures,
 )
 
 

@@ -46,21 +46,6 @@ def plot_layer_cosine_histograms(
     return finish(fig, path)
 
 
-def plot_explained_per_layer(
-    explained: np.ndarray, bound: float, model: str, path: str | os.PathLike[str] | None = None
-) -> Figure:
-    """Fraction of each layer's motion one ideal self-attention step explains (mean over prompts)."""
-    fig = new_figure(7.0, 3.5)
-    ax = fig.add_subplot()
-    ax.plot(np.arange(len(explained)), explained, "o-")
-    ax.axhline(bound, color="tab:red", lw=0.8, label=f"claimed bound {bound:g}")
-    ax.set_xlabel("layer (start of the step)")
-    ax.set_ylabel("fraction explained")
-    ax.legend()
-    ax.set_title(f"one ideal self-attention step fitted to each layer — {model}")
-    return finish(fig, path)
-
-
 def plot_sinks(
     ratio: np.ndarray,
     sink: np.ndarray,
