@@ -179,25 +179,58 @@ def test_erm_generalisation_bounds_the_growth_of_the_gap():
 # mixers-compared ---------------------------------------------------------------------------------------
 
 
-def test_mixers_compared_rejects_a_world_where_attention_alone_fits():
+def _mixer_world_values(world, per_path, context_free):
+    """The values mixers-compared judges on ``world``, from per-path KLs through its own interval code."""
+    from attnflow.experiments.paths import judged_mixer_values
     from attnflow.paths import MIXERS
 
-    def world_values(world, kl):
-        values = {f"{world}.bound": max(2 * min(kl.values()), min(kl.values()) + 0.01)}
-        for mixer in MIXERS:
-            values[f"{world}.{mixer}.kl_next"] = kl[mixer]
-            values[f"{world}.{mixer}.mixer_share"] = 0.3
-        return values
+    judged = judged_mixer_values(per_path, context_free, alpha=0.05)
+    values = {f"{world}.{key}": value for key, value in judged.items() if key not in MIXERS}
+    for mixer in MIXERS:
+        values[f"{world}.{mixer}.kl_next"] = float(np.mean(per_path[mixer]))
+        values[f"{world}.{mixer}.mixer_share"] = 0.3
+        for key, value in judged.get(mixer, {}).items():
+            values[f"{world}.{mixer}.{key}"] = value
+    return values
 
-    comparable = {m: 0.02 + 0.005 * k for k, m in enumerate(MIXERS)}
+
+def test_mixers_compared_rejects_fixed_filters_that_use_nothing_of_the_context():
+    rng = np.random.default_rng(0)
+    paths = 256
+    context_free = 0.30 + 0.05 * rng.standard_normal(paths)
+    attention = 0.02 + 0.01 * rng.standard_normal(paths)
+
+    def near(level):
+        return level + 0.01 * rng.standard_normal(paths)
+
+    # The claim's world: the fixed filters fit as well as attention (excess 0, margin G/2 ≈ 0.14).
+    redundant = {
+        "attention": attention,
+        "linear-attention": near(0.02),
+        "ssm": near(0.025),
+        "conv": near(0.02),
+    }
     worlds = ["markov", "in-context"]
-    own = {**world_values("markov", comparable), **world_values("in-context", comparable)}
+    own = {**_mixer_world_values("markov", redundant, context_free)}
+    own.update(_mixer_world_values("in-context", redundant, context_free))
     assert _verdict("mixers-compared", own, worlds=worlds).status == "agrees"
-    # Rival: on the in-context world only attention's data-dependent aggregation fits.
-    alone = {m: (0.02 if m == "attention" else 0.3) for m in MIXERS}
-    rival = {**world_values("markov", comparable), **world_values("in-context", alone)}
+    # Rival: on the in-context world the fixed filters use nothing of the context (their KL is the best
+    # context-free law's), so only attention's data-dependent aggregation fits: the claim is rejected.
+    blind = {**redundant, "ssm": context_free + near(0.0), "conv": context_free + near(0.01)}
+    rival = {**_mixer_world_values("markov", redundant, context_free)}
+    rival.update(_mixer_world_values("in-context", blind, context_free))
     outcome = _verdict("mixers-compared", rival, worlds=worlds)
     assert outcome.status == "disagrees" and "in-context world (disagrees" in outcome.measured
+    # One fixed filter at the margin G/2 and the other blind: the data cannot decide.
+    halfway = {**blind, "ssm": attention + (context_free - attention) / 2 + near(0.0)}
+    undecided = {**_mixer_world_values("markov", redundant, context_free)}
+    undecided.update(_mixer_world_values("in-context", halfway, context_free))
+    assert _verdict("mixers-compared", undecided, worlds=worlds).status == "inconclusive"
+    # Attention that learned nothing from the context: nothing to be redundant, so inconclusive.
+    unlearned = {**blind, "attention": context_free + near(0.0)}
+    nothing = {**_mixer_world_values("markov", redundant, context_free)}
+    nothing.update(_mixer_world_values("in-context", unlearned, context_free))
+    assert _verdict("mixers-compared", nothing, worlds=worlds).status == "inconclusive"
 
 
 # in-context --------------------------------------------------------------------------------------------

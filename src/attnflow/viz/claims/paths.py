@@ -119,6 +119,7 @@ def plot_mixers_compared(
     mixer_share: np.ndarray,
     aggregating: Sequence[bool],
     title: str,
+    context_free: float | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Fit to the exact law (left) and the mixer's share of the residual update (right), per mixer.
@@ -130,6 +131,7 @@ def plot_mixers_compared(
         mixer_share: each mixer's share of the residual-update norm (the rest is the MLP's).
         aggregating: whether each mixer's token weights depend on the data (attention).
         title: the figure title.
+        context_free: KL of the best law that ignores the context (the rival's level), drawn if given.
         path: save the figure there if given.
     """
     mixers = list(mixers)
@@ -137,6 +139,8 @@ def plot_mixers_compared(
     axes = fig.subplots(1, 2)
     axes[0].bar(mixers, kl_next, color=["C0" if a else "C2" for a in aggregating])
     axes[0].axhline(bound, color="k", ls=":", label="agreement bound")
+    if context_free is not None:
+        axes[0].axhline(context_free, color="tab:red", ls="--", label="best context-free law")
     axes[0].set(ylabel="next-token KL(world‖model) (nats/token)", title="Fit to the exact law")
     # The bar colour says whether the mixer's token weights depend on the data: give it a legend.
     kinds = [
