@@ -51,3 +51,9 @@ def test_reproduce_with_docs_names_the_changed_files(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     listed = " ".join(result.output.split())
     assert f"docs: {page}, {page.parent / 'figures' / 'reproduce' / 'cone-collapse.png'}" in listed
+    # At 80 columns the summary keeps one row per experiment; the measured values are in the report.
+    # (Paths are printed whole, so only the table is held to the width.)
+    table = [line for line in result.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and max(len(line) for line in table) <= 80
+    row = next(line for line in table if "cone-collapse" in line)
+    assert "agrees" in row

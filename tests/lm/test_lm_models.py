@@ -39,6 +39,21 @@ def test_load_a_local_directory(tiny_text_model_dir, tiny_text_model):
         trace(tiny_text_model, "word " * 70)
 
 
+def test_load_shows_no_huggingface_progress_bar_and_restores_its_setting(tiny_text_model_dir, capfd):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    load(str(tiny_text_model_dir))
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        load(str(tiny_text_model_dir))
+        assert not hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def test_wrapping_keeps_a_given_tokenizer(tiny_models):
     lm = as_language_model(tiny_models["bert"], tokenizer="tok")
     assert lm.tokenizer == "tok" and lm.final_norm is None and lm.unembedding is None

@@ -127,16 +127,12 @@ def register(app: typer.Typer) -> None:
             )
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--set") from None
-        table = Table(title="claims")
-        table.add_column("experiment", no_wrap=True)
-        table.add_column("paper", no_wrap=True)
-        table.add_column("measured", ratio=1)
-        table.add_column("verdict", no_wrap=True)
-        for r in records:
-            measured = last_line(r.error) if r.error is not None else r.measured
-            paper = short_citation(experiments.get(r.name).citation)
-            table.add_row(r.name, paper, measured, f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
-        console.print(table)
+        console.print(_claims_table(records, console.width))
+        # A narrow terminal has no room for the measured values: errors still get their line.
+        if console.width < _MEASURED_MIN_WIDTH:
+            for r in records:
+                if r.error is not None:
+                    console.print(f"{r.name}: {last_line(r.error)}", highlight=False, soft_wrap=True)
         console.print(f"report: {out / 'report.html'}")
         if docs is not None:
             changed = [path for path, data in _snapshot(docs).items() if before.get(path) != data]
@@ -169,6 +165,34 @@ def register(app: typer.Typer) -> None:
             paper = short_citation(exp.citation) if exp.citation.paper != previous else ""
             table.add_row(paper, exp.name, exp.title, end_section=exp.citation.paper != following)
         console.print(table)
+
+
+#: The terminal width from which the summary table of ``attnflow reproduce`` shows the measured values
+#: (narrower, the column would be a few characters wide; the report has them in full).
+_MEASURED_MIN_WIDTH = 140
+
+
+def _claims_table(records: Sequence[Any], width: int) -> Table:
+    """The summary of a reproduce run: one row per experiment, the measured values when ``width`` allows."""
+    from attnflow import experiments
+    from attnflow.experiments.reproduction import last_line
+
+    wide = width >= _MEASURED_MIN_WIDTH
+    table = Table(title="claims" if wide else "claims (measured values: report.html)")
+    table.add_column("experiment", no_wrap=True)
+    table.add_column("paper", no_wrap=True)
+    if wide:
+        table.add_column("measured", ratio=1)
+    table.add_column("verdict", no_wrap=True)
+    for r in records:
+        paper = short_citation(experiments.get(r.name).citation)
+        verdict = f"[{VERDICT_STYLE[r.status]}]{r.status}[/]"
+        if wide:
+            measured = last_line(r.error) if r.error is not None else r.measured
+            table.add_row(r.name, paper, measured, verdict)
+        else:
+            table.add_row(r.name, paper, verdict)
+    return table
 
 
 def short_citation(citation: Any) -> str:

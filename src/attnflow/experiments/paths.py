@@ -345,9 +345,9 @@ def _in_context_compute(params: Mapping[str, Any]) -> dict[str, Any]:
 def in_context_status(to_training: np.ndarray, to_shifted: np.ndarray, separation: float) -> tuple[str, str]:
     """Which Bayes predictor the model follows on contexts from the shifted prior.
 
-    ``Δ = KL(model ‖ Bayes_shifted) − KL(model ‖ Bayes_training)`` per path; its 95% normal interval
-    (mean ± 1.96 s.e. over paths) above 0 agrees (the model narrows the law of its training prior), below 0
-    disagrees (it follows the shifted prior: learning in context). When the model is farther from the
+    ``Δ = KL(model ‖ Bayes_shifted) − KL(model ‖ Bayes_training)`` per path; its 95% Student t interval
+    over paths (:func:`mean_interval`) above 0 agrees (the model narrows the law of its training prior),
+    below 0 disagrees (it follows the shifted prior: learning in context). When the model is farther from the
     nearer predictor than the two predictors are from each other, it resembles neither: inconclusive.
 
     Returns:
@@ -355,12 +355,11 @@ def in_context_status(to_training: np.ndarray, to_shifted: np.ndarray, separatio
     """
     import numpy as np
 
-    delta = np.asarray(to_shifted) - np.asarray(to_training)
-    half = 1.96 * delta.std(ddof=1) / np.sqrt(delta.size)
-    status = interval_status(delta.mean() - half, delta.mean() + half, 0.0, np.inf)
+    mean, low, high = mean_interval(np.asarray(to_shifted) - np.asarray(to_training))
+    status = interval_status(low, high, 0.0, np.inf)
     if min(np.mean(to_training), np.mean(to_shifted)) >= separation:
         status = "inconclusive"
-    return status, f"Δ = {delta.mean():+.4f} ± {half:.4f} nats/token"
+    return status, f"Δ = {mean:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] nats/token"
 
 
 def _in_context_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:

