@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnflow._validate import positive_int
+from attnflow._validate import one_of, positive_int
 from attnflow.lm.models import LanguageModel, as_language_model
 from attnflow.lm.recording import record
 from attnflow.random import Seed, check_seed, child_int
@@ -86,8 +86,7 @@ def loop(
     keep = list(range(repeats + 1)) if keep is None else sorted({int(k) for k in keep})
     if not keep or keep[0] < 0 or keep[-1] > repeats:
         raise ValueError(f"keep must list repeat counts in [0, {repeats}], got {keep}")
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    weights = one_of("weights", weights, WEIGHTS)
     seed = check_seed(seed)
     stack = list(lm.layers) if weights == "trained" else _random_blocks(lm, seed)
     blocks = stack if layer is None else [stack[int(layer)]]
