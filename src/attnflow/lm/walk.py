@@ -3,6 +3,7 @@ and how context narrows the next-token distribution."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,13 +125,16 @@ def sample_paths(
     if lm.max_length is not None and ctx.shape[0] + max_new_tokens > lm.max_length:
         raise ValueError(f"context + max_new_tokens exceeds the model's context of {lm.max_length} tokens")
     out = lm.model(input_ids=ctx[None].expand(k, -1), use_cache=True)
+    # transformers ≥ 5.24 names the key-value cache ``cache`` (``past_key_values`` is deprecated there).
+    cache_name = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
     chosen, logprobs = [], []
     for _ in range(max_new_tokens):
         log_p = torch.log_softmax(out.logits[:, -1].double().cpu(), dim=-1)
         token = torch.multinomial(log_p.exp(), 1, generator=generator)
         chosen.append(token[:, 0])
         logprobs.append(log_p.gather(-1, token)[:, 0])
-        out = lm.model(input_ids=token.to(lm.device), past_key_values=out.past_key_values, use_cache=True)
+        cache = {cache_name: getattr(out, cache_name)}
+        out = lm.model(input_ids=token.to(lm.device), use_cache=True, **cache)
     ids, lps = torch.stack(chosen, 1), torch.stack(logprobs, 1)
     return [Path(tuple(ids[i].tolist()), lm.token_strings(ids[i]), tuple(lps[i].tolist())) for i in range(k)]
 

@@ -131,7 +131,8 @@ def entropy_from_log(log_law: np.ndarray | object, axis: int = -1):
         return -(torch.where(p > 0, p * log_law, torch.zeros_like(p))).sum(axis)
     log_law = np.asarray(log_law, dtype=np.float64)
     p = np.exp(log_law)
-    return -np.where(p > 0, p * log_law, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore"):  # 0 · (−∞) where p = 0: those terms are dropped
+        return -np.where(p > 0, p * log_law, 0.0).sum(axis=axis)
 
 
 def kl_from_log(log_p: np.ndarray | object, log_q: np.ndarray | object, axis: int = -1):
