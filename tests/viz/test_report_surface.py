@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnflow.viz.claims import plot_in_context_losses, plot_mixers_compared
+from attnflow.viz.claims import plot_in_context_losses, plot_mixers_across_worlds, plot_mixers_compared
 from attnflow.viz.figure import caption_of, finish, legend_overlaps, new_figure
 from attnflow.viz.report import RunRecord, math_html, tex_of, write_report
 
@@ -72,12 +72,26 @@ def test_legends_are_moved_off_the_data():
         1.1 - 0.5 * positions / 12,
         "attention",
     )
-    for fig in (mixers, in_context):
+    worlds = plot_mixers_across_worlds(
+        ["markov", "in-context"],
+        ["attention", "linear", "ssm", "conv"],
+        np.array([[0.004, 0.005, 0.004, 0.004], [0.03, 0.04, 0.18, 0.19]]),
+        [0.2, 0.3],
+        [0.45, 0.65],
+        [True, True, False, False],
+    )
+    for fig in (mixers, in_context, worlds):
         keep_legends_off_data(fig)
         assert legend_overlaps(fig) == []
     # The bar colours of mixers-compared mean something, and the legend says what.
     labels = [t.get_text() for t in mixers.axes[0].get_legend().get_texts()]
     assert "data-dependent weights (attention)" in labels and "fixed weights" in labels
+    # Across worlds: KLs a hundredfold apart share one log axis; every mixer, the bound and the rival named.
+    (ax,) = worlds.axes
+    assert ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ssm (fixed filters)" in labels and "attention (data-dependent)" in labels
+    assert "best context-free law" in labels
 
 
 def _report(tmp_path):

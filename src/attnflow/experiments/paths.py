@@ -555,10 +555,20 @@ def _mixers_compared_verdict(params: Mapping[str, Any], values: Mapping[str, Any
 
 def _mixers_compared_figures(params: Mapping[str, Any], values: Mapping[str, Any], out: Path) -> list[Path]:
     from attnflow.paths import AGGREGATING_MIXERS, MIXERS
-    from attnflow.viz.claims import plot_mixers_compared
+    from attnflow.viz.claims import plot_mixers_across_worlds, plot_mixers_compared
 
-    figures = []
-    for world in params["worlds"]:
+    worlds = list(params["worlds"])
+    figures = [out / "mixers-compared.png"]
+    plot_mixers_across_worlds(
+        worlds,
+        MIXERS,
+        [[values[f"{world}.{m}.kl_next"] for m in MIXERS] for world in worlds],
+        [values[f"{world}.attention.kl_next"] + values[f"{world}.context_gain"] / 2 for world in worlds],
+        [values[f"{world}.kl_context_free"] for world in worlds],
+        [m in AGGREGATING_MIXERS for m in MIXERS],
+        path=figures[0],
+    )
+    for world in worlds:
         figures.append(out / f"mixers-compared-{world}.png")
         plot_mixers_compared(
             MIXERS,

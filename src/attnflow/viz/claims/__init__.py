@@ -30,6 +30,7 @@ from attnflow.viz.claims.merges import plot_energy_staircases
 from attnflow.viz.claims.paths import (
     plot_entropy_by_context,
     plot_in_context_losses,
+    plot_mixers_across_worlds,
     plot_mixers_compared,
     plot_path_law_learning,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "plot_in_context_losses",
     "plot_long_context_transition",
     "plot_mean_field_limit",
+    "plot_mixers_across_worlds",
     "plot_mixers_compared",
     "plot_mode_growth",
     "plot_normalization_band",

@@ -156,3 +156,58 @@ def plot_mixers_compared(
         ax.tick_params(axis="x", rotation=20)
     fig.suptitle(title)
     return finish(fig, path)
+
+
+def plot_mixers_across_worlds(
+    worlds: Sequence[str],
+    mixers: Sequence[str],
+    kl_next: np.ndarray,
+    bound: Sequence[float],
+    context_free: Sequence[float],
+    aggregating: Sequence[bool],
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Every mixer's fit on every world, on one log axis, with each world's agreement bound and the level of
+    the best context-free law (the rival that uses nothing of the context).
+
+    Args:
+        worlds: the worlds' names, ``W`` of them.
+        mixers: the mixers' names, ``M`` of them.
+        kl_next: next-token KL(world‖model) in nats/token, shape ``(W, M)``.
+        bound: per world, the KL below which a fixed-filter mixer agrees.
+        context_free: per world, the KL of the best context-free law.
+        aggregating: per mixer, whether its token weights depend on the data (attention).
+        path: save the figure there if given.
+    """
+    kl_next = np.asarray(kl_next, dtype=float)
+    fig = new_figure(10, 4.5)
+    ax = fig.add_subplot()
+    centres = np.arange(len(worlds))
+    width = 0.8 / len(mixers)
+    for j, mixer in enumerate(mixers):
+        kind = "data-dependent" if aggregating[j] else "fixed filters"
+        offsets = centres + (j - (len(mixers) - 1) / 2) * width
+        ax.bar(offsets, kl_next[:, j], width, color=f"C{j}", label=f"{mixer} ({kind})")
+    for i in range(len(worlds)):
+        left, right = centres[i] - 0.45, centres[i] + 0.45
+        ax.hlines(
+            bound[i],
+            left,
+            right,
+            color="k",
+            ls=":",
+            label="agreement bound (attention + G/2)" if i == 0 else None,
+        )
+        ax.hlines(
+            context_free[i],
+            left,
+            right,
+            color="tab:red",
+            ls="--",
+            label="best context-free law" if i == 0 else None,
+        )
+    ax.set_yscale("log")
+    ax.set_xticks(centres, [f"{world} world" for world in worlds])
+    ax.set(ylabel="next-token KL(world‖model) (nats/token)", title="Four sequence mixers on every world")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return finish(fig, path)
