@@ -188,24 +188,14 @@ def plot_mixers_across_worlds(
         kind = "data-dependent" if aggregating[j] else "fixed filters"
         offsets = centres + (j - (len(mixers) - 1) / 2) * width
         ax.bar(offsets, kl_next[:, j], width, color=f"C{j}", label=f"{mixer} ({kind})")
-    for i in range(len(worlds)):
-        left, right = centres[i] - 0.45, centres[i] + 0.45
-        ax.hlines(
-            bound[i],
-            left,
-            right,
-            color="k",
-            ls=":",
-            label="agreement bound (attention + G/2)" if i == 0 else None,
-        )
-        ax.hlines(
-            context_free[i],
-            left,
-            right,
-            color="tab:red",
-            ls="--",
-            label="best context-free law" if i == 0 else None,
-        )
+    levels = [
+        (bound, "k", ":", "agreement bound (attention + G/2)"),
+        (context_free, "tab:red", "--", "best context-free law"),
+    ]
+    for values, color, style, label in levels:
+        for i, value in enumerate(values):
+            span = (centres[i] - 0.45, centres[i] + 0.45)
+            ax.hlines(value, *span, color=color, ls=style, label=label if i == 0 else None)
     ax.set_yscale("log")
     ax.set_xticks(centres, [f"{world} world" for world in worlds])
     ax.set(ylabel="next-token KL(world‖model) (nats/token)", title="Four sequence mixers on every world")
