@@ -67,7 +67,7 @@ def test_quick_verdict_never_disagrees(run, name):
 
 
 def test_results_json_and_docs_sections(run):
-    out, _, _ = run
+    out, records, _ = run
     results = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in results] == CLUSTERING
     assert {r["size"] for r in results} == {"quick"}
@@ -86,6 +86,13 @@ def test_results_json_and_docs_sections(run):
         assert (out / "docs" / "figures" / "reproduce" / f"{name}.png").exists()
     assert doc.startswith("# Reproducing the claims")
     assert "*Source:* Karagodin, Polyanskiy & Rigollet (2024)" in doc
+    # The verdicts at a glance, read back from the sections, sit before the first of them.
+    summary = doc[doc.index("<!-- BEGIN reproduce-summary -->") : doc.index("<!-- END reproduce-summary -->")]
+    assert doc.index("<!-- END reproduce-summary -->") < doc.index("<!-- BEGIN reproduce:")
+    assert f"{len(CLUSTERING)} experiments (quick size)" in summary
+    for name, record in records.items():
+        assert f"| `{name}` | {record.title} | quick |" in summary
+        assert record.status in summary.split(f"| `{name}` |")[1].splitlines()[0]
 
 
 def test_progress_reports_each_experiment(run):

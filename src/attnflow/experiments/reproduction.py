@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -233,7 +234,63 @@ def write_docs(records: Sequence[RunRecord], doc: str | Path) -> Path:
         if "commit" in r.provenance:
             lines += ["", f"Provenance: commit `{r.provenance['commit']}`; {r.provenance['versions']}."]
         update_section(f"reproduce:{r.name}", "\n".join(lines), doc, header=DOCS_HEADER)
+    write_docs_summary(doc)
     return doc
+
+
+#: What the summary reads from each generated section: its name, title, size and verdict.
+_SECTION = re.compile(
+    r"<!-- BEGIN reproduce:(?P<name>\S+) -->\n## `[^`]+`: (?P<title>[^\n]*)\n\n\*Source:\* [^\n]*?"
+    r"\*size:\* (?P<size>\w+) [^\n]*?\*verdict:\* \*{1,2}(?P<verdict>[a-z]+)\*{1,2}"
+)
+_RETIRED = re.compile(r"<!-- BEGIN retired:(\S+) -->")
+_SUMMARY = "reproduce-summary"
+
+
+def write_docs_summary(doc: str | Path) -> Path:
+    """Rewrite the table of every experiment's verdict at the top of the page ``doc``, from its sections.
+
+    The sections are the record (a run rewrites only its own), so the summary is read back from them and
+    always agrees with them; it sits before the first section.
+
+    Returns:
+        The path of the page.
+    """
+    from attnflow._docs import update_section
+    from attnflow.io import atomic_write_text
+
+    doc = Path(doc)
+    text = doc.read_text(encoding="utf-8")
+    sections = [m.groupdict() for m in _SECTION.finditer(text)]
+    verdicts = [section["verdict"] for section in sections]
+    counts = {v: verdicts.count(v) for v in ("agrees", "disagrees", "inconclusive")}
+    sizes = sorted({section["size"] for section in sections})
+    lines = [
+        "## Verdicts at a glance",
+        "",
+        f"{len(sections)} experiments ({' and '.join(sizes)} size): {counts['agrees']} agree, "
+        f"{counts['disagrees']} disagree, {counts['inconclusive']} inconclusive. Each row's section below "
+        "has the prediction, the measurement, the tolerance and the provenance.",
+        "",
+        "| experiment | claim | size | verdict |",
+        "|---|---|---|---|",
+    ]
+    for section in sections:
+        verdict = section["verdict"]
+        shown = f"*{verdict}*" if verdict == "inconclusive" else f"**{verdict}**"
+        lines.append(f"| `{section['name']}` | {_cell(section['title'])} | {section['size']} | {shown} |")
+    retired = _RETIRED.findall(text)
+    if retired:
+        names = ", ".join(f"`{name}`" for name in retired)
+        lines += ["", f"Retired (their sections below say why): {names}."]
+    block = "\n".join(lines)
+    if not sections:
+        return doc
+    if f"<!-- BEGIN {_SUMMARY} -->" in text:
+        return update_section(_SUMMARY, block, doc)
+    first = text.index("<!-- BEGIN reproduce:")
+    text = f"{text[:first]}<!-- BEGIN {_SUMMARY} -->\n{block}\n<!-- END {_SUMMARY} -->\n\n{text[first:]}"
+    return atomic_write_text(doc, text)
 
 
 def last_line(error: str | None) -> str:
