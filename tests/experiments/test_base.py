@@ -156,6 +156,43 @@ def test_interval_status_is_three_valued():
     assert combine("agrees", "agrees") == "agrees"
 
 
+def _exact_samples(mean, sd, m):
+    """``m`` samples whose mean and sample standard deviation are exactly ``mean`` and ``sd``."""
+    z = np.linspace(-1.0, 1.0, m)
+    return mean + sd * (z - z.mean()) / z.std(ddof=1)
+
+
+@pytest.mark.parametrize(("mean", "sd", "edges"), [(-0.106, 0.75, (0.5, 1.5)), (0.3, 0.46, (0.25, 0.35))])
+def test_samples_to_decide_is_the_first_size_whose_interval_clears_the_edge(mean, sd, edges):
+    from attnflow.experiments.base import mean_interval, samples_to_decide
+
+    m = samples_to_decide(mean, sd, edges, have=6)
+    assert m > 6
+
+    def clears(size):
+        _, low, high = mean_interval(_exact_samples(mean, sd, size))
+        return all(not low <= edge <= high for edge in edges)
+
+    assert clears(m) and not clears(m - 1)
+    # On an edge no size decides.
+    assert samples_to_decide(0.5, 0.75, (0.5, 1.5)) is None
+
+
+def test_sign_test_pairs_to_decide_keeps_the_observed_share():
+    from scipy import stats
+
+    from attnflow.experiments.base import sign_test, sign_test_pairs_to_decide
+
+    falls = np.array([0.1] * 3 + [-0.1] * 9)  # 9 of 12 fall: p = 0.073, not significant at 0.05
+    assert sign_test(falls, 0.05)[0] == "inconclusive"
+    m = sign_test_pairs_to_decide(falls, 0.05)
+    assert m == 13
+    for size, significant in ((m, True), (m - 1, False)):
+        k = int(np.ceil(0.75 * size))
+        assert (stats.binomtest(k, size, 0.5, alternative="greater").pvalue < 0.05) == significant
+    assert sign_test_pairs_to_decide(np.array([1.0, -1.0]), 0.05) is None
+
+
 @pytest.mark.parametrize(("status", "exit_code"), [("agrees", 0), ("inconclusive", 0), ("disagrees", 1)])
 def test_reproduce_exits_1_only_on_a_disagreement_and_records_provenance(
     tmp_path, monkeypatch, status, exit_code

@@ -110,7 +110,17 @@ def test_concept_verdict(correct, n, status):
         "chance": 0.25,
         "likelihood_accuracy": 0.5,
     }
-    assert experiment.verdict(experiment.params(), values).status == status
+    verdict = experiment.verdict(experiment.params(), values)
+    assert verdict.status == status
+    # An undecided verdict says how many items would decide: 6/20 = 0.30 sits 0.05 from both edges.
+    assert ("decide" in verdict.measured) == (status == "inconclusive")
+
+
+def test_concept_verdict_says_what_size_would_decide():
+    experiment = get("concept-vectors")
+    values = {"concept_correct": np.r_[np.ones(6), np.zeros(14)], "chance": 0.25, "likelihood_accuracy": 0.5}
+    verdict = experiment.verdict(experiment.params(), values)
+    assert verdict.status == "inconclusive" and "about 326 items would decide" in verdict.measured
 
 
 def test_speed_slope_is_the_within_layer_regression(tiny_text_model_dir):

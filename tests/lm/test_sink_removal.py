@@ -43,6 +43,9 @@ def test_sink_removal_quick_run_is_inconclusive(tiny_text_model_dir):
     evaluation = experiment.evaluate(overrides=overrides)
     assert evaluation.values["intact"].shape == evaluation.values["removed"].shape == (2, 3)
     assert evaluation.verdict.status == "inconclusive"
+    assert (
+        "would decide" in evaluation.verdict.measured or "no number of prompts" in evaluation.verdict.measured
+    )
 
 
 @pytest.mark.parametrize(("shift", "status"), [(0.1, "agrees"), (-0.1, "disagrees")])  # −0.1: rival

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,72 @@ def mean_interval(samples: Any, level: float = 0.95) -> tuple[float, float, floa
     mean = float(values.mean())
     half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
     return mean, mean - half, mean + half
+
+
+def samples_to_decide(
+    estimate: float, spread: float, edges: Sequence[float], level: float = 0.95, have: int = 1
+) -> int | None:
+    """How many independent samples would decide an inconclusive interval verdict, if the data held.
+
+    An interval verdict is undecided while its interval straddles an edge of the accepted range. With the
+    estimate and the per-sample spread (standard deviation) kept as measured, the Student t interval of
+    ``m`` samples has half-width ``t(m − 1) · spread / √m``; this returns the smallest ``m`` above
+    ``have`` at which it no longer reaches the nearest edge, or ``None`` when the estimate sits on an edge
+    (then no size decides). The estimate and spread are themselves uncertain, so this is a guide to the
+    size of a rerun, not a promise.
+    """
+    from scipy import stats
+
+    distance = min(abs(estimate - edge) for edge in edges)
+    if not (math.isfinite(distance) and math.isfinite(spread)) or distance <= 0:
+        return None
+    quantile = 0.5 + level / 2
+    m = max(have + 1, 2, math.ceil((stats.norm.ppf(quantile) * spread / distance) ** 2))
+    while stats.t.ppf(quantile, m - 1) * spread / math.sqrt(m) >= distance:  # t > z: a few steps up
+        m += 1
+    return m
+
+
+def sign_test(differences: Any, alpha: float) -> tuple[str, float, float]:
+    """Two one-sided sign tests over independent pairs: ``(status, p(increase), p(decrease))``.
+
+    ``"agrees"`` when the increases are significant at ``alpha``, ``"disagrees"`` when the decreases are,
+    ``"inconclusive"`` otherwise (ties are dropped). A sign test needs no model of the spread.
+    """
+    from scipy import stats
+
+    differences = np.asarray(differences, dtype=float)
+    up, down = int((differences > 0).sum()), int((differences < 0).sum())
+    n = up + down
+    p_up = float(stats.binomtest(up, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    p_down = float(stats.binomtest(down, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    status = "agrees" if p_up < alpha else "disagrees" if p_down < alpha else "inconclusive"
+    return status, p_up, p_down
+
+
+def sign_test_pairs_to_decide(differences: Any, alpha: float, limit: int = 100_000) -> int | None:
+    """How many pairs would make the sign test of ``differences`` significant at ``alpha`` if the observed
+    share of the more frequent direction held: the smallest ``m`` with an exact one-sided binomial p-value
+    below ``alpha`` at ``⌈share · m⌉`` successes; ``None`` for equal shares (no size decides) or beyond
+    ``limit``."""
+    from scipy import stats
+
+    differences = np.asarray(differences, dtype=float)
+    up, down = int((differences > 0).sum()), int((differences < 0).sum())
+    if up == down:
+        return None
+    share = max(up, down) / (up + down)
+    sizes = np.arange(up + down + 1, limit + 1)
+    significant = stats.binom.sf(np.ceil(share * sizes - 1e-9) - 1, sizes, 0.5) < alpha
+    return int(sizes[significant.argmax()]) if significant.any() else None
+
+
+def size_to_decide_text(size: int | None, unit: str) -> str:
+    """What an inconclusive verdict says about the size that would decide it (from :func:`samples_to_decide`
+    or :func:`sign_test_pairs_to_decide`), in one wording for every experiment."""
+    if size is None:
+        return f"no number of {unit} decides at the observed values (the estimate sits on an edge)"
+    return f"about {size} {unit} would decide if the observed values held"
 
 
 def combine(*statuses: str) -> str:

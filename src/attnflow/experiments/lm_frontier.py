@@ -20,7 +20,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from attnflow.experiments.base import Experiment, Verdict, combine, mean_interval
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    combine,
+    mean_interval,
+    samples_to_decide,
+    sign_test,
+    sign_test_pairs_to_decide,
+    size_to_decide_text,
+)
 from attnflow.experiments.papers import (
     EMBEDDING_SPACE_MOVEMENT,
     MASSIVE_ACTIVATIONS,
@@ -84,16 +93,6 @@ def _batch(model: str, passages: Sequence[str], **record_options: Any) -> tuple[
     return lm, record(lm, list(passages), logits=False, **record_options)
 
 
-def _sign_test(differences: np.ndarray, alpha: float) -> tuple[str, float, float]:
-    """Two one-sided sign tests over prompts: status, p(increase), p(decrease)."""
-    up, down = int((differences > 0).sum()), int((differences < 0).sum())
-    n = up + down
-    p_up = float(stats.binomtest(up, n, 0.5, alternative="greater").pvalue) if n else 1.0
-    p_down = float(stats.binomtest(down, n, 0.5, alternative="greater").pvalue) if n else 1.0
-    status = "agrees" if p_up < alpha else "disagrees" if p_down < alpha else "inconclusive"
-    return status, p_up, p_down
-
-
 # ---------------------------------------------------------------------------------------------------
 # The clouds contract with depth (GLPR Fig. 1 on MiniLM and SmolLM2)
 
@@ -130,12 +129,15 @@ def _cosines_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Ve
     for index, model in enumerate(params["models"]):
         change = np.asarray(values[f"model{index}.first_to_last"], dtype=float)
         curve = np.asarray(values[f"model{index}.mean_cosine"], dtype=float)
-        status, p_up, p_down = _sign_test(change, alpha)
+        status, p_up, p_down = sign_test(change, alpha)
         statuses.append(status)
+        undecided = ""
+        if status == "inconclusive":
+            undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(change, alpha), 'prompts')}"
         parts.append(
             f"{model}: mean cosine {curve[0]:.3f} (embeddings) → {curve[-1]:.3f} (last layer), up in "
             f"{int((change > 0).sum())}/{change.size} prompts (p = {p_up:.3g}; p of a decrease = "
-            f"{p_down:.3g})"
+            f"{p_down:.3g}{undecided})"
         )
     status = combine(*statuses)
     return Verdict(
@@ -395,11 +397,17 @@ def _concepts_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> V
     interval = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
     low, high = float(interval.low), float(interval.high)
     status = "agrees" if low > chance else "disagrees" if high < chance + margin else "inconclusive"
+    undecided = ""
+    if status == "inconclusive":
+        # The binomial spread √(p(1 − p)) per item, with the accuracy as measured.
+        size = samples_to_decide(k / n, np.sqrt(k / n * (1 - k / n)), [chance, chance + margin], level, n)
+        undecided = f"; {size_to_decide_text(size, 'items')}"
     return Verdict(
         status=status,
         prediction="concept-vector similarity picks the expected continuation more often than chance",
         measured=f"concept accuracy {k}/{n} = {k / n:.2f} (exact {level:.0%} interval {low:.2f} … "
-        f"{high:.2f}); chance {chance:.2f}; likelihood accuracy {values['likelihood_accuracy']:.2f}",
+        f"{high:.2f}); chance {chance:.2f}; likelihood accuracy {values['likelihood_accuracy']:.2f}"
+        f"{undecided}",
         tolerance=f"agrees if the interval lies above chance; disagrees if it lies below chance + "
         f"{margin:g} (a gain smaller than {margin:g} would not make the concept reading useful); "
         "inconclusive otherwise",

@@ -20,8 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict, combine
-from attnflow.experiments.lm_frontier import PASSAGES, _sign_test
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    combine,
+    sign_test,
+    sign_test_pairs_to_decide,
+    size_to_decide_text,
+)
+from attnflow.experiments.lm_frontier import PASSAGES
 from attnflow.experiments.papers import DYNAMIC_METASTABILITY, MATHEMATICAL_PERSPECTIVE
 
 #: The trained stack, with its MLPs and with the attention sublayers alone: (name, weights, mlp).
@@ -106,12 +113,16 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
         spread = np.asarray(values[f"{name}.diversity"], dtype=float)  # (prompts, kept)
         counts = np.asarray(values[f"{name}.clusters"], dtype=float)
         # Column 1 is one pass through the trained depth; the claim is about what comes after it.
-        status, p_down, p_up = _sign_test(spread[:, 1] - spread[:, -1], alpha)
+        fall = spread[:, 1] - spread[:, -1]
+        status, p_down, p_up = sign_test(fall, alpha)
         statuses.append(status)
+        undecided = ""
+        if status == "inconclusive":
+            undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(fall, alpha), 'prompts')}"
         parts.append(
             f"{name}: diversity {spread[:, 1].mean():.3f} after one pass → {spread[:, -1].mean():.3f} after "
             f"{repeats[-1]:.0f}, lower in {int((spread[:, -1] < spread[:, 1]).sum())}/{len(spread)} prompts "
-            f"(p = {p_down:.3g}; p of a rise = {p_up:.3g}); clusters {counts[:, 1].mean():.1f} → "
+            f"(p = {p_down:.3g}; p of a rise = {p_up:.3g}{undecided}); clusters {counts[:, 1].mean():.1f} → "
             f"{counts[:, -1].mean():.1f}"
         )
     status = combine(*statuses)

@@ -15,8 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict
-from attnflow.experiments.lm_frontier import PASSAGES, _sign_test
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    sign_test,
+    sign_test_pairs_to_decide,
+    size_to_decide_text,
+)
+from attnflow.experiments.lm_frontier import PASSAGES
 from attnflow.experiments.lm_heads import mean_cosine_without_first
 from attnflow.experiments.papers import ATTENTION_SINKS
 
@@ -42,14 +48,17 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     removed = np.asarray(values["removed"], dtype=float)
     alpha = params["alpha"]
     change = removed[:, -1] - intact[:, -1]
-    status, p_up, p_down = _sign_test(change, alpha)
+    status, p_up, p_down = sign_test(change, alpha)
+    undecided = ""
+    if status == "inconclusive":
+        undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(change, alpha), 'prompts')}"
     return Verdict(
         status=status,
         prediction="without the first-token sink the other tokens mix more: their mean pairwise cosine at "
         "the last layer rises, prompt by prompt",
         measured=f"last-layer mean cosine of tokens 1…n−1: intact {intact[:, -1].mean():.3f}, sink removed "
         f"{removed[:, -1].mean():.3f}; higher without the sink in {int((change > 0).sum())}/{change.size} "
-        f"prompts (p = {p_up:.3g}; p of a fall = {p_down:.3g})",
+        f"prompts (p = {p_up:.3g}; p of a fall = {p_down:.3g}){undecided}",
         tolerance=f"one-sided sign test over prompts at α = {alpha:g} in each direction (fewer than 5 "
         "prompts cannot reach α = 0.05, so quick sizes end inconclusive)",
         notes="The sink is removed in every layer: the first token is masked out of the keys of every "

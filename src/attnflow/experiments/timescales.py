@@ -34,7 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict, combine, interval_status, mean_interval
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    combine,
+    interval_status,
+    mean_interval,
+    samples_to_decide,
+    size_to_decide_text,
+)
 from attnflow.experiments.papers import DYNAMIC_METASTABILITY
 
 #: A plateau is a stretch with no merge over at least this factor in time; the fast phase's merges all
@@ -116,6 +124,17 @@ def judge(
     formation_rate = fit_slope(betas, np.log(formation))
     formation_status = interval_status(power.ci_low, power.ci_high, *formation_law)
     status = combine(persistence_status, formation_status)
+    # What an undecided check would need: runs per β at the measured spread of its per-run estimates.
+    undecided = [
+        samples_to_decide(float(estimates.mean()), float(estimates.std(ddof=1)), edges, have=estimates.size)
+        for check, estimates, edges in (
+            (persistence_status, change, law),
+            (formation_status, power.per_seed, formation_law),
+        )
+        if check == "inconclusive"
+    ]
+    size = None if None in undecided else max(undecided, default=None)
+    undecided_text = f"; {size_to_decide_text(size, 'runs per β')}" if undecided else ""
     medians = ", ".join(
         f"β = {b:g}: T₁ {np.median(t1):.3g}, T₂ {np.median(t2):.3g}"
         for b, t1, t2 in zip(betas, formation.T, persistence.T, strict=True)
@@ -129,7 +148,8 @@ def judge(
         f"local power, upper − lower half of the β grid = {change.mean():+.3f} [{low:+.3f}, {high:+.3f}] "
         f"→ {persistence_status}; T₁ ∝ β^q with q = {power.slope:.3f} [{power.ci_low:.3f}, "
         f"{power.ci_high:.3f}] → {formation_status} (rival log T₁ ∝ β: d log T₁/dβ = "
-        f"{formation_rate.slope:.3f} [{formation_rate.ci_low:.3f}, {formation_rate.ci_high:.3f}])",
+        f"{formation_rate.slope:.3f} [{formation_rate.ci_low:.3f}, {formation_rate.ci_high:.3f}])"
+        f"{undecided_text}",
         tolerance="95% t intervals over runs: the change of the local power of T₂ in "
         f"[{law[0]:g}, {law[1]:g}], the exponent q of T₁ in [{formation_law[0]:g}, {formation_law[1]:g}] "
         "(halfway to the rivals T₁ constant and T₁ ∝ β²); both inside agrees, either wholly outside "
