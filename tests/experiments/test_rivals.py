@@ -163,6 +163,7 @@ def _erm_values(per_doubling_ci):
         values[f"parameter_distance[{objective}]"] = np.full((3, 3), 0.1)
         values[f"slope_per_doubling_n[{objective}]"] = float(np.mean(per_doubling_ci))
         values[f"slope_ci_per_doubling_n[{objective}]"] = np.array(per_doubling_ci)
+    values["gap_vs_sets[supervised]"] = np.full((3, 2), 0.3)
     values["slope_per_doubling_sets"] = -0.3
     values["slope_ci_per_doubling_sets"] = np.array([-0.4, -0.2])
     return values
@@ -170,6 +171,9 @@ def _erm_values(per_doubling_ci):
 
 def test_erm_generalisation_bounds_the_growth_of_the_gap():
     assert _verdict("erm-generalisation", _erm_values([-0.01, 0.02])).status == "agrees"
+    # Across the bound 0.1 × 0.3 = 0.03: undecided, and the verdict says how many seeds would decide.
+    undecided = _verdict("erm-generalisation", _erm_values([-0.01, 0.05]))
+    assert undecided.status == "inconclusive" and "seeds would decide" in undecided.measured
     # Rival law: a gap growing like n adds its whole size (0.3) per doubling of n.
     assert _verdict("erm-generalisation", _erm_values([0.25, 0.35])).status == "disagrees"
     # A CI that includes 0 but also large growth is no evidence of "does not grow".

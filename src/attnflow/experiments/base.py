@@ -193,6 +193,17 @@ def samples_to_decide(
     return m
 
 
+def interval_samples_to_decide(
+    low: float, high: float, have: int, edges: Sequence[float], level: float = 0.95
+) -> int | None:
+    """:func:`samples_to_decide` for a Student t interval ``[low, high]`` of ``have`` samples at ``level``
+    (its centre, and the per-sample spread its width implies)."""
+    from scipy import stats
+
+    spread = (high - low) / 2 * math.sqrt(have) / stats.t.ppf(0.5 + level / 2, have - 1)
+    return samples_to_decide((low + high) / 2, spread, edges, level, have)
+
+
 def sign_test(differences: Any, alpha: float) -> tuple[str, float, float]:
     """Two one-sided sign tests over independent pairs: ``(status, p(increase), p(decrease))``.
 

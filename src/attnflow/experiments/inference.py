@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnflow.experiments.base import Experiment, Verdict, combine, interval_status, status_of
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    combine,
+    interval_samples_to_decide,
+    interval_status,
+    size_to_decide_text,
+    status_of,
+)
 from attnflow.experiments.papers import ABSTRACT_CHECKED, EXCHANGEABILITY
 from attnflow.random import child_int, spawn
 
@@ -98,6 +106,13 @@ RATES = {_RIGHT: -0.5, _REGRESSION: -0.4}
 RATE_MARGIN = 0.05
 
 
+def _undecided_text(sizes: list[int | None]) -> str:
+    """The clause an inconclusive verdict adds: the seeds the least decided of its checks would need."""
+    if not sizes:
+        return ""
+    return "; " + size_to_decide_text(None if None in sizes else max(sizes), "seeds")
+
+
 def rate_status(ci: np.ndarray, rate: float, margin: float = RATE_MARGIN) -> str:
     """Agrees when the slope's CI lies within ``rate ± margin``, disagrees when it misses that band."""
     return interval_status(float(ci[0]), float(ci[1]), rate - margin, rate + margin)
@@ -108,13 +123,18 @@ def _conditional_mean_verdict(params: Mapping[str, Any], values: Mapping[str, An
     right_errors = values[f"rmse[{_RIGHT}]"][:, -1]
     wrong_errors = values[f"rmse[{wrong_name}]"][:, -1]
     beats_wrong = bool(np.all(right_errors < wrong_errors))
-    statuses, texts = [], []
+    statuses, texts, sizes = [], [], []
+    seeds = right_errors.size
     for name, rate in RATES.items():
         slope, ci = values[f"slope[{name}]"], values[f"slope_ci[{name}]"]
         falls = interval_status(float(ci[0]), float(ci[1]), -np.inf, 0.0)
         statuses += [falls, rate_status(ci, rate)]
         texts.append(f"{name}: {_slope_text(slope, ci)} (rate {rate:g}: {statuses[-1]})")
+        for check, edges in ((falls, [0.0]), (statuses[-1], [rate - RATE_MARGIN, rate + RATE_MARGIN])):
+            if check == "inconclusive":
+                sizes.append(interval_samples_to_decide(float(ci[0]), float(ci[1]), seeds, edges))
     statuses.append(status_of(beats_wrong))
+    undecided = _undecided_text(sizes)
     return Verdict(
         status=combine(*statuses),
         prediction=(
@@ -126,7 +146,7 @@ def _conditional_mean_verdict(params: Mapping[str, Any], values: Mapping[str, An
         measured=(
             f"log-log slopes for n ≥ {params['fit_from']}: " + "; ".join(texts) + f"; at n = "
             f"{values['ns'][-1]} RMSE {right_errors.mean():.3g} (right) vs {wrong_errors.mean():.3g} "
-            f"(β × {params['misspecified_beta']:g})"
+            f"(β × {params['misspecified_beta']:g}){undecided}"
         ),
         tolerance=(
             f"each slope's 95% CI (Student t over seeds, fit over n ≥ {params['fit_from']}) below 0, and "
@@ -267,6 +287,15 @@ def _erm_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdic
         for obj, (_, ci) in per_doubling.items()
     ]
     statuses.append(interval_status(float(over_sets[1][0]), float(over_sets[1][1]), -np.inf, 0.0))
+    checks = [(ci, [limits[obj]], gaps[obj].shape[0]) for obj, (_, ci) in per_doubling.items()]
+    checks.append((over_sets[1], [0.0], values["gap_vs_sets[supervised]"].shape[0]))
+    undecided = _undecided_text(
+        [
+            interval_samples_to_decide(float(ci[0]), float(ci[1]), seeds, edges)
+            for status, (ci, edges, seeds) in zip(statuses, checks, strict=True)
+            if status == "inconclusive"
+        ]
+    )
     distances = {obj: values[f"parameter_distance[{obj}]"] for obj in _OBJECTIVES}
     return Verdict(
         status=combine(*statuses),
@@ -285,6 +314,7 @@ def _erm_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdic
                 f"{obj} {np.median(d[:, -1]):.2f} ({int((d[:, -1] > 0.5).sum())}/{d.shape[0]})"
                 for obj, d in distances.items()
             )
+            + undecided
         ),
         tolerance=(
             f"for both objectives the 95% CI (t over seeds) of the gap's change per doubling of n below "
