@@ -8,8 +8,10 @@ from pathlib import Path
 from attnflow.io import atomic_write_text
 
 
-def update_section(name: str, markdown: str, doc: str | Path, header: str = "") -> Path:
-    """Replace (or append) the section delimited by ``<!-- BEGIN name -->`` / ``<!-- END name -->``.
+def update_section(
+    name: str, markdown: str, doc: str | Path, header: str = "", before: str | None = None
+) -> Path:
+    """Replace (or add) the section delimited by ``<!-- BEGIN name -->`` / ``<!-- END name -->``.
 
     Other sections of ``doc`` are kept byte for byte, so several generators can share one page.
 
@@ -18,6 +20,8 @@ def update_section(name: str, markdown: str, doc: str | Path, header: str = "") 
         markdown: the new content of the section.
         doc: the Markdown file (created with ``header`` if missing).
         header: the text a new page starts with.
+        before: where a new section goes: before the first occurrence of this text (e.g. another
+            section's marker); at the end of the page when not given or not found.
 
     Returns:
         The path of the page.
@@ -28,6 +32,9 @@ def update_section(name: str, markdown: str, doc: str | Path, header: str = "") 
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
+    elif before is not None and before in text:
+        at = text.index(before)
+        text = f"{text[:at]}{block}\n\n{text[at:]}"
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"
     return atomic_write_text(doc, text)

@@ -201,12 +201,11 @@ def write_docs(records: Sequence[RunRecord], doc: str | Path) -> Path:
             "command",
             f"attnflow reproduce {r.name}{' --quick' if r.quick else ''} --out runs/reproduce --docs {doc}",
         )
-        verdict = f"*{r.status}*" if r.status == "inconclusive" else f"**{r.status}**"
         lines = [
             f"## `{r.name}`: {r.title}",
             "",
             f"*Source:* {r.citation} · *size:* {size} · *run time:* {r.seconds:.1f} s ({machine}) · "
-            f"*verdict:* {verdict}",
+            f"*verdict:* {_shown_verdict(r.status)}",
             "",
             f"**Claim.** {r.claim}",
             "",
@@ -257,11 +256,12 @@ def write_docs_summary(doc: str | Path) -> Path:
         The path of the page.
     """
     from attnflow._docs import update_section
-    from attnflow.io import atomic_write_text
 
     doc = Path(doc)
     text = doc.read_text(encoding="utf-8")
     sections = [m.groupdict() for m in _SECTION.finditer(text)]
+    if not sections:
+        return doc
     verdicts = [section["verdict"] for section in sections]
     counts = {v: verdicts.count(v) for v in ("agrees", "disagrees", "inconclusive")}
     sizes = sorted({section["size"] for section in sections})
@@ -276,21 +276,20 @@ def write_docs_summary(doc: str | Path) -> Path:
         "|---|---|---|---|",
     ]
     for section in sections:
-        verdict = section["verdict"]
-        shown = f"*{verdict}*" if verdict == "inconclusive" else f"**{verdict}**"
-        lines.append(f"| `{section['name']}` | {_cell(section['title'])} | {section['size']} | {shown} |")
+        lines.append(
+            f"| `{section['name']}` | {_cell(section['title'])} | {section['size']} | "
+            f"{_shown_verdict(section['verdict'])} |"
+        )
     retired = _RETIRED.findall(text)
     if retired:
         names = ", ".join(f"`{name}`" for name in retired)
         lines += ["", f"Retired (their sections below say why): {names}."]
-    block = "\n".join(lines)
-    if not sections:
-        return doc
-    if f"<!-- BEGIN {_SUMMARY} -->" in text:
-        return update_section(_SUMMARY, block, doc)
-    first = text.index("<!-- BEGIN reproduce:")
-    text = f"{text[:first]}<!-- BEGIN {_SUMMARY} -->\n{block}\n<!-- END {_SUMMARY} -->\n\n{text[first:]}"
-    return atomic_write_text(doc, text)
+    return update_section(_SUMMARY, "\n".join(lines), doc, before="<!-- BEGIN reproduce:")
+
+
+def _shown_verdict(status: str) -> str:
+    """A verdict as the docs page shows it: inconclusive in italics, the decided ones in bold."""
+    return f"*{status}*" if status == "inconclusive" else f"**{status}**"
 
 
 def last_line(error: str | None) -> str:
