@@ -185,17 +185,12 @@ def test_erm_generalisation_bounds_the_growth_of_the_gap():
 
 def _mixer_world_values(world, per_path, context_free):
     """The values mixers-compared judges on ``world``, from per-path KLs through its own interval code."""
+    from attnflow.experiments.base import flatten_values
     from attnflow.experiments.paths import judged_mixer_values
     from attnflow.paths import MIXERS
 
-    judged = judged_mixer_values(per_path, context_free, alpha=0.05)
-    values = {f"{world}.{key}": value for key, value in judged.items() if key not in MIXERS}
-    for mixer in MIXERS:
-        values[f"{world}.{mixer}.kl_next"] = float(np.mean(per_path[mixer]))
-        values[f"{world}.{mixer}.mixer_share"] = 0.3
-        for key, value in judged.get(mixer, {}).items():
-            values[f"{world}.{mixer}.{key}"] = value
-    return values
+    rows = {m: {"kl_next": float(np.mean(per_path[m])), "mixer_share": 0.3} for m in MIXERS}
+    return flatten_values({world: {**rows, **judged_mixer_values(per_path, context_free, alpha=0.05)}})
 
 
 def test_mixers_compared_rejects_fixed_filters_that_use_nothing_of_the_context():

@@ -441,8 +441,10 @@ def _mixers_compared_compute(params: Mapping[str, Any]) -> dict[str, Any]:
                 "aggregation_share": share if mixer in AGGREGATING_MIXERS else 0.0,
                 "world_entropy": final.world_entropy,
             }
-        judged = judged_mixer_values(per_path, context_free_kl(world, held_out), params["alpha"])
-        values[world_name] = {**{m: {**rows[m], **judged.pop(m, {})} for m in MIXERS}, **judged}
+        values[world_name] = {
+            **rows,
+            **judged_mixer_values(per_path, context_free_kl(world, held_out), params["alpha"]),
+        }
     return values
 
 
@@ -452,27 +454,22 @@ def judged_mixer_values(
     """What :func:`mixers_world_status` judges on one world, from the per-path KLs of each mixer and of the
     best context-free law on the same held-out paths: the context-free KL, attention's gain over it
     (mean and 95% interval) and, per fixed-filter mixer, the interval of its excess over attention at level
-    1 − α/2."""
+    1 − α/2 (``excess_ci``, by mixer)."""
     import numpy as np
 
+    from attnflow.paths import FILTERING_MIXERS
+
     gain = context_free - per_path["attention"]
-    judged: dict[str, Any] = {
+    level = 1 - alpha / len(FILTERING_MIXERS)
+    return {
         "kl_context_free": float(np.mean(context_free)),
         "context_gain": float(gain.mean()),
         "context_gain_ci": _interval(gain),
+        "excess_ci": {
+            m: np.array(mean_interval(per_path[m] - per_path["attention"], level)[1:])
+            for m in FILTERING_MIXERS
+        },
     }
-    level = 1 - alpha / len(_filtering_mixers())
-    for mixer in _filtering_mixers():
-        excess = per_path[mixer] - per_path["attention"]
-        judged[mixer] = {"excess_ci": np.array(mean_interval(excess, level)[1:])}
-    return judged
-
-
-def _filtering_mixers() -> list[str]:
-    """The mixers whose token weights do not depend on the data (fixed filters: SSM, convolution)."""
-    from attnflow.paths import AGGREGATING_MIXERS, MIXERS
-
-    return [m for m in MIXERS if m not in AGGREGATING_MIXERS]
 
 
 def mixers_world_status(values: Mapping[str, Any], world: str) -> tuple[str, dict[str, str]]:
@@ -489,11 +486,13 @@ def mixers_world_status(values: Mapping[str, Any], world: str) -> tuple[str, dic
     """
     import numpy as np
 
+    from attnflow.paths import FILTERING_MIXERS
+
     margin = values[f"{world}.context_gain"] / 2
     low_gain, _ = values[f"{world}.context_gain_ci"]
     by_mixer = {}
-    for mixer in _filtering_mixers():
-        low, high = values[f"{world}.{mixer}.excess_ci"]
+    for mixer in FILTERING_MIXERS:
+        low, high = values[f"{world}.excess_ci.{mixer}"]
         by_mixer[mixer] = interval_status(float(low), float(high), -np.inf, margin)
     if low_gain <= 0:
         return "inconclusive", by_mixer
@@ -516,8 +515,8 @@ def _mixers_compared_verdict(params: Mapping[str, Any], values: Mapping[str, Any
         )
         gain_low, gain_high = values[f"{world}.context_gain_ci"]
         excess = ", ".join(
-            f"{m} − attention [{values[f'{world}.{m}.excess_ci'][0]:.4f}, "
-            f"{values[f'{world}.{m}.excess_ci'][1]:.4f}] ({by_mixer[m]})"
+            f"{m} − attention [{values[f'{world}.excess_ci.{m}'][0]:.4f}, "
+            f"{values[f'{world}.excess_ci.{m}'][1]:.4f}] ({by_mixer[m]})"
             for m in by_mixer
         )
         lines.append(

@@ -8,6 +8,7 @@ so the model's law can be compared with the truth token by token and path by pat
 from attnflow.paths.models import (
     AGGREGATING_MIXERS,
     ARCHITECTURES,
+    FILTERING_MIXERS,
     HF_FAMILIES,
     MIXERS,
     ModelConfig,
@@ -45,6 +46,7 @@ from attnflow.paths.worlds import (
 __all__ = [
     "AGGREGATING_MIXERS",
     "ARCHITECTURES",
+    "FILTERING_MIXERS",
     "HF_FAMILIES",
     "MIXERS",
     "PCFG",

@@ -32,6 +32,8 @@ MIXERS = ("attention", "linear-attention", "ssm", "conv")
 HF_FAMILIES = ("gpt2", "llama")
 ARCHITECTURES = MIXERS + HF_FAMILIES
 AGGREGATING_MIXERS = frozenset({"attention", "linear-attention"})
+#: The mixers whose token weights do not depend on the data (fixed filters).
+FILTERING_MIXERS = tuple(m for m in MIXERS if m not in AGGREGATING_MIXERS)
 
 
 @dataclass(frozen=True)
