@@ -32,16 +32,16 @@ import torch
 from attnflow.experiments.base import Experiment, Verdict, combine
 from attnflow.experiments.papers import DEEP_STOCHASTIC_TRANSFORMERS
 
-# Wilson score intervals at three standard errors: a two-sided 99.7 % interval per grid point.
-_Z = 3.0
+# Wilson score intervals at three standard errors: a two-sided 99.73 % interval per grid point.
+_LEVEL = math.erf(3 / math.sqrt(2))
 
 
 def _wilson(k: float, n: int) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion ``k/n`` at ``_Z`` standard errors."""
-    phat = k / n
-    centre = (phat + _Z**2 / (2 * n)) / (1 + _Z**2 / n)
-    half = _Z * math.sqrt(phat * (1 - phat) / n + _Z**2 / (4 * n * n)) / (1 + _Z**2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """The Wilson score interval of a binomial proportion ``k/n`` at three standard errors."""
+    from scipy import stats
+
+    interval = stats.binomtest(round(k), n).proportion_ci(confidence_level=_LEVEL, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def simulate_pairs(
@@ -131,12 +131,13 @@ def _interval(counts: np.ndarray, runs: int) -> tuple[float, float]:
 
 def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     runs = params["runs"]
-    statuses, rows = [], []
+    statuses, rows, predictions = [], [], []
     for beta, d, at_h, at_half in zip(
         values["betas"], values["dims"], values["counts_h"], values["counts_half_h"], strict=True
     ):
         d = int(d)
         predicted = _predict(params, float(beta), d)
+        predictions.append(predicted)
         low, high = _interval(at_half, runs)
         coarse_low, coarse_high = _interval(at_h, runs)
         # Richardson: the h/2 runs' bias is about their gap to the h runs (weak order 1).
@@ -148,9 +149,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
             status = "agrees" if low <= predicted <= high else "disagrees"
         statuses.append(status)
         rows.append(f"β={beta:g}, d={d}: {predicted:.3f} vs [{low:.3f}, {high:.3f}] ({status})")
-    positive = sum(
-        1 for b, d in zip(values["betas"], values["dims"], strict=True) if _predict(params, float(b), int(d))
-    )
+    positive = sum(1 for predicted in predictions if predicted)
     return Verdict(
         status=combine(*statuses),
         prediction=f"P(antipodal | c₀ = {params['c0']:g}) from the limit diffusion; > 0 exactly where "
