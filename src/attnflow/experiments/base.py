@@ -246,6 +246,13 @@ def size_to_decide_text(size: int | None, unit: str) -> str:
     return f"about {size} {unit} would decide if the observed values held"
 
 
+def majority_status(outside: int, total: int) -> str:
+    """The verdict on items that must each meet a prediction, from how many of ``total`` do not: none
+    outside agrees, more than half outside disagrees (the prediction fails for most, not for a stray
+    one), anything between is inconclusive."""
+    return "agrees" if outside == 0 else "disagrees" if 2 * outside > total else "inconclusive"
+
+
 def combine(*statuses: str) -> str:
     """One verdict from several checks: any disagreement disagrees, else any inconclusive is inconclusive."""
     for status in ("disagrees", "inconclusive"):

@@ -42,6 +42,7 @@ from attnflow.experiments.base import (
     Verdict,
     combine,
     interval_status,
+    majority_status,
     trajectory_from,
     trajectory_values,
 )
@@ -240,8 +241,7 @@ def mode_verdict(
                 allowed = predicted_modes(beta, time, amplitude, rates)
                 sets.add(f"{allowed.min()}–{allowed.max()}")
                 inside += int(mode in allowed)
-        outside = row.size - inside
-        status = "agrees" if outside == 0 else "disagrees" if 2 * outside > row.size else "inconclusive"
+        status = majority_status(row.size - inside, row.size)
         statuses.append(status)
         shown = ", ".join(str(int(m)) if np.isfinite(m) else "none" for m in row)
         lines.append(

@@ -27,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from attnflow.experiments.base import Experiment, Verdict, trajectory_from, trajectory_values
+from attnflow.experiments.base import (
+    Experiment,
+    Verdict,
+    majority_status,
+    trajectory_from,
+    trajectory_values,
+)
 from attnflow.experiments.papers import CAUSAL_ATTENTION_MASKING
 from attnflow.theory.renyi import renyi_centres, separation
 
@@ -92,8 +98,7 @@ def still_verdict(displacement: np.ndarray, chosen: np.ndarray, delta: float) ->
     """
     moved = np.asarray(displacement)[np.asarray(chosen, dtype=bool)]
     outside = int((moved > STILL_FRACTION * delta).sum())
-    status = "agrees" if outside == 0 else "disagrees" if 2 * outside > moved.size else "inconclusive"
-    return status, outside, int(moved.size)
+    return majority_status(outside, moved.size), outside, int(moved.size)
 
 
 def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
