@@ -246,6 +246,14 @@ def size_to_decide_text(size: int | None, unit: str) -> str:
     return f"about {size} {unit} would decide if the observed values held"
 
 
+def sign_test_undecided_text(status: str, differences: Any, alpha: float, unit: str = "prompts") -> str:
+    """The clause a sign-test verdict adds when undecided (``"; about N prompts would decide ..."``), empty
+    when it decided."""
+    if status != "inconclusive":
+        return ""
+    return f"; {size_to_decide_text(sign_test_pairs_to_decide(differences, alpha), unit)}"
+
+
 def majority_status(outside: int, total: int) -> str:
     """The verdict on items that must each meet a prediction, from how many of ``total`` do not: none
     outside agrees, more than half outside disagrees (the prediction fails for most, not for a stray

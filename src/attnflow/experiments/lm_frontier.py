@@ -27,7 +27,7 @@ from attnflow.experiments.base import (
     mean_interval,
     samples_to_decide,
     sign_test,
-    sign_test_pairs_to_decide,
+    sign_test_undecided_text,
     size_to_decide_text,
 )
 from attnflow.experiments.papers import (
@@ -131,9 +131,7 @@ def _cosines_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Ve
         curve = np.asarray(values[f"model{index}.mean_cosine"], dtype=float)
         status, p_up, p_down = sign_test(change, alpha)
         statuses.append(status)
-        undecided = ""
-        if status == "inconclusive":
-            undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(change, alpha), 'prompts')}"
+        undecided = sign_test_undecided_text(status, change, alpha)
         parts.append(
             f"{model}: mean cosine {curve[0]:.3f} (embeddings) → {curve[-1]:.3f} (last layer), up in "
             f"{int((change > 0).sum())}/{change.size} prompts (p = {p_up:.3g}; p of a decrease = "

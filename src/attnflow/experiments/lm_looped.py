@@ -25,8 +25,7 @@ from attnflow.experiments.base import (
     Verdict,
     combine,
     sign_test,
-    sign_test_pairs_to_decide,
-    size_to_decide_text,
+    sign_test_undecided_text,
 )
 from attnflow.experiments.lm_frontier import PASSAGES
 from attnflow.experiments.papers import DYNAMIC_METASTABILITY, MATHEMATICAL_PERSPECTIVE
@@ -116,9 +115,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
         fall = spread[:, 1] - spread[:, -1]
         status, p_down, p_up = sign_test(fall, alpha)
         statuses.append(status)
-        undecided = ""
-        if status == "inconclusive":
-            undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(fall, alpha), 'prompts')}"
+        undecided = sign_test_undecided_text(status, fall, alpha)
         parts.append(
             f"{name}: diversity {spread[:, 1].mean():.3f} after one pass → {spread[:, -1].mean():.3f} after "
             f"{repeats[-1]:.0f}, lower in {int((spread[:, -1] < spread[:, 1]).sum())}/{len(spread)} prompts "
@@ -140,6 +137,16 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     )
 
 
+#: What both looped experiments loop: the model, the passages, how far, and the cluster tolerance.
+_LOOP_DEFAULTS: dict[str, Any] = {
+    "model": "minilm-l6",
+    "passages": list(PASSAGES[:8]),
+    "repeats": 100,
+    "tol": 0.2,
+    "alpha": 0.05,
+}
+_LOOP_QUICK: dict[str, Any] = {"passages": list(PASSAGES[:2]), "repeats": 10}
+
 LOOPED_LAYERS = Experiment(
     name="looped-layers",
     title="A trained encoder looped far past its depth keeps clustering the tokens (MiniLM as ALBERT)",
@@ -153,14 +160,8 @@ LOOPED_LAYERS = Experiment(
     ),
     claim="Looping a trained encoder's layers far past the trained depth keeps contracting the tokens "
     "towards clusters, with the MLP and without it.",
-    defaults={
-        "model": "minilm-l6",
-        "passages": list(PASSAGES[:8]),
-        "repeats": 100,
-        "tol": 0.2,
-        "alpha": 0.05,
-    },
-    quick={"passages": list(PASSAGES[:2]), "repeats": 10},
+    defaults=_LOOP_DEFAULTS,
+    quick=_LOOP_QUICK,
     compute=_compute,
     verdict=_verdict,
     figures=_figures,
@@ -173,12 +174,13 @@ def _plateaus_compute(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plateau_summary(
     name: str, repeats: np.ndarray, values: Mapping[str, Any], span: float
-) -> tuple[int, str]:
+) -> tuple[np.ndarray, str]:
+    """Per prompt, the widest plateau's span of repeat counts; and the setting's line of the report."""
     counts = np.asarray(values[f"{name}.clusters"], dtype=float)  # (prompts, kept)
     spread = np.asarray(values[f"{name}.diversity"], dtype=float)
     spans = np.array([plateau_span(repeats, row) for row in counts])
     found = int((spans >= span).sum())
-    return found, (
+    return spans, (
         f"{name}: a plateau in {found}/{len(spans)} prompts (widest spans {np.round(spans, 1).tolist()}); "
         f"clusters {counts[:, 1].mean():.1f} after one pass → {counts[:, -1].mean():.1f} after "
         f"{repeats[-1]:.0f}, diversity {spread[:, 1].mean():.3f} → {spread[:, -1].mean():.3f}"
@@ -186,17 +188,14 @@ def _plateau_summary(
 
 
 def _plateaus_verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
-    from scipy import stats
-
     alpha, span = params["alpha"], params["span"]
     repeats = np.asarray(values["repeats"], dtype=float)
     statuses, parts = [], []
     for name, _, _ in SETTINGS:
-        found, text = _plateau_summary(name, repeats, values, span)
-        prompts = len(np.asarray(values[f"{name}.clusters"]))
-        p_most = float(stats.binomtest(found, prompts, 0.5, alternative="greater").pvalue)
-        p_few = float(stats.binomtest(prompts - found, prompts, 0.5, alternative="greater").pvalue)
-        statuses.append("agrees" if p_most < alpha else "disagrees" if p_few < alpha else "inconclusive")
+        spans, text = _plateau_summary(name, repeats, values, span)
+        # A sign test on "plateau or not" per prompt: a majority agrees, a minority disagrees.
+        status, p_most, p_few = sign_test(np.where(spans >= span, 1.0, -1.0), alpha)
+        statuses.append(status)
         parts.append(f"{text} (p of a majority = {p_most:.3g}; of a minority = {p_few:.3g})")
     rivals = [
         _plateau_summary(name, repeats, values, span)[1]
@@ -237,16 +236,8 @@ LOOPED_PLATEAUS = Experiment(
     ),
     claim="Looping a trained encoder's stack far past its depth, the number of token clusters stays "
     "constant (≥ 2) over at least a decade of repeats in most prompts, with the MLP and without it.",
-    defaults={
-        "model": "minilm-l6",
-        "passages": list(PASSAGES[:8]),
-        "repeats": 100,
-        "tol": 0.2,
-        "span": 10.0,
-        "seed": 0,
-        "alpha": 0.05,
-    },
-    quick={"passages": list(PASSAGES[:2]), "repeats": 10},
+    defaults={**_LOOP_DEFAULTS, "span": 10.0, "seed": 0},
+    quick=_LOOP_QUICK,
     compute=_plateaus_compute,
     verdict=_plateaus_verdict,
     figures=_figures,

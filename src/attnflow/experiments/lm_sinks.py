@@ -19,8 +19,7 @@ from attnflow.experiments.base import (
     Experiment,
     Verdict,
     sign_test,
-    sign_test_pairs_to_decide,
-    size_to_decide_text,
+    sign_test_undecided_text,
 )
 from attnflow.experiments.lm_frontier import PASSAGES
 from attnflow.experiments.lm_heads import mean_cosine_without_first
@@ -49,9 +48,7 @@ def _verdict(params: Mapping[str, Any], values: Mapping[str, Any]) -> Verdict:
     alpha = params["alpha"]
     change = removed[:, -1] - intact[:, -1]
     status, p_up, p_down = sign_test(change, alpha)
-    undecided = ""
-    if status == "inconclusive":
-        undecided = f"; {size_to_decide_text(sign_test_pairs_to_decide(change, alpha), 'prompts')}"
+    undecided = sign_test_undecided_text(status, change, alpha)
     return Verdict(
         status=status,
         prediction="without the first-token sink the other tokens mix more: their mean pairwise cosine at "
