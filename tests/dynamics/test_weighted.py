@@ -56,6 +56,9 @@ def test_bad_arguments_are_named():
         weighted_velocity(SelfAttention(1.0, "USA"), 0.0, y, ones)
     with pytest.raises(ValueError, match="field"):
         weighted_velocity(SelfAttention(1.0, alibi=0.5), 0.0, y, ones)
+    # The merged representatives carry no sink column: a sink would be dropped silently.
+    with pytest.raises(ValueError, match="sink"):
+        weighted_velocity(SelfAttention(1.0, sink=3.0), 0.0, y, ones)
     with pytest.raises(ValueError, match="masses"):
         weighted_velocity(SelfAttention(1.0), 0.0, y, -ones)
     with pytest.raises(ValueError, match="masses"):

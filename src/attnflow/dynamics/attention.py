@@ -585,13 +585,13 @@ def _blocked_attention(
             top = top.clamp_min(sink)
         weights = torch.exp(s - top)
         mixed = weights @ v[..., lo:hi, :]
-        total = weights.sum(dim=-1, keepdim=True)
-        if sink is not None:
-            absorbed = torch.exp(sink - top)
-            total = total + absorbed
-            if sink_value is not None:
-                mixed = mixed + absorbed * sink_value
+        absorbed = torch.exp(sink - top) if sink is not None else None
+        if absorbed is not None and sink_value is not None:
+            mixed = mixed + absorbed * sink_value
         if softmax:
+            total = weights.sum(dim=-1, keepdim=True)  # USA divides by n: no row sum needed
+            if absorbed is not None:
+                total = total + absorbed
             out.append(mixed / total)
         else:
             out.append(mixed * torch.exp(top - math.log(n)))

@@ -26,11 +26,11 @@ def check_weighted(field: SelfAttention) -> None:
     """Raise a clear error if ``field`` has no weighted-particle reduction (see the module doc)."""
     if not isinstance(field, SelfAttention):
         raise TypeError(f"field must be a SelfAttention, got {type(field).__name__}")
-    if field.variant != "SA" or field.causal or field.alibi or field.window:
+    if field.variant != "SA" or field.causal or field.alibi or field.window or field.sink is not None:
         raise ValueError(
-            "field must be variant='SA' without a causal mask, alibi or window for the weighted reduction, "
-            f"got variant={field.variant!r}, causal={field.causal}, alibi={field.alibi}, "
-            f"window={field.window}"
+            "field must be variant='SA' without a causal mask, alibi, window or sink for the weighted "
+            f"reduction, got variant={field.variant!r}, causal={field.causal}, alibi={field.alibi}, "
+            f"window={field.window}, sink={field.sink}"
         )
 
 
