@@ -25,7 +25,7 @@ import torch
 from attnflow import init
 from attnflow._validate import dtype_of, finite_number, one_of, positive_int, positive_number
 from attnflow.dynamics import GEOMETRIES, NORMALIZATIONS, VARIANTS, Normalized, SelfAttention
-from attnflow.dynamics.attention import window_width
+from attnflow.dynamics.attention import _sink_of, window_width
 from attnflow.dynamics.ensembles import ENSEMBLES, VALUES, ResampledWeights, draw_weights
 from attnflow.dynamics.normalization import ON_SPHERE
 from attnflow.random import SEED_POLICY, Seed, check_seed, spawn
@@ -88,10 +88,7 @@ class FieldSpec:
         window_width(self.window)
         if self.window and self.variant == "sinkhorn":
             raise ValueError(f"window is not supported with variant 'sinkhorn', got window={self.window}")
-        if self.sink is not None:
-            object.__setattr__(self, "sink", finite_number("sink", self.sink))
-            if self.variant not in ("SA", "USA"):
-                raise ValueError(f"sink is supported with variant 'SA' or 'USA', not {self.variant!r}")
+        object.__setattr__(self, "sink", _sink_of(self.sink, None, self.variant, "auto")[0])
         if self.geometry != "sphere" and (self.normalization != "post" or self.residual_scale != 1.0):
             raise ValueError(
                 "normalization and residual_scale act on tokens with directions on the sphere; "
@@ -398,9 +395,14 @@ class Simulation:
 
     @property
     def batches_over_beta(self) -> bool:
-        """Whether :meth:`run_betas` takes this run: noiseless and fixed-step, so a batch over β gives
-        each β's own numbers (``dopri5`` shares its step sizes across a batch; noise is drawn per batch)."""
-        return not self.integrator.noisy and self.integrator.method != "dopri5"
+        """Whether :meth:`run_betas` takes this run: noiseless, fixed-step and not Sinkhorn, so a batch over
+        β gives each β's own numbers (``dopri5`` shares its step sizes across a batch; noise is drawn per
+        batch; Sinkhorn iterates until the slowest run of the batch has converged)."""
+        return (
+            not self.integrator.noisy
+            and self.integrator.method != "dopri5"
+            and self.field.variant != "sinkhorn"
+        )
 
     def run_betas(
         self, betas: Sequence[float], progress: Any = False, replicates: int | None = None
@@ -424,14 +426,23 @@ class Simulation:
         from attnflow._validate import device_of
         from attnflow.integrate.solvers import integrate
 
+        if isinstance(betas, str) or not hasattr(betas, "__iter__"):
+            raise TypeError(f"betas must be a sequence of numbers, got {betas!r}")
         specs = [self.replace(beta=beta) for beta in betas]
         if not specs:
             raise ValueError("betas must hold at least one value")
         spec = self.integrator
         if not self.batches_over_beta:
             raise ValueError(
-                "run_betas batches noiseless fixed-step runs (method 'euler' or 'rk4'); got "
-                + ("a noisy run" if spec.noisy else "method 'dopri5'")
+                "run_betas batches noiseless fixed-step runs (method 'euler' or 'rk4', not variant "
+                "'sinkhorn'); got "
+                + (
+                    "a noisy run"
+                    if spec.noisy
+                    else "method 'dopri5'"
+                    if spec.method == "dopri5"
+                    else "Sinkhorn"
+                )
                 + ", whose numbers would depend on the batch: run each beta alone"
             )
         runs = replicates or 1

@@ -46,8 +46,15 @@ def test_a_rival_batch_with_the_betas_swapped_differs():
         ({}, [1.0, float("nan")], "beta"),
         ({"method": "dopri5"}, [1.0], "dopri5"),
         ({"method": "euler", "noise": 0.1}, [1.0], "noisy"),
+        # Sinkhorn stops when the slowest run of the batch has converged: the others would change.
+        ({"variant": "sinkhorn"}, [1.0], "Sinkhorn"),
     ],
 )
 def test_run_betas_refuses_what_would_change_the_numbers(extra, betas, message):
     with pytest.raises(ValueError, match=message):
         Simulation.from_flat({**BASE, **extra}).run_betas(betas)
+
+
+def test_run_betas_names_a_bad_betas():
+    with pytest.raises(TypeError, match="betas"):
+        Simulation.from_flat(BASE).run_betas(2.0)
