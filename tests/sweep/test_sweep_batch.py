@@ -104,6 +104,14 @@ def test_a_failed_batch_runs_each_point_alone_and_failures_stay_per_point(
     fallback = execute_group(spec.target, spec.imports, spec.measurements, params)
     for got, want in zip(fallback, alone, strict=True):
         xr.testing.assert_identical(got.data, want.data)
+    # A fault of the batching itself (not a blow-up or a budget) is every point's error, not a silent rerun.
+
+    def broken(self: Simulation, betas: list[float], **kwargs: Any) -> None:
+        raise TypeError("a bug in the batching")
+
+    monkeypatch.setattr(Simulation, "run_betas", broken)
+    faults = execute_group(spec.target, spec.imports, spec.measurements, params)
+    assert [r.error for r in faults] == ["TypeError: a bug in the batching"] * len(params)
     monkeypatch.undo()
 
     measure = SimulationTarget.measure

@@ -21,6 +21,7 @@ import torch
 import xarray as xr
 
 from attnflow._validate import one_of
+from attnflow.errors import AttnflowError
 from attnflow.measure import registry
 from attnflow.simulation import PARAMETERS, Simulation
 
@@ -124,9 +125,17 @@ def execute(
         data = resolve_target(target_spec, imports).run(params, measurements)
         return RunResult(data, "", "", time.perf_counter() - start)
     except Exception as err:
-        return RunResult(
-            None, f"{type(err).__name__}: {err}", traceback.format_exc(), time.perf_counter() - start
-        )
+        return _failed(err, time.perf_counter() - start)
+
+
+def _failed(err: Exception, seconds: float) -> RunResult:
+    """The result of a run that raised ``err``; called inside the ``except`` block, for its traceback."""
+    return RunResult(None, f"{type(err).__name__}: {err}", traceback.format_exc(), seconds)
+
+
+#: Why a batch over β may fail where its points alone would not: a blow-up or step limit at one β, a
+#: batch over the work or memory budget. On these each point runs alone; anything else is the points' error.
+_BATCH_ONLY_FAILURES = (AttnflowError, FloatingPointError, ValueError, MemoryError, torch.OutOfMemoryError)
 
 
 def execute_group(
@@ -142,9 +151,10 @@ def execute_group(
     by :meth:`Simulation.run_betas`, which gives each β the numbers of its own run; each point is then
     measured on its own, so a measurement that raises fails only its point (with the same error). If
     the batch itself cannot run (points that differ in more than β, a blow-up at one β, a batch over
-    the work or memory budget, ...), every point runs alone through :func:`execute`, so each point
-    stores what an unbatched sweep stores. A batched point's ``seconds`` is its share of the batch's
-    integration plus its own measurements.
+    the work or memory budget: :data:`_BATCH_ONLY_FAILURES`), every point runs alone through
+    :func:`execute`, so each point stores what an unbatched sweep stores; any other error of the batch
+    is every point's error (a fault in the batching shows instead of being hidden by a slower rerun). A
+    batched point's ``seconds`` is its share of the batch's integration plus its own measurements.
 
     Returns:
         One result per entry of ``params_list``, in order (this function does not raise).
@@ -156,14 +166,17 @@ def execute_group(
         torch.set_num_threads(threads)
         target = resolve_target(target_spec, imports)
         if not isinstance(target, SimulationTarget):
-            raise TypeError(f"only the simulation batches runs over beta, not {target.describe()}")
+            raise ValueError(f"only the simulation batches runs over beta, not {target.describe()}")
         keys = {target.beta_batch_key(params) for params in params_list}
         if len(keys) > 1 or None in keys:
             raise ValueError("the runs of a batch must differ only in beta and be noiseless and fixed-step")
         simulations = [Simulation.from_flat(params) for params in params_list]
         trajs = simulations[0].run_betas([simulation.field.beta for simulation in simulations])
-    except Exception:
+    except _BATCH_ONLY_FAILURES:
         return [execute(target_spec, imports, measurements, params, threads) for params in params_list]
+    except Exception as err:  # a fault of the batching itself: reported, not hidden by a silent rerun
+        failed = _failed(err, time.perf_counter() - start)
+        return [failed] * len(params_list)
     share = (time.perf_counter() - start) / len(params_list)
     results = []
     for simulation, traj in zip(simulations, trajs, strict=True):
@@ -172,14 +185,7 @@ def execute_group(
             data = target.measure(simulation, traj, measurements)
             results.append(RunResult(data, "", "", share + time.perf_counter() - began))
         except Exception as err:
-            results.append(
-                RunResult(
-                    None,
-                    f"{type(err).__name__}: {err}",
-                    traceback.format_exc(),
-                    share + time.perf_counter() - began,
-                )
-            )
+            results.append(_failed(err, share + time.perf_counter() - began))
     return results
 
 
