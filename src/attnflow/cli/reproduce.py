@@ -103,7 +103,6 @@ def register(app: typer.Typer) -> None:
         not that the claim failed) and 1 on a disagreement or a failed run.
         """
         from attnflow import experiments
-        from attnflow.experiments.reproduction import last_line
 
         available = experiments.available()
         unknown = [n for n in names or [] if n not in available]
@@ -127,12 +126,7 @@ def register(app: typer.Typer) -> None:
             )
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--set") from None
-        console.print(_claims_table(records, console.width))
-        # A narrow terminal has no room for the measured values: errors still get their line.
-        if console.width < _MEASURED_MIN_WIDTH:
-            for r in records:
-                if r.error is not None:
-                    console.print(f"{r.name}: {last_line(r.error)}", highlight=False, soft_wrap=True)
+        _print_claims(records)
         console.print(f"report: {out / 'report.html'}")
         if docs is not None:
             changed = [path for path, data in _snapshot(docs).items() if before.get(path) != data]
@@ -172,12 +166,13 @@ def register(app: typer.Typer) -> None:
 _MEASURED_MIN_WIDTH = 140
 
 
-def _claims_table(records: Sequence[Any], width: int) -> Table:
-    """The summary of a reproduce run: one row per experiment, the measured values when ``width`` allows."""
+def _print_claims(records: Sequence[Any]) -> None:
+    """The summary of a reproduce run: one row per experiment, with the measured values when the terminal
+    is wide enough; narrower, a failed run's error gets a line of its own after the table."""
     from attnflow import experiments
     from attnflow.experiments.reproduction import last_line
 
-    wide = width >= _MEASURED_MIN_WIDTH
+    wide = console.width >= _MEASURED_MIN_WIDTH
     table = Table(title="claims" if wide else "claims (measured values: report.html)")
     table.add_column("experiment", no_wrap=True)
     table.add_column("paper", no_wrap=True)
@@ -185,14 +180,13 @@ def _claims_table(records: Sequence[Any], width: int) -> Table:
         table.add_column("measured", ratio=1)
     table.add_column("verdict", no_wrap=True)
     for r in records:
-        paper = short_citation(experiments.get(r.name).citation)
-        verdict = f"[{VERDICT_STYLE[r.status]}]{r.status}[/]"
-        if wide:
-            measured = last_line(r.error) if r.error is not None else r.measured
-            table.add_row(r.name, paper, measured, verdict)
-        else:
-            table.add_row(r.name, paper, verdict)
-    return table
+        measured = last_line(r.error) if r.error is not None else r.measured
+        cells = [r.name, short_citation(experiments.get(r.name).citation)]
+        table.add_row(*cells, *([measured] if wide else []), f"[{VERDICT_STYLE[r.status]}]{r.status}[/]")
+    console.print(table)
+    for r in records:
+        if not wide and r.error is not None:
+            console.print(f"{r.name}: {last_line(r.error)}", highlight=False, soft_wrap=True)
 
 
 def short_citation(citation: Any) -> str:
