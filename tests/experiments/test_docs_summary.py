@@ -41,6 +41,13 @@ def test_summary_counts_every_section_and_follows_a_rerun(tmp_path):
     assert "2 agree, 0 disagree, 1 inconclusive" in text and "| `gamma` | Gamma | full | **agrees** |" in text
 
 
+def test_a_failed_run_is_counted(tmp_path):
+    page = tmp_path / "reproduce.md"
+    page.write_text(_section("alpha", "A", "agrees") + _section("beta", "B", "error"))
+    write_docs_summary(page)
+    assert "2 experiments (full size): 1 agree, 0 disagree, 0 inconclusive, 1 failed" in page.read_text()
+
+
 def test_a_page_without_sections_is_left_alone(tmp_path):
     page = tmp_path / "reproduce.md"
     page.write_text("# Reproducing\n")

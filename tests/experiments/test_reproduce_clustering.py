@@ -92,7 +92,8 @@ def test_results_json_and_docs_sections(run):
     assert f"{len(CLUSTERING)} experiments (quick size)" in summary
     for name, record in records.items():
         assert f"| `{name}` | {record.title} | quick |" in summary
-        assert record.status in summary.split(f"| `{name}` |")[1].splitlines()[0]
+        verdict = record.status if record.status == "inconclusive" else f"*{record.status}*"
+        assert summary.split(f"| `{name}` |")[1].splitlines()[0].endswith(f"| *{verdict}* |")
 
 
 def test_progress_reports_each_experiment(run):

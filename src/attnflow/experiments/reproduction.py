@@ -263,14 +263,15 @@ def write_docs_summary(doc: str | Path) -> Path:
     if not sections:
         return doc
     verdicts = [section["verdict"] for section in sections]
-    counts = {v: verdicts.count(v) for v in ("agrees", "disagrees", "inconclusive")}
+    counts = {v: verdicts.count(v) for v in ("agrees", "disagrees", "inconclusive", "error")}
+    failed = f", {counts['error']} failed" if counts["error"] else ""
     sizes = sorted({section["size"] for section in sections})
     lines = [
         "## Verdicts at a glance",
         "",
         f"{len(sections)} experiments ({' and '.join(sizes)} size): {counts['agrees']} agree, "
-        f"{counts['disagrees']} disagree, {counts['inconclusive']} inconclusive. Each row's section below "
-        "has the prediction, the measurement, the tolerance and the provenance.",
+        f"{counts['disagrees']} disagree, {counts['inconclusive']} inconclusive{failed}. Each row's section "
+        "below has the prediction, the measurement, the tolerance and the provenance.",
         "",
         "| experiment | claim | size | verdict |",
         "|---|---|---|---|",
