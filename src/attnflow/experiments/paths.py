@@ -453,14 +453,14 @@ def judged_mixer_values(
 ) -> dict[str, Any]:
     """What :func:`mixers_world_status` judges on one world, from the per-path KLs of each mixer and of the
     best context-free law on the same held-out paths: the context-free KL, attention's gain over it
-    (mean and 95% interval) and, per fixed-filter mixer, the interval of its excess over attention at level
-    1 − α/2 (``excess_ci``, by mixer)."""
+    (mean and 95% interval) and, per fixed-filter mixer, the interval of its excess over attention at
+    :func:`_excess_level` (``excess_ci``, by mixer)."""
     import numpy as np
 
     from attnflow.paths import FILTERING_MIXERS
 
     gain = context_free - per_path["attention"]
-    level = 1 - alpha / len(FILTERING_MIXERS)
+    level = _excess_level(alpha)
     return {
         "kl_context_free": float(np.mean(context_free)),
         "context_gain": float(gain.mean()),
@@ -472,6 +472,14 @@ def judged_mixer_values(
     }
 
 
+def _excess_level(alpha: float) -> float:
+    """The level of each fixed-filter mixer's interval: 1 − α/k for k mixers (Bonferroni), so that the
+    world's verdict, which takes the best of them, keeps the level 1 − α."""
+    from attnflow.paths import FILTERING_MIXERS
+
+    return 1 - alpha / len(FILTERING_MIXERS)
+
+
 def mixers_world_status(values: Mapping[str, Any], world: str) -> tuple[str, dict[str, str]]:
     """The verdict of mixers-compared on one world, and that of each fixed-filter mixer.
 
@@ -480,9 +488,10 @@ def mixers_world_status(values: Mapping[str, Any], world: str) -> tuple[str, dic
     filters cannot use what attention takes from the context, so the excess is attention's whole gain over
     the best context-free law, G. Each is accepted within half the gap between them, G/2: a mixer's excess
     interval below G/2 agrees, above it disagrees, across it is inconclusive. The world agrees when either
-    fixed-filter mixer agrees (each interval at level 1 − α/2, so choosing the better one keeps the level
-    1 − α) and disagrees when both disagree. Attention must first have learned from the context (G's
-    interval above 0), else there is nothing to be redundant: inconclusive, a longer training would decide.
+    fixed-filter mixer agrees (each interval at :func:`_excess_level`, so choosing the better one keeps
+    the level 1 − α) and disagrees when both disagree. Attention must first have learned from the
+    context (G's interval above 0), else there is nothing to be redundant: inconclusive, a longer
+    training would decide.
     """
     import numpy as np
 
@@ -534,8 +543,9 @@ def _mixers_compared_verdict(params: Mapping[str, Any], values: Mapping[str, Any
         ),
         measured="next-token KL(world‖model) in nats/token, per world: " + "; ".join(lines),
         tolerance=(
-            f"per world, paired Student t intervals over the held-out paths (level {1 - alpha / 2:.1%} each, "
-            f"so the better of the two fixed-filter mixers is judged at {1 - alpha:.0%}) of the fixed-filter "
+            "per world, paired Student t intervals over the held-out paths (level "
+            f"{_excess_level(alpha):.1%} each, so the better of the two fixed-filter mixers is judged at "
+            f"{1 - alpha:.0%}) of the fixed-filter "
             "mixer's KL minus attention's, against half the gap G/2 between the prediction (0) and the rival "
             "(G, attention's gain over the best context-free law: fixed filters that use nothing of what "
             "attention takes from the context). Below G/2 agrees, above disagrees, across inconclusive; a "
