@@ -22,7 +22,6 @@ from attnflow.experiments.papers import ABSTRACT_CHECKED, EMBEDDING_SPACE_MOVEME
 
 if TYPE_CHECKING:
     import numpy as np
-    from torch import nn
 
     from attnflow.paths import TrainResult, World
 
@@ -81,30 +80,25 @@ def _train(
     return world, result, eval_paths(world, config)
 
 
-def per_path_kl(model: nn.Module, world: World, paths: np.ndarray) -> np.ndarray:
-    """Per path: the mean over positions of the exact next-token ``KL(world ‖ model)`` (nats/token)."""
+def per_path_kl(law: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+    """Per path: the mean over positions of the exact next-token ``KL(world ‖ model)`` (nats/token), from
+    the world's next-token law on the paths and the model's log-law (``model_log_law``) on them."""
     import numpy as np
 
     from attnflow.measure.fits import kl_from_log
-    from attnflow.paths.train import model_log_law
 
-    law = world.next_token_law(paths)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kl = kl_from_log(np.log(law), model_log_law(model, paths, world.vocab_size))
+        kl = kl_from_log(np.log(law), log_q)
     return np.asarray(kl).mean(axis=1)
 
 
-def context_free_kl(world: World, paths: np.ndarray) -> np.ndarray:
+def context_free_kl(law: np.ndarray) -> np.ndarray:
     """Per path: the KL per token of the best context-free law, the mean next-token law over the paths'
-    contexts (it minimises the mean ``KL(world ‖ q)`` over laws ``q`` that ignore the context)."""
+    contexts (it minimises the mean ``KL(world ‖ q)`` over laws ``q`` that ignore the context); ``law`` is
+    the world's next-token law on the paths."""
     import numpy as np
 
-    from attnflow.measure.fits import kl_from_log
-
-    law = world.next_token_law(paths)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl = kl_from_log(np.log(law), np.log(law.mean(axis=(0, 1))))
-    return np.asarray(kl).mean(axis=1)
+    return per_path_kl(law, np.log(law.mean(axis=(0, 1))))
 
 
 def _interval(samples: np.ndarray) -> np.ndarray:
@@ -118,14 +112,16 @@ def _paths_learned_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from attnflow.paths import build_model
+    from attnflow.paths.train import model_log_law
 
     world, result, held_out = _train(params, model_samples=params["model_samples"])
     history = result.evaluations
     # The same held-out paths judge the model before training (its weights come from the seed alone),
     # after it, and the best context-free law: paired differences per path.
-    initial = per_path_kl(build_model(result.model_config), world, held_out)
-    final = per_path_kl(result.model, world, held_out)
-    context_free = context_free_kl(world, held_out)
+    law = world.next_token_law(held_out)
+    initial = per_path_kl(law, model_log_law(build_model(result.model_config), held_out, world.vocab_size))
+    final = per_path_kl(law, model_log_law(result.model, held_out, world.vocab_size))
+    context_free = context_free_kl(law)
     return {
         "steps": np.array([e.step for e in history]),
         "kl_next": np.array([e.kl_next for e in history]),
@@ -215,13 +211,15 @@ def _context_narrows_compute(params: Mapping[str, Any]) -> dict[str, Any]:
 
     world, result, held_out = _train(params)
     # Per held-out path and position, the world's and the model's exact next-token entropies.
-    h_world = entropy(world.next_token_law(held_out))
-    h_model = np.asarray(entropy_from_log(model_log_law(result.model, held_out, world.vocab_size)))
+    law = world.next_token_law(held_out)
+    log_q = model_log_law(result.model, held_out, world.vocab_size)
+    h_world = entropy(law)
+    h_model = np.asarray(entropy_from_log(log_q))
     world_drops, model_drops = h_world[:, 0] - h_world[:, -1], h_model[:, 0] - h_model[:, -1]
     (unigram_seed,) = spawn(params["seed"], 1)
     unigram = MarkovChain.fit(world.sample(4000, params["seq_len"], seed=unigram_seed), world.vocab_size, 0)
-    context_free = context_free_kl(world, held_out)
-    final = per_path_kl(result.model, world, held_out)
+    context_free = context_free_kl(law)
+    final = per_path_kl(law, log_q)
     return {
         "world_entropy": h_world.mean(axis=0),
         "model_entropy": h_model.mean(axis=0),
@@ -422,16 +420,17 @@ def _mixers_compared_compute(params: Mapping[str, Any]) -> dict[str, Any]:
     import torch
 
     from attnflow.paths import AGGREGATING_MIXERS, MIXERS, mixer_shares
+    from attnflow.paths.train import model_log_law
 
     values: dict[str, Any] = {}
     for world_name in params["worlds"]:
-        rows, per_path = {}, {}
+        rows, log_laws = {}, {}
         for mixer in MIXERS:
             world, result, held_out = _train({**params, "world": world_name}, architecture=mixer)
             final = result.evaluations[-1]
             shares = mixer_shares(result.model, torch.as_tensor(held_out), world.vocab_size).numpy()
             share = float(shares[:, 0].mean())
-            per_path[mixer] = per_path_kl(result.model, world, held_out)
+            log_laws[mixer] = model_log_law(result.model, held_out, world.vocab_size)
             rows[mixer] = {
                 "loss": final.loss,
                 "kl_next": final.kl_next,
@@ -441,9 +440,11 @@ def _mixers_compared_compute(params: Mapping[str, Any]) -> dict[str, Any]:
                 "aggregation_share": share if mixer in AGGREGATING_MIXERS else 0.0,
                 "world_entropy": final.world_entropy,
             }
+        law = world.next_token_law(held_out)  # every mixer's world and held-out paths are the same
+        per_path = {mixer: per_path_kl(law, log_q) for mixer, log_q in log_laws.items()}
         values[world_name] = {
             **rows,
-            **judged_mixer_values(per_path, context_free_kl(world, held_out), params["alpha"]),
+            **judged_mixer_values(per_path, context_free_kl(law), params["alpha"]),
         }
     return values
 
