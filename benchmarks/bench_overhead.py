@@ -148,8 +148,9 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/bench_overhead.py{' --baseline OLD/src' if args.baseline else ''}`. "
         f"Microseconds per step (per run and step for the 64-run cases), SA, Euler, float32, d = {D}: "
-        f"medians over {repeats} fresh processes per tree, each the best of 3 after a warm-up, trees "
-        "alternating. `overhead` is the share of a simulate() step outside SDPA.",
+        f"medians over {repeats} fresh processes"
+        + (" per tree, trees alternating" if args.baseline else "")
+        + ", each the best of 3 after a warm-up. `overhead` is the share of a simulate() step outside SDPA.",
         "",
         f"| tree | threads | SDPA alone (n={N}) | simulate (n={N}) | saving every step | overhead "
         f"| loop of {RUNS} runs (n={RUN_TOKENS}) | batched | batched speed-up |",

@@ -44,7 +44,8 @@ EXECUTORS = ("local", "ray")
 #: Seconds to wait for a Ray cluster's address to accept a connection before giving up.
 RAY_CONNECT_TIMEOUT_S = 10.0
 #: The most runs one batched task holds by default: past a few dozen small runs a batch gains little
-#: (64 runs of n = 32 in one batch already run 13x faster than a loop), while a task's runs are lost
+#: (64 runs of n = 32 in one batch run about 8x faster than a loop: benchmarks/bench_overhead.py in
+#: docs/benchmarks.md), while a task's runs are lost
 #: together on a kill and reported together.
 MAX_BETAS_PER_TASK = 64
 #: Batched tasks per worker the default aims at: at least two, so that the progress bar moves and a
