@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from attnflow.viz.figure import finish, new_figure
@@ -30,19 +31,9 @@ def plot_normalization_decay(
         positive = (times > 0) & (spread > 0)
         linear.semilogy(times[positive], spread[positive], label=f"{scheme}-LN")
         loglog.loglog(times[positive], spread[positive], label=f"{scheme}-LN")
-    # The laws, anchored at the middle of the run they describe, drawn over its second half.
-    for ax, scheme in ((linear, "post"), (loglog, "pre")):
-        if scheme not in curves:
-            continue
-        times, spread = curves[scheme]
-        late = times >= times[-1] / 2
-        anchor = np.argmax(late)
-        if ax is linear:
-            law = spread[anchor] * np.exp(-2 * (times[late] - times[anchor]))
-            ax.set_xlim(0, times[-1])
-        else:
-            law = spread[anchor] * (times[late] / times[anchor]) ** -2.0
-        ax.plot(times[late], law, "k--", lw=1, label="e^{−2t}" if ax is linear else "t^{−2}")
+    _draw_decay_laws(linear, loglog, curves)
+    if "post" in curves:
+        linear.set_xlim(0, curves["post"][0][-1])
     for ax in (linear, loglog):
         ax.set_xlabel("time t")
         ax.set_ylabel("1 − ρ(t)")
@@ -50,6 +41,22 @@ def plot_normalization_decay(
     if title:
         fig.suptitle(title)
     return finish(fig, path)
+
+
+def _draw_decay_laws(linear: Axes, loglog: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """The laws e^{−2t} (post-LN, on ``linear``) and t^{−2} (pre-LN, on ``loglog``), each anchored on its
+    scheme's curve ``(times, values)`` at the middle of the run and drawn over its second half."""
+    for ax, scheme in ((linear, "post"), (loglog, "pre")):
+        if scheme not in curves:
+            continue
+        times, values = curves[scheme]
+        late = times >= times[-1] / 2
+        anchor = np.argmax(late)
+        if scheme == "post":
+            law = values[anchor] * np.exp(-2 * (times[late] - times[anchor]))
+        else:
+            law = values[anchor] * (times[late] / times[anchor]) ** -2.0
+        ax.plot(times[late], law, "k--", lw=1, label="e^{−2t}" if scheme == "post" else "t^{−2}")
 
 
 def plot_normalization_band(
@@ -72,17 +79,7 @@ def plot_normalization_band(
         for ax in (linear, loglog):
             (line,) = ax.plot(times[shown], median[shown], label=f"{scheme}-LN, median")
             ax.fill_between(times[shown], low[shown], high[shown], color=line.get_color(), alpha=0.25)
-    for ax, scheme, label in ((linear, "post", "e^{−2t}"), (loglog, "pre", "t^{−2}")):
-        if scheme not in bands:
-            continue
-        times, median = bands[scheme][0], bands[scheme][1]
-        late = times >= times[-1] / 2
-        anchor = np.argmax(late)
-        if ax is linear:
-            law = median[anchor] * np.exp(-2 * (times[late] - times[anchor]))
-        else:
-            law = median[anchor] * (times[late] / times[anchor]) ** -2.0
-        ax.plot(times[late], law, "k--", lw=1, label=label)
+    _draw_decay_laws(linear, loglog, {scheme: (band[0], band[1]) for scheme, band in bands.items()})
     linear.set_yscale("log")
     loglog.set_xscale("log")
     loglog.set_yscale("log")
